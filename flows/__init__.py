@@ -1,0 +1,1 @@
+"""Prefect flows: wiring only. Each flow reads Extract, Match, Purge, Verify, Report."""

@@ -1,0 +1,1 @@
+"""Pure data logic of gdpr-sweep: tables in, tables out. No Prefect, no environment lookups."""

@@ -1,0 +1,225 @@
+"""SPEC §3: which rows a sweep removes, computed set-based in DuckDB.
+
+Input: the blacklist entries and, per dataset, the Parquet files to check. Output: per file the
+sorted row numbers to drop, with counts per reason and per entry. Only identity columns are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipelines import sql
+from pipelines.errors import SchemaError
+from pipelines.identity import scope_key
+from pipelines.settings import DatasetConfig
+from pipelines.storage import read_schema
+
+REASONS = {1: "email", 2: "user_id", 3: "linked_device"}
+_RESERVED = {"file_index", "file_row_number"}
+ENTRY_SCHEMA = pa.schema([("bid", pa.string()), ("email", pa.string()), ("user_id", pa.string()),
+                          ("scope", pa.string())])
+LINKED_SCHEMA = pa.schema([("device", pa.string()), ("scope", pa.string()), ("bid", pa.string())])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A blacklist entry as the sweep sees it. `email` is normalised; `scope` None means every scope."""
+
+    blacklist_id: str
+    email: str | None = None
+    user_id: str | None = None
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """One dataset's files for this run, by relative path."""
+
+    config: DatasetConfig
+    files: dict[str, Path]
+
+
+@dataclass(frozen=True)
+class DatasetMatches:
+    drops: dict[str, np.ndarray] = field(default_factory=dict)
+    """Relative path -> sorted 0-based row numbers to remove."""
+    by_reason: dict[str, int] = field(default_factory=dict)
+    """Rows removed per reason; each row counted once, under its first reason (email, user_id, linked_device)."""
+    by_entry: dict[str, int] = field(default_factory=dict)
+    """Rows removed per BlacklistId; a row matching two entries counts for both."""
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(len(rows) for rows in self.drops.values())
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    datasets: dict[str, DatasetMatches]
+    linked_devices: pa.Table
+    """(device, scope, bid) linked by rule 3; kept to re-check outputs in verification."""
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(m.rows_removed for m in self.datasets.values())
+
+
+def entries_table(entries: Iterable[Entry]) -> pa.Table:
+    rows = [(e.blacklist_id, e.email, e.user_id, scope_key(e.scope)) for e in entries]
+    return pa.Table.from_pylist([dict(zip(ENTRY_SCHEMA.names, r, strict=True)) for r in rows], schema=ENTRY_SCHEMA)
+
+
+def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("SET memory_limit = ?", [memory_limit])
+    if threads:
+        con.execute("SET threads = ?", [threads])
+    return con
+
+
+def find_matches(
+    con: duckdb.DuckDBPyConnection,
+    entries: pa.Table,
+    inputs: Sequence[DatasetInput],
+    link_through_events: bool = True,
+    extra_linked: pa.Table | None = None,
+) -> MatchResult:
+    """Apply §3 to every dataset at once (profiles link devices that events then lose)."""
+    con.register("entries", entries)
+    con.register("extra_linked", extra_linked if extra_linked is not None else LINKED_SCHEMA.empty_table())
+    con.execute(sql.CREATE_HITS)
+    scans = {}
+    for ds in inputs:
+        if not ds.files:
+            continue
+        scans[ds.config.name] = _scan_sql(ds)
+        links = ds.config.kind == "profiles" or link_through_events
+        con.execute(sql.INSERT_IDENTITY_HITS.format(scan=scans[ds.config.name]),
+                    {"files": _paths(ds), "dataset": ds.config.name, "links": links})
+    con.execute(sql.CREATE_LINKED)
+    for ds in inputs:
+        if ds.config.kind == "events" and ds.config.device_columns and ds.files:
+            con.execute(sql.INSERT_DEVICE_HITS.format(scan=scans[ds.config.name]),
+                        {"files": _paths(ds), "dataset": ds.config.name})
+    result = {ds.config.name: _collect(con, ds) for ds in inputs}
+    linked = con.sql(sql.LINKED_DEVICES).to_arrow_table().cast(LINKED_SCHEMA)
+    for name in ("entries", "extra_linked"):
+        con.unregister(name)
+    return MatchResult(datasets=result, linked_devices=linked)
+
+
+def _paths(ds: DatasetInput) -> list[str]:
+    return [str(p) for p in ds.files.values()]
+
+
+def _collect(con: duckdb.DuckDBPyConnection, ds: DatasetInput) -> DatasetMatches:
+    if not ds.files:
+        return DatasetMatches()
+    params = {"dataset": ds.config.name}
+    relpaths = list(ds.files)
+    drops = {relpaths[file]: np.asarray(rows, dtype=np.int64)
+             for file, rows in con.execute(sql.ROWS_TO_DROP, params).fetchall()}
+    by_reason = {REASONS[rank]: n for rank, n in con.execute(sql.REMOVED_BY_REASON, params).fetchall()}
+    by_entry = dict(con.execute(sql.REMOVED_BY_ENTRY, params).fetchall())
+    return DatasetMatches(drops=drops, by_reason=by_reason, by_entry=by_entry)
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema checks: every configured column exists in every file, with a usable type.
+
+_TEXT = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return any(check(t) for check in _TEXT)
+
+
+def _is_id(t: pa.DataType) -> bool:
+    return _is_text(t) or pa.types.is_integer(t)
+
+
+def _is_id_list(t: pa.DataType) -> bool:
+    return (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t)) and _is_id(t.value_type)
+
+
+_ROLE_TYPES = {
+    "email": (_is_text, "a string"),
+    "scope": (_is_text, "a string"),
+    "user_id": (_is_id, "a string or integer"),
+    "device_id": (_is_id, "a string or integer"),
+    "device_ids": (_is_id_list, "a list of strings or integers"),
+}
+
+
+def resolve_column(schema: pa.Schema, dotted: str, where: str) -> list[tuple[str, bool]]:
+    """Walk a dotted path through structs and maps; raise SchemaError naming `where` and the column."""
+    parts = dotted.split(".")
+    segments: list[tuple[str, bool]] = []
+    if parts[0] not in schema.names:
+        raise SchemaError(f"{where}: configured column {dotted!r} is missing")
+    current: pa.DataType = schema.field(parts[0]).type
+    segments.append((parts[0], False))
+    for part in parts[1:]:
+        if pa.types.is_struct(current) and current.get_field_index(part) >= 0:
+            current = current.field(part).type
+            segments.append((part, False))
+        elif pa.types.is_map(current) and _is_text(current.key_type):
+            current = current.item_type
+            segments.append((part, True))
+        else:
+            raise SchemaError(f"{where}: configured column {dotted!r} is missing")
+    return segments
+
+
+def check_schema(config: DatasetConfig, path: Path) -> dict[str, list[tuple[str, bool]]]:
+    """Validate one file against the dataset's configuration; return the resolved column paths."""
+    schema = read_schema(path)
+    where = f"dataset {config.name!r}, file {path}"
+    reserved = _RESERVED & set(schema.names)
+    if reserved:
+        raise SchemaError(f"{where}: column name(s) {sorted(reserved)} are reserved by DuckDB; rename them")
+    resolved = {}
+    for role, dotted in config.identity_columns.items():
+        segments = resolve_column(schema, dotted, where)
+        leaf = _leaf_type(schema, segments)
+        check, expected = _ROLE_TYPES[role]
+        if not check(leaf):
+            raise SchemaError(f"{where}: column {dotted!r} ({role}) has type {leaf}, expected {expected}")
+        resolved[role] = segments
+    return resolved
+
+
+def _leaf_type(schema: pa.Schema, segments: list[tuple[str, bool]]) -> pa.DataType:
+    current = schema.field(segments[0][0]).type
+    for name, in_map in segments[1:]:
+        current = current.item_type if in_map else current.field(name).type
+    return current
+
+
+def check_dataset(ds: DatasetInput) -> dict[str, list[tuple[str, bool]]]:
+    """Check every file; the column paths must resolve the same way (struct vs map) in all of them."""
+    first: dict[str, list[tuple[str, bool]]] | None = None
+    first_path: Path | None = None
+    for path in ds.files.values():
+        resolved = check_schema(ds.config, path)
+        if first is None:
+            first, first_path = resolved, path
+        elif resolved != first:
+            raise SchemaError(f"dataset {ds.config.name!r}, file {path}: identity columns are nested "
+                              f"differently than in {first_path}; make the files' schemas agree")
+    return first or {}
+
+
+def _scan_sql(ds: DatasetInput) -> str:
+    resolved = check_dataset(ds)
+    refs = {role: sql.column_ref(segments) for role, segments in resolved.items()}
+    return sql.identity_scan(refs.get("email"), refs.get("user_id"), refs.get("scope"),
+                             refs.get("device_id"), refs.get("device_ids"))

@@ -1,0 +1,123 @@
+"""Every SQL statement gdpr-sweep runs, named and in one place.
+
+Values are always bound parameters. Identifiers (column paths from configuration) go through
+`column_ref`, the single quoting helper; nothing from data is ever pasted into SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# ASCII whitespace: what "trimmed" means for emails, user ids and scopes, in SQL and in Python.
+WHITESPACE = " \t\n\r\f\v"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def column_ref(path: Sequence[tuple[str, bool]]) -> str:
+    """SQL for a (possibly nested) column: segments are (name, parent_is_map) pairs.
+
+    `[("User", False), ("Email", False)]` -> `t."User"."Email"`; a map parent uses `['key']`.
+    """
+    sql = "t"
+    for name, in_map in path:
+        sql += f"[{quote_literal(name)}]" if in_map else f".{quote_ident(name)}"
+    return sql
+
+
+def norm_text(expr: str) -> str:
+    """Trimmed, lower-cased text; the comparison form of emails."""
+    return f"lower(trim(CAST({expr} AS VARCHAR), {quote_literal(WHITESPACE)}))"
+
+
+def norm_scope(expr: str | None) -> str:
+    """Null, empty or whitespace scope is DefaultScope; scopes compare case-insensitively."""
+    if expr is None:
+        return "'defaultscope'"
+    return f"coalesce(nullif({norm_text(expr)}, ''), 'defaultscope')"
+
+
+def identity_scan(email: str | None, user_id: str | None, scope: str | None,
+                  device_id: str | None, device_ids: str | None) -> str:
+    """One row per data row: which file and row, and its normalised identities."""
+    return f"""
+        SELECT t.file_index AS file, t.file_row_number AS row,
+               {norm_text(email) if email else 'NULL::VARCHAR'} AS email,
+               {f'CAST({user_id} AS VARCHAR)' if user_id else 'NULL::VARCHAR'} AS user_id,
+               {norm_scope(scope)} AS scope,
+               {f'CAST({device_id} AS VARCHAR)' if device_id else 'NULL::VARCHAR'} AS device_id,
+               {f'CAST({device_ids} AS VARCHAR[])' if device_ids else 'NULL::VARCHAR[]'} AS device_ids
+        FROM read_parquet($files, union_by_name = true) AS t"""
+
+
+# Rules 1 and 2: rows whose email or user id matches an entry within the entry's scope.
+# Two equi-joins (not one OR join) so DuckDB hashes the small entries table and streams the data.
+INSERT_IDENTITY_HITS = """
+    INSERT INTO hits
+    WITH ident AS ({scan})
+    SELECT $dataset, i.file, i.row, e.bid, 1, e.scope, i.device_id, i.device_ids, $links
+    FROM ident AS i JOIN entries AS e ON i.email = e.email
+    WHERE e.scope IS NULL OR e.scope = i.scope
+    UNION ALL
+    SELECT $dataset, i.file, i.row, e.bid, 2, e.scope, i.device_id, i.device_ids, $links
+    FROM ident AS i JOIN entries AS e ON i.user_id = e.user_id
+    WHERE e.scope IS NULL OR e.scope = i.scope
+"""
+
+CREATE_HITS = """
+    CREATE OR REPLACE TEMP TABLE hits (
+        dataset VARCHAR, file BIGINT, row BIGINT, bid VARCHAR, rank TINYINT,
+        entry_scope VARCHAR, device_id VARCHAR, device_ids VARCHAR[], links BOOLEAN)
+"""
+
+# Rule 3, first half: devices linked to a matched row (profile lists; events when enabled).
+# A linked device is removed within the scope of the entry that linked it (NULL: every scope).
+CREATE_LINKED = """
+    CREATE OR REPLACE TEMP TABLE linked AS
+    SELECT DISTINCT device, scope, bid FROM (
+        SELECT device_id AS device, entry_scope AS scope, bid FROM hits WHERE links
+        UNION ALL
+        SELECT unnest(device_ids) AS device, entry_scope AS scope, bid FROM hits WHERE links
+        UNION ALL
+        SELECT device, scope, bid FROM extra_linked
+    ) WHERE device IS NOT NULL
+"""
+
+# Rule 3, second half: event rows from a linked device, within the linked scope.
+INSERT_DEVICE_HITS = """
+    INSERT INTO hits
+    WITH ident AS ({scan}),
+    devices AS (
+        SELECT file, row, scope, device_id AS device FROM ident
+        UNION ALL
+        SELECT file, row, scope, unnest(device_ids) AS device FROM ident
+    )
+    SELECT $dataset, d.file, d.row, l.bid, 3, l.scope, NULL, NULL, false
+    FROM devices AS d JOIN linked AS l ON d.device = l.device
+    WHERE l.scope IS NULL OR l.scope = d.scope
+"""
+
+# Rows to drop per file, and counts per reason (each row once, by its first reason) and per entry.
+ROWS_TO_DROP = """
+    SELECT file, list(DISTINCT row ORDER BY row) AS rows
+    FROM hits WHERE dataset = $dataset GROUP BY file ORDER BY file
+"""
+
+REMOVED_BY_REASON = """
+    SELECT rank, count(*) FROM (
+        SELECT min(rank) AS rank FROM hits WHERE dataset = $dataset GROUP BY file, row
+    ) GROUP BY rank ORDER BY rank
+"""
+
+REMOVED_BY_ENTRY = """
+    SELECT bid, count(DISTINCT (file, row)) FROM hits WHERE dataset = $dataset
+    GROUP BY bid ORDER BY bid
+"""
+
+LINKED_DEVICES = "SELECT device, scope, bid FROM linked ORDER BY device, scope, bid"
