@@ -15,8 +15,17 @@ from pipelines import storage
 from pipelines.errors import SweepError
 from pipelines.match import MatchResult, connect, entries_table, find_matches
 from pipelines.settings import DatasetConfig, Settings, load_settings
-from pipelines.sweep import (DatasetOutcome, DatasetPlan, Verification, delete_consumed_raw,
-                             plan_dataset, publish_version, raw_still_held, verify_versions, write_version)
+from pipelines.sweep import (
+    DatasetOutcome,
+    DatasetPlan,
+    Verification,
+    delete_consumed_raw,
+    plan_dataset,
+    publish_version,
+    raw_still_held,
+    verify_versions,
+    write_version,
+)
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

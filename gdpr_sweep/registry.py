@@ -124,6 +124,7 @@ class Registry:
             con.execute("PRAGMA busy_timeout = 60000")
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = FULL")
+            con.execute("PRAGMA secure_delete = ON")  # removed emails are overwritten, not left in free pages
             con.executescript(_SCHEMA)
             con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,7 +34,7 @@ EVENT_SCHEMA = pa.schema([
     ("EventTime", pa.timestamp("ns", tz="UTC")),
     ("Amount", pa.decimal128(12, 3)),
 ])
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def make_profile(email="a@example.com", user_id=None, device_ids=(), scope=None, **extra):

@@ -5,8 +5,20 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import (EVENT_SCHEMA, PROFILE_SCHEMA, entry, events_config, logical_event, logical_profile,
-                           make_event, make_profile, profiles_config, read_dataset, sweep, write)
+from tests.helpers import (
+    EVENT_SCHEMA,
+    PROFILE_SCHEMA,
+    entry,
+    events_config,
+    logical_event,
+    logical_profile,
+    make_event,
+    make_profile,
+    profiles_config,
+    read_dataset,
+    sweep,
+    write,
+)
 from tests.oracle import expected_kept
 
 E = "anna@example.com"

@@ -1,0 +1,3 @@
+from gdpr_sweep.cli import main
+
+main()
