@@ -16,8 +16,30 @@ from typing import Any, Literal
 from pipelines.errors import ConfigError
 
 DatasetKind = Literal["profiles", "events"]
+DatasetFormat = Literal["parquet", "delta"]
+TaskRunner = Literal["local", "dask"]
+_URL_SCHEMES = ("s3://",)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _COLUMN_KEYS = ("email", "user_id", "device_id", "device_ids", "scope")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """`[s3]`: how to reach S3-compatible object storage. Every key is optional; what is unset comes from
+    the standard AWS variables and files (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    `AWS_REGION`, `AWS_PROFILE`, ~/.aws/...), as with any AWS tool."""
+
+    endpoint_url: str | None = None
+    """Endpoint of an S3-compatible service (MinIO, Ceph, moto: `http://127.0.0.1:9000`); None means AWS."""
+    region: str | None = None
+    """Region name (`eu-central-1`)."""
+    access_key_id: str | None = None
+    """Access key id; prefer `AWS_ACCESS_KEY_ID` or a profile over putting keys in the file."""
+    secret_access_key: str | None = None
+    """Secret access key; prefer `AWS_SECRET_ACCESS_KEY` or a profile over putting keys in the file."""
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"S3Settings(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
 
 
 @dataclass(frozen=True)
@@ -44,6 +66,17 @@ class DatasetConfig:
     """Column holding the scope; without one, every row belongs to `DefaultScope`."""
     delete_raw: bool | None = None
     """Delete consumed raw snapshot files after a successful run; None means the global default."""
+    format: DatasetFormat = "parquet"
+    """`parquet` (a folder of Parquet files, versioned by the sweep) or `delta` (a Delta Lake table, purged
+    with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009)."""
+    url: str | None = None
+    """Object-store location (`s3://bucket/prefix/name`) when `path` was given as a URL; then `path` only
+    names it for display and the dataset is read and written through `[s3]` (pipelines/objectstore.py)."""
+
+    @property
+    def location(self) -> str:
+        """Where the dataset lives: its URL on object storage, else its local path."""
+        return self.url or str(self.path)
 
     @property
     def identity_columns(self) -> dict[str, str]:
@@ -75,6 +108,17 @@ class Settings:
     """An entry older than this whose data is still present fails the run."""
     duckdb_memory_limit: str = "1GB"
     """DuckDB's memory limit for matching (below ~256MB DuckDB fails; see NOTES)."""
+    task_runner: TaskRunner = "local"
+    """Where the flow's per-file tasks run: `local` (threads in the flow's process) or `dask`
+    (prefect-dask's DaskTaskRunner on `dask_address`, or on a local cluster of `dask_workers` processes)."""
+    dask_address: str | None = None
+    """Scheduler address of an existing Dask cluster (`tcp://host:8786`); None starts a local cluster."""
+    dask_workers: int = 2
+    """Worker processes of the local Dask cluster started when `task_runner = "dask"` has no address."""
+    report_url: str | None = None
+    """Optional object-store location (`s3://bucket/prefix`); each run's report folder is also uploaded there."""
+    s3: S3Settings = field(default_factory=lambda: S3Settings())
+    """How to reach S3-compatible object storage (`[s3]`); unset keys fall back to the standard AWS variables."""
     datasets: tuple[DatasetConfig, ...] = field(default_factory=tuple)
 
     def dataset(self, name: str) -> DatasetConfig:
@@ -102,13 +146,13 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
     where = f"{config_path} [sweep]"
     known = {
         "work_dir", "report_dir", "blacklist_db", "link_devices_through_events", "delete_raw",
-        "deadline_hours", "duckdb_memory_limit",
+        "deadline_hours", "duckdb_memory_limit", "task_runner", "dask_address", "dask_workers", "report_url",
     }
     _reject_unknown(sweep, known, where)
     datasets = tuple(
         _dataset(item, base, f"{config_path} datasets[{i}]") for i, item in enumerate(raw.get("datasets", []))
     )
-    _reject_unknown(raw, {"sweep", "datasets"}, str(config_path))
+    _reject_unknown(raw, {"sweep", "datasets", "s3"}, str(config_path))
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise ConfigError(f"{config_path}: dataset names must be unique, got {names}")
@@ -123,12 +167,13 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
         delete_raw=_bool(sweep.get("delete_raw", False), where, "delete_raw"),
         deadline_hours=float(sweep.get("deadline_hours", 24.0)),
         duckdb_memory_limit=str(sweep.get("duckdb_memory_limit", "1GB")),
+        **_scaleout(sweep, raw.get("s3", {}), where, f"{config_path} [s3]"),
         datasets=datasets,
     )
 
 
 def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:
-    known = {"name", "kind", "path", "source", "delete_raw", *_COLUMN_KEYS}
+    known = {"name", "kind", "path", "source", "delete_raw", "format", *_COLUMN_KEYS}
     _reject_unknown(item, known, where)
     name = item.get("name")
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
@@ -143,14 +188,57 @@ def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:
     if not columns["email"] and not columns["user_id"]:
         raise ConfigError(f"{where}: configure at least one of 'email' or 'user_id'")
     delete_raw = item.get("delete_raw")
+    fmt = item.get("format", "parquet")
+    if fmt not in ("parquet", "delta"):
+        raise ConfigError(f"{where}: 'format' must be 'parquet' or 'delta'")
+    url = _url(item["path"], where, "path")
+    if url and item.get("source"):
+        raise ConfigError(f"{where}: 'source' is not supported for an object-store dataset; land raw "
+                          "snapshots in the dataset itself or sweep them where they land")
+    if fmt == "delta" and item.get("source"):
+        raise ConfigError(f"{where}: 'source' is not supported for a Delta table; the sweep purges the table in place")
     return DatasetConfig(
         name=name,
         kind=kind,
-        path=_path(item["path"], base, where, "path"),
+        path=Path(url) if url else _path(item["path"], base, where, "path"),
+        format=fmt,
+        url=url,
         source=_path(item["source"], base, where, "source") if item.get("source") else None,
         delete_raw=None if delete_raw is None else _bool(delete_raw, where, "delete_raw"),
         **columns,
     )
+
+
+def _url(value: Any, where: str, key: str) -> str | None:
+    """An object-store URL kept as text (a Path would fold `s3://` into `s3:/`), or None for a local path."""
+    if not isinstance(value, str) or not value.startswith(_URL_SCHEMES):
+        return None
+    bucket = value.split("://", 1)[1].split("/", 1)[0]
+    if not bucket:
+        raise ConfigError(f"{where}: '{key}' must look like s3://bucket/prefix")
+    return value.rstrip("/")
+
+
+def _scaleout(sweep: dict[str, Any], s3: dict[str, Any], where: str, where_s3: str) -> dict[str, Any]:
+    """The `[sweep]` task-runner and report keys and the `[s3]` section (docs/decisions/0009)."""
+    runner = sweep.get("task_runner", "local")
+    if runner not in ("local", "dask"):
+        raise ConfigError(f"{where}: 'task_runner' must be 'local' or 'dask'")
+    address = sweep.get("dask_address")
+    if address is not None and (not isinstance(address, str) or not address):
+        raise ConfigError(f"{where}: 'dask_address' must be a scheduler address like 'tcp://host:8786'")
+    workers = sweep.get("dask_workers", 2)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ConfigError(f"{where}: 'dask_workers' must be a positive integer")
+    report_url = sweep.get("report_url")
+    if report_url is not None and _url(report_url, where, "report_url") is None:
+        raise ConfigError(f"{where}: 'report_url' must look like s3://bucket/prefix")
+    _reject_unknown(s3, {"endpoint_url", "region", "access_key_id", "secret_access_key"}, where_s3)
+    for key, value in s3.items():
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where_s3}: '{key}' must be a non-empty string")
+    return {"task_runner": runner, "dask_address": address, "dask_workers": workers,
+            "report_url": report_url.rstrip("/") if report_url else None, "s3": S3Settings(**s3)}
 
 
 def _column(value: Any, where: str, key: str) -> str | None:
