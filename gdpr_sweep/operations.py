@@ -1,0 +1,194 @@
+"""Targeted operations called from the CLI, the HTTP API and the flows: ClearUserData, ingest, suppress.
+
+Each takes the typed `Settings` loaded at the edge, runs the `pipelines/` steps without Prefect,
+and returns a JSON-able summary that names entries by BlacklistId and never carries an email.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gdpr_sweep.registry import Record, Registry, format_time
+from gdpr_sweep.version import code_version
+from pipelines import storage
+from pipelines.clear import (
+    ClearRun,
+    build_clear_report,
+    entry_found,
+    plan_current,
+    render_clear_markdown,
+    restore_manifest,
+)
+from pipelines.errors import NotFound, SweepError
+from pipelines.ingest import (
+    BATCHES_KEY,
+    IngestRun,
+    batch_record,
+    batch_relpath,
+    batch_stats,
+    build_ingest_report,
+    dataset_schema,
+    duplicate_of,
+    guard_inputs,
+    ingest_plan,
+    load_batch,
+    render_ingest_markdown,
+    verify_batch,
+    version_matches,
+)
+from pipelines.match import connect, entries_table, find_matches
+from pipelines.raw import RawFile, raw_status
+from pipelines.settings import DatasetConfig, Settings
+from pipelines.sweep import publish_version, verify_versions, write_version
+
+
+def new_run_id(moment: datetime, kind: str) -> str:
+    return f"{moment.strftime('%Y%m%dT%H%M%S%fZ')}-{kind}"
+
+
+def find_entry(registry: Registry, blacklist_id: str) -> tuple[Record, int]:
+    """The entry and the blacklist version it was read at; NotFound when there is none."""
+    snapshot = registry.snapshot()
+    for record in snapshot.records:
+        if record.blacklist_id == blacklist_id:
+            return record, snapshot.version
+    raise NotFound(f"no blacklist entry with id {blacklist_id[:64]!r}")
+
+
+def clear_user_data(settings: Settings, blacklist_id: str) -> dict[str, Any]:
+    """Remove one blacklist entry's profiles, events and linked devices now (Optimizely ClearUserData).
+
+    Raises NotFound when there is no such entry, or when no profile carries the entry's email (or,
+    for an entry without an email, its user id); nothing is changed then. Otherwise only the files
+    holding the entry's rows are rewritten, each changed dataset gets a new version swapped in
+    atomically, and a small audit report is written.
+    """
+    started = datetime.now(UTC)
+    run_id = new_run_id(started, "clear")
+    with storage.run_lock(settings.work_dir):
+        record, version = find_entry(Registry(settings.blacklist_db), blacklist_id)
+        entries = entries_table([record.to_entry()])
+        plans = [plan_current(ds) for ds in settings.datasets]
+        with connect(settings.duckdb_memory_limit) as con:
+            match = find_matches(con, entries, [p.as_input() for p in plans], settings.link_devices_through_events)
+            if not entry_found(match, settings.datasets):
+                what = "email" if record.email else "user id"
+                raise NotFound(f"no profile carries the {what} of blacklist entry {blacklist_id}; nothing removed "
+                               "(the nightly sweep still removes any other data within the deadline)")
+            changed = [p for p in plans if match.datasets[p.config.name].rows_removed]
+            outcomes = []
+            for plan in changed:
+                previous = plan.previous_manifest
+                outcome = write_version(plan, match.datasets[plan.config.name], run_id,
+                                        int(previous.get("blacklist_version", 0)))
+                restore_manifest(outcome.version, previous)
+                outcomes.append(outcome)
+            verification = verify_versions(con, entries, outcomes, [p.config for p in changed], match,
+                                           settings.link_devices_through_events)
+            if not verification.ok:
+                raise SweepError(f"verification found {verification.matches} rows of blacklist entry "
+                                 f"{blacklist_id} in the new outputs; nothing was published")
+            for plan, outcome in zip(changed, outcomes, strict=True):
+                publish_version(plan.config, outcome)
+            held = raw_status(con, entries, settings.datasets, settings.link_devices_through_events,
+                              match.linked_devices)
+        run = ClearRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(), version,
+                       blacklist_id, str(settings.config_path))
+        changed_names = {p.config.name for p in changed}
+        unchanged = [p.config.name for p in plans if p.config.name not in changed_names]
+        report = build_clear_report(run, outcomes, unchanged, verification, held)
+        json_path = settings.report_dir / run_id / "clear-user-data.json"
+        storage.write_json_atomic(json_path, report)
+        storage.write_text_atomic(json_path.with_suffix(".md"), render_clear_markdown(report))
+    return {
+        "BlacklistId": blacklist_id,
+        "message": f"Successfully removed data for blacklist item {blacklist_id}",
+        "rows_removed": report["totals"]["rows_removed"],
+        "files_rewritten": report["totals"]["files_rewritten"],
+        "datasets": {d["name"]: d["rows_removed"] for d in report["datasets"]},
+        "report": str(json_path),
+    }
+
+
+def force_delete_raw(settings: Settings) -> Settings:
+    """Settings with `delete_raw` on for every dataset (the `--delete-raw` flag beats the file)."""
+    return dataclasses.replace(settings, delete_raw=True, datasets=tuple(
+        dataclasses.replace(ds, delete_raw=True) for ds in settings.datasets))
+
+
+def wants_delete_raw(settings: Settings, config: DatasetConfig, flag: bool | None) -> bool:
+    """The `--delete-raw` flag if given, else the dataset's `delete_raw`, else `[sweep] delete_raw`."""
+    if flag is not None:
+        return flag
+    return config.delete_raw if config.delete_raw is not None else settings.delete_raw
+
+
+def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw: bool | None = None) -> dict[str, Any]:
+    """Guard one batch into a dataset: drop its blacklisted rows, append the rest as a new version.
+
+    A batch whose bytes were ingested before is reported as a duplicate and adds nothing. With
+    `delete_raw` (or the configuration's), the batch file is deleted once its rows are published.
+    """
+    config = settings.dataset(dataset)
+    started = datetime.now(UTC)
+    run_id = new_run_id(started, "ingest")
+    tmp_dir = settings.work_dir / "tmp" / run_id
+    link = settings.link_devices_through_events
+    try:
+        with storage.run_lock(settings.work_dir):
+            plans = {ds.name: plan_current(ds) for ds in settings.datasets
+                     if ds.name == config.name or ds.kind == "profiles"}
+            current = plans[config.name]
+            batch = load_batch(Path(batch_path), config, dataset_schema(current), tmp_dir)
+            snapshot = Registry(settings.blacklist_db).snapshot()
+            duplicate = duplicate_of(current.previous_manifest, batch)
+            stats, output, found, written = None, None, 0, None
+            if duplicate is None:
+                relpath = batch_relpath(run_id, batch)
+                entries = entries_table(snapshot.entries)
+                with connect(settings.duckdb_memory_limit) as con:
+                    match = find_matches(con, entries, guard_inputs(config, relpath, batch, list(plans.values())),
+                                         link)
+                    matches = match.datasets[config.name]
+                    stats = batch_stats(batch, matches)
+                    plan = ingest_plan(current, relpath, batch, stats)
+                    outcome = write_version(plan, version_matches(matches, relpath, stats), run_id, snapshot.version)
+                    written = relpath if stats.rows_appended else None
+                    record = batch_record(batch, stats, run_id, format_time(started), written)
+                    restore_manifest(outcome.version, current.previous_manifest, {
+                        "blacklist_version": int(current.previous_manifest.get("blacklist_version", 0)),
+                        BATCHES_KEY: {batch.sha256: record}})
+                    found = verify_batch(con, entries, config, relpath, outcome.version / relpath, stats, match, link)
+                if found:
+                    storage.remove_stale_versions(config.path)
+                    raise SweepError(f"verification found {found} blacklisted rows in the written batch file; "
+                                     "nothing was published")
+                publish_version(config, outcome)
+                if written:
+                    f = next(f for f in outcome.files if f.relpath == written)
+                    output = {"path": written, "rows": f.rows_out, "sha256": f.sha256_out}
+            deleted: list[str] = []
+            if wants_delete_raw(settings, config, delete_raw):
+                os.unlink(batch.source)
+                deleted.append(str(batch.source))
+            dropped = stats.rows_dropped if stats else (duplicate or {}).get("rows_dropped")
+            held = [] if deleted else [RawFile(config.name, str(batch.source), batch.rows, dropped)]
+            run = IngestRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
+                            snapshot.version, str(settings.config_path))
+            report = build_ingest_report(run, config, batch, stats, duplicate, output, found, deleted, held)
+            json_path = settings.report_dir / run_id / "ingest.json"
+            storage.write_json_atomic(json_path, report)
+            storage.write_text_atomic(json_path.with_suffix(".md"), render_ingest_markdown(report))
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return {
+        "run_id": run_id, "dataset": config.name, "duplicate": report["duplicate"],
+        "rows_in": report["rows_in"], "rows_appended": report["rows_appended"],
+        "rows_dropped": report["rows_dropped"], "file": written,
+        "raw_deleted": deleted, "report": str(json_path),
+    }

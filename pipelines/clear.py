@@ -1,0 +1,148 @@
+"""ClearUserData (SPEC §4): remove one blacklist entry's rows now, rewriting only the files that hold them.
+
+The steps reuse the sweep's machinery: `plan_current` lists the current cleaned files (never raw
+snapshots: taking those in is the nightly sweep's job, with the whole blacklist), `find_matches`
+runs with a one-entry table, `write_version` rewrites the files with matches and hard-links the
+others, `verify_versions` re-reads, `publish_version` swaps. `entry_found` is the Optimizely 404
+rule, and `build_clear_report` the small audit report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines import storage
+from pipelines.match import MatchResult
+from pipelines.raw import RawFile, raw_report
+from pipelines.settings import DatasetConfig
+from pipelines.sweep import DatasetOutcome, DatasetPlan, FilePlan, Verification
+
+REPORT_VERSION = 1
+MANIFEST_CARRIED = ("ingested_batches",)
+"""Manifest keys a new version inherits from the one it replaces."""
+
+
+def plan_current(config: DatasetConfig) -> DatasetPlan:
+    """The dataset's current cleaned files as a plan (no raw snapshot files)."""
+    previous = storage.current_version(config.path)
+    manifest = storage.read_manifest(previous)
+    known = manifest.get("files", {})
+    files: list[FilePlan] = []
+    if previous is not None:
+        for rel in storage.list_parquet(previous):
+            entry = known.get(rel, {})
+            files.append(FilePlan(rel, previous / rel, "clean", storage.num_rows(previous / rel),
+                                  entry.get("sha256"), entry.get("source")))
+    return DatasetPlan(config, tuple(files), previous, manifest)
+
+
+def entry_found(match: MatchResult, configs: Sequence[DatasetConfig]) -> bool:
+    """Optimizely's ClearUserData 404 rule: does any profile carry the entry's email or user id?
+
+    Only profiles datasets count; a lake without one falls back to any dataset.
+    """
+    names = [c.name for c in configs if c.kind == "profiles"] or [c.name for c in configs]
+    return any(match.datasets[n].rows_removed for n in names if n in match.datasets)
+
+
+def restore_manifest(version: Path, previous: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """After `write_version`: files carried over keep the blacklist version they were last checked
+    against (a targeted run checks one entry or one batch, not the whole blacklist), and keys such
+    as `ingested_batches` are inherited. `extra` is merged in last."""
+    path = version / storage.MANIFEST_NAME
+    manifest = storage.read_manifest(version)
+    old_files = previous.get("files", {})
+    for rel, entry in manifest.get("files", {}).items():
+        if rel in old_files and "blacklist_version" in old_files[rel]:
+            entry["blacklist_version"] = old_files[rel]["blacklist_version"]
+    for key in MANIFEST_CARRIED:
+        if key in previous and key not in manifest:
+            manifest[key] = previous[key]
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(manifest.get(key), dict):
+            manifest[key] = {**manifest[key], **value}
+        else:
+            manifest[key] = value
+    storage.write_json_atomic(path, manifest)
+
+
+@dataclass(frozen=True)
+class ClearRun:
+    run_id: str
+    started_at: str
+    finished_at: str
+    code_version: str
+    blacklist_version: int
+    blacklist_id: str
+    config_path: str
+
+
+def build_clear_report(run: ClearRun, outcomes: Sequence[DatasetOutcome], unchanged: Sequence[str],
+                       verification: Verification, raw_held: Sequence[RawFile]) -> dict[str, Any]:
+    """The ClearUserData audit report: what was removed for one BlacklistId, from which files."""
+    datasets = []
+    for o in outcomes:
+        datasets.append({
+            "name": o.name, "kind": o.kind, "rows_in": o.rows_in, "rows_out": o.rows_out,
+            "rows_removed": o.rows_removed, "conserved": o.rows_in == o.rows_out + o.rows_removed,
+            "removed_by_reason": {r: o.by_reason.get(r, 0) for r in ("email", "user_id", "linked_device")},
+            "files_rewritten": [
+                {"path": f.relpath, "rows_in": f.rows_in, "rows_out": f.rows_out, "sha256_in": f.sha256_in,
+                 "sha256_out": f.sha256_out} for f in o.files if f.rewritten],
+            "files_unchanged": sum(1 for f in o.files if not f.rewritten),
+        })
+    return {
+        "report_version": REPORT_VERSION,
+        "kind": "clear_user_data",
+        "run": {"run_id": run.run_id, "started_at": run.started_at, "finished_at": run.finished_at,
+                "code_version": run.code_version, "config": run.config_path},
+        "blacklist": {"version": run.blacklist_version},
+        "blacklist_id": run.blacklist_id,
+        "totals": {"rows_removed": sum(d["rows_removed"] for d in datasets),
+                   "files_rewritten": sum(len(d["files_rewritten"]) for d in datasets)},
+        "datasets": datasets,
+        "datasets_unchanged": list(unchanged),
+        "verification": {"files_checked": verification.files_checked, "rows_checked": verification.rows_checked,
+                         "matches_found": verification.matches, "ok": verification.ok},
+        "raw_copies": raw_report([], raw_held),
+    }
+
+
+def render_clear_markdown(report: dict[str, Any]) -> str:
+    run, ver = report["run"], report["verification"]
+    lines = [
+        f"# gdpr-sweep ClearUserData {run['run_id']}",
+        "",
+        f"- Blacklist entry `{report['blacklist_id']}` (blacklist version {report['blacklist']['version']})",
+        f"- Started {run['started_at']}, finished {run['finished_at']}; code version {run['code_version']}",
+        f"- Rows removed: **{report['totals']['rows_removed']}** from "
+        f"{report['totals']['files_rewritten']} rewritten files",
+        f"- Verification: {ver['files_checked']} files, {ver['rows_checked']} rows re-read, "
+        f"{ver['matches_found']} matches found: **{'PASSED' if ver['ok'] else 'FAILED'}**",
+        "",
+        "| dataset | rows in | rows out | removed | by email | by user id | by linked device | files rewritten |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for d in report["datasets"]:
+        r = d["removed_by_reason"]
+        lines.append(f"| {d['name']} | {d['rows_in']} | {d['rows_out']} | {d['rows_removed']} | {r['email']} | "
+                     f"{r['user_id']} | {r['linked_device']} | {len(d['files_rewritten'])} |")
+    for d in report["datasets"]:
+        for f in d["files_rewritten"]:
+            lines.append(f"- `{d['name']}/{f['path']}`: {f['rows_in']} -> {f['rows_out']} rows")
+    if report["datasets_unchanged"]:
+        lines.append(f"- Unchanged datasets (no rows of this entry): {', '.join(report['datasets_unchanged'])}")
+    lines += ["", *raw_markdown(report["raw_copies"])]
+    return "\n".join(lines) + "\n"
+
+
+def raw_markdown(raw: dict[str, Any]) -> list[str]:
+    lines = ["## Raw copies", "", f"- Deleted: {len(raw['deleted'])}"]
+    lines += [f"  - `{p}`" for p in raw["deleted"]]
+    lines.append(f"- Still held: {len(raw['held'])}")
+    for h in raw["held"]:
+        lines.append(f"  - `{h['path']}` ({h['dataset']}): {h['verdict']}")
+    return lines
