@@ -21,8 +21,9 @@ from pipelines.settings import DatasetConfig
 from pipelines.sweep import DatasetOutcome, DatasetPlan, FilePlan, Verification
 
 REPORT_VERSION = 1
-MANIFEST_CARRIED = ("ingested_batches",)
-"""Manifest keys a new version inherits from the one it replaces."""
+MANIFEST_CARRIED = ("ingested_batches", "match_fingerprint")
+"""Manifest keys a targeted run's new version inherits from the one it replaces: removing rows, or
+adding a batch verified against the whole blacklist, keeps the earlier verification valid."""
 
 
 def plan_current(config: DatasetConfig) -> DatasetPlan:
@@ -59,7 +60,7 @@ def restore_manifest(version: Path, previous: dict[str, Any], extra: dict[str, A
         if rel in old_files and "blacklist_version" in old_files[rel]:
             entry["blacklist_version"] = old_files[rel]["blacklist_version"]
     for key in MANIFEST_CARRIED:
-        if key in previous and key not in manifest:
+        if key in previous:
             manifest[key] = previous[key]
     for key, value in (extra or {}).items():
         if isinstance(value, dict) and isinstance(manifest.get(key), dict):
