@@ -563,18 +563,20 @@ class Registry:
         with self._connect() as con:
             return self._status(con, ident)
 
-    def apply_events(self, lines: list[dict], channel: str = "event") -> dict:
+    def apply_events(self, lines: list[dict], channel: str = "event", numbers: Sequence[int] | None = None) -> dict:
         """Apply CrossEngage feed items (`Blacklisted` / `Whitelisted`) all or nothing.
 
         Every item is validated first; any bad one raises InputError naming the 1-based line
         numbers and nothing is applied. Other event names are ignored and counted. Valid commands are
         applied in timestamp order (then line order) in one transaction, latest action winning;
         an item identical to one already recorded (same identity, event, timestamp, channel) is a
-        `duplicate` and is skipped, so re-reading the same snapshot changes nothing.
+        `duplicate` and is skipped, so re-reading the same snapshot changes nothing. `numbers` gives
+        each item's line number in its file, for the error message (default: 1, 2, ...).
         """
         _check_channel(channel)
         commands, ignored, errors = [], 0, []
-        for n, line in enumerate(lines, start=1):
+        for i, line in enumerate(lines):
+            n = numbers[i] if numbers is not None else i + 1
             try:
                 parsed = parse_feed_line(line)
             except InputError as exc:
