@@ -14,6 +14,8 @@ DEFAULT_SCOPE = "DefaultScope"
 MAX_EMAIL_LENGTH = 254
 MAX_USER_ID_LENGTH = 256
 _SCOPE_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
+_GUID_SCOPE_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""Optimizely's own list example uses a lower-case site GUID as a scope (docs/decisions/0103-registry-semantics.md)."""
 
 
 def normalize_email(raw: str) -> str:
@@ -36,7 +38,7 @@ def normalize_email(raw: str) -> str:
 
 def validate_scope(raw: str) -> str:
     """Return a valid scope unchanged or raise InputError (Optimizely rules, plus `DefaultScope`)."""
-    if raw == DEFAULT_SCOPE or _SCOPE_RE.fullmatch(raw):
+    if raw == DEFAULT_SCOPE or _SCOPE_RE.fullmatch(raw) or _GUID_SCOPE_RE.fullmatch(raw):
         return raw
     raise InputError(
         f"invalid scope {raw[:70]!r}: use 1-64 lower-case letters, digits or '_', starting with a "
