@@ -1,0 +1,152 @@
+"""Delta Lake tables (`format = "delta"`): purge with the table's own delete, vacuum, clean the log.
+
+Real Delta tables written by deltalake on tmp_path; the check searches every file under the table
+folder (raw bytes, and decoded values of every Parquet file) for the blacklisted emails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from pipelines import delta
+from pipelines.match import connect, entries_table, find_matches
+from pipelines.settings import DatasetConfig
+from pipelines.sweep import verify_versions
+from tests import oracle
+from tests.helpers import entry
+
+USER = pa.struct([("Email", pa.string()), ("UserId", pa.string())])
+EVENTS = pa.schema([("DeviceId", pa.string()), ("Scope", pa.string()), ("User", USER), ("Amount", pa.int64())])
+PROFILES = pa.schema([("Email", pa.string()), ("UserId", pa.string()), ("DeviceIds", pa.list_(pa.string())),
+                      ("Scope", pa.string())])
+BLACKLISTED = ["aaa-gone@example.com", "zzz-gone@example.com"]  # unscoped: gone from every scope
+# scoped@example.com is blacklisted in "shop" only: its rows in other scopes stay, with their statistics.
+
+
+def event(email=None, user_id=None, device=None, scope=None, amount=1, anonymous=False):
+    return {"DeviceId": device, "Scope": scope, "Amount": amount,
+            "User": None if anonymous else {"Email": email, "UserId": user_id}}
+
+
+def profile(email=None, user_id=None, devices=(), scope=None):
+    return {"Email": email, "UserId": user_id, "DeviceIds": list(devices), "Scope": scope}
+
+
+# Two appends per table, so matches are spread over files and the blacklisted emails are the
+# min / max statistics of some files (the leak NOTES.md warns about).
+EVENT_BATCHES = [
+    [event("AAA-gone@Example.com", device="dev-1"), event("keep@example.com", device="dev-2"),
+     event(None, device="dev-9"), event("keep2@example.com", scope="shop"), event(anonymous=True, device="dev-3")],
+    [event("zzz-gone@example.com ", scope="shop", amount=5), event("scoped@example.com", scope="Shop"),
+     event("scoped@example.com", scope="other"), event("x@example.com", user_id="u-9"),
+     event("keep@example.com", device="dev-2", amount=7), event(None, device="dev-1", scope="other")],
+]
+PROFILE_BATCHES = [
+    [profile("zzz-gone@example.com", devices=["dev-9"]), profile("keep@example.com", devices=["dev-2"])],
+    [profile("a@example.com", user_id="u-9", devices=["dev-3"], scope="shop"), profile(None, "u-1")],
+]
+
+
+def logical_event(row):
+    user = row["User"] or {}
+    return {"email": user.get("Email"), "user_id": user.get("UserId"), "scope": row["Scope"],
+            "device_id": row["DeviceId"]}
+
+
+def logical_profile(row):
+    return {"email": row["Email"], "user_id": row["UserId"], "scope": row["Scope"], "device_ids": row["DeviceIds"]}
+
+
+def make_table(path: Path, batches, schema):
+    for i, rows in enumerate(batches):
+        write_deltalake(str(path), pa.Table.from_pylist(rows, schema=schema), mode="append" if i else "error")
+
+
+def files_containing(folder: Path, needles) -> list[str]:
+    """Every file under `folder` whose bytes, or (for Parquet) decoded values, contain a needle."""
+    hits = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        texts = [data.decode("utf-8", "replace").lower()]
+        if data[:4] == b"PAR1":
+            table = pq.read_table(path)
+            texts.append(str(table.to_pylist()).lower())
+            meta = pq.ParquetFile(path).metadata
+            texts.append(str([meta.row_group(g).column(c).statistics for g in range(meta.num_row_groups)
+                              for c in range(meta.num_columns)]).lower())
+        if any(n in t for t in texts for n in needles):
+            hits.append(str(path.relative_to(folder)))
+    return hits
+
+
+@pytest.fixture
+def tables(tmp_path):
+    events = DatasetConfig(name="events", kind="events", path=tmp_path / "events", format="delta",
+                           email="User.Email", user_id="User.UserId", device_id="DeviceId", scope="Scope")
+    profiles = DatasetConfig(name="profiles", kind="profiles", path=tmp_path / "profiles", format="delta",
+                             email="Email", user_id="UserId", device_ids="DeviceIds", scope="Scope")
+    make_table(events.path, EVENT_BATCHES, EVENTS)
+    make_table(profiles.path, PROFILE_BATCHES, PROFILES)
+    return profiles, events
+
+
+def test_delta_purge_leaves_no_match_and_no_email_anywhere(tables):
+    profiles, events = tables
+    entries = [entry(email="aaa-gone@example.com"), entry(email="scoped@example.com", scope="shop"),
+               entry(email="zzz-gone@example.com"), entry(user_id="u-9")]
+    assert files_containing(events.path, BLACKLISTED), "the fixture must put emails into the log statistics"
+
+    plans = [delta.plan_table(c) for c in (profiles, events)]
+    table = entries_table(entries)
+    with connect() as con:
+        matches = find_matches(con, table, [p.as_input() for p in plans])
+        outcomes = [delta.purge_table(con, p, matches.datasets[p.config.name], "r1", 1) for p in plans]
+        verification = verify_versions(con, table, [delta.verifiable(o) for o in outcomes], [profiles, events],
+                                       matches, True)
+    assert verification.ok and verification.matches == 0
+    for c, o in zip((profiles, events), outcomes, strict=True):
+        assert o.rows_in == o.rows_out + o.rows_removed
+        delta.finish_purge(c, o, [e.email for e in entries if e.email and e.scope is None])
+
+    # What survives is exactly what the independent oracle keeps, in every column.
+    all_events = [r for b in EVENT_BATCHES for r in b]
+    all_profiles = [r for b in PROFILE_BATCHES for r in b]
+    oracle_entries = [{"email": e.email, "user_id": e.user_id, "scope": e.scope} for e in entries]
+    kept_p, kept_e = oracle.expected_kept(oracle_entries, [logical_profile(r) for r in all_profiles],
+                                          [logical_event(r) for r in all_events])
+    key = lambda r: repr(sorted(r.items()))  # noqa: E731
+    got_e = DeltaTable(str(events.path)).to_pyarrow_table()
+    got_p = DeltaTable(str(profiles.path)).to_pyarrow_table()
+    assert got_e.schema == EVENTS and got_p.schema == PROFILES
+    assert sorted(map(key, got_e.to_pylist())) == sorted(key(all_events[i]) for i in kept_e)
+    assert sorted(map(key, got_p.to_pylist())) == sorted(key(all_profiles[i]) for i in kept_p)
+    assert outcomes[1].rows_removed == len(all_events) - len(kept_e) > 0
+
+    # No blacklisted email anywhere under either table folder: data files, log, checkpoint.
+    assert files_containing(events.path, BLACKLISTED) == []
+    assert files_containing(profiles.path, BLACKLISTED) == []
+    assert (events.path / "_delta_log" / "_last_checkpoint").exists()
+
+    # A second sweep finds nothing and makes no new commit.
+    version = DeltaTable(str(events.path)).version()
+    plans = [delta.plan_table(c) for c in (profiles, events)]
+    with connect() as con:
+        again = find_matches(con, table, [p.as_input() for p in plans])
+        assert again.rows_removed == 0
+        outcome = delta.purge_table(con, plans[1], again.datasets["events"], "r2", 1)
+    delta.finish_purge(events, outcome, BLACKLISTED)
+    assert outcome.rows_removed == 0 and DeltaTable(str(events.path)).version() == version
+
+
+def test_partition_on_identity_column_is_refused(tmp_path):
+    path = tmp_path / "t"
+    write_deltalake(str(path), pa.Table.from_pylist([profile("a@example.com", scope="s")], schema=PROFILES),
+                    partition_by=["Scope"])
+    config = DatasetConfig(name="p", kind="profiles", path=path, format="delta", email="Email", scope="Scope")
+    with pytest.raises(Exception, match="partition column"):
+        delta.plan_table(config)
