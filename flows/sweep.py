@@ -13,13 +13,14 @@ from gdpr_sweep.version import code_version
 from pipelines import report as reports
 from pipelines import storage
 from pipelines.errors import SweepError
-from pipelines.match import MatchResult, connect, entries_table, find_matches
+from pipelines.match import MatchResult, connect, entries_table, find_matches, with_versions
 from pipelines.settings import DatasetConfig, Settings, load_settings
 from pipelines.sweep import (
     DatasetOutcome,
     DatasetPlan,
     Verification,
     delete_consumed_raw,
+    match_fingerprint,
     plan_dataset,
     publish_version,
     raw_still_held,
@@ -34,20 +35,22 @@ def load_blacklist(settings: Settings) -> Snapshot:
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def extract(config: DatasetConfig) -> DatasetPlan:
-    return plan_dataset(config)
+def extract(config: DatasetConfig, fingerprint: str) -> DatasetPlan:
+    return plan_dataset(config, fingerprint)
 
 
 @task(cache_policy=NO_CACHE)
 def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> MatchResult:
+    # Incremental: clean files are matched only against entries added since their last verification.
+    entries = with_versions(entries_table(blacklist.entries), Registry(settings.blacklist_db).entry_versions())
     with connect(settings.duckdb_memory_limit) as con:
-        return find_matches(con, entries_table(blacklist.entries), [p.as_input() for p in plans],
+        return find_matches(con, entries, [p.as_input(blacklist.version) for p in plans],
                             settings.link_devices_through_events)
 
 
 @task(cache_policy=NO_CACHE)
-def purge(plan: DatasetPlan, matches: MatchResult, run_id: str, blacklist: Snapshot) -> DatasetOutcome:
-    return write_version(plan, matches.datasets[plan.config.name], run_id, blacklist.version)
+def purge(plan: DatasetPlan, matches: MatchResult, run_id: str, blacklist: Snapshot, fingerprint: str) -> DatasetOutcome:
+    return write_version(plan, matches.datasets[plan.config.name], run_id, blacklist.version, fingerprint)
 
 
 @task(cache_policy=NO_CACHE)
@@ -91,9 +94,10 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml") -> str:
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
     with storage.run_lock(settings.work_dir):
         blacklist = load_blacklist(settings)
-        plans = [extract(ds) for ds in settings.datasets]
+        fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
+        plans = [extract(ds, fingerprint) for ds in settings.datasets]
         matches = match(settings, blacklist, plans)
-        outcomes = [purge(p, matches, run_id, blacklist) for p in plans]
+        outcomes = [purge(p, matches, run_id, blacklist, fingerprint) for p in plans]
         verification = verify(settings, blacklist, outcomes, matches)
         if not verification.ok:
             raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "

@@ -6,7 +6,7 @@ sorted row numbers to drop, with counts per reason and per entry. Only identity 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,10 @@ REASONS = {1: "email", 2: "user_id", 3: "linked_device"}
 _RESERVED = {"file_index", "file_row_number"}
 ENTRY_SCHEMA = pa.schema([("bid", pa.string()), ("email", pa.string()), ("user_id", pa.string()),
                           ("scope", pa.string())])
+UNKNOWN_ADDED = 2**62
+"""The `added` version of an entry whose addition is not on record: it is checked against every file."""
+NEVER_VERIFIED = -1
+"""The `verified` version of a file no sweep has checked yet (a new raw snapshot): every entry applies."""
 LINKED_SCHEMA = pa.schema([("device", pa.string()), ("scope", pa.string()), ("bid", pa.string())])
 
 
@@ -39,10 +43,19 @@ class Entry:
 
 @dataclass(frozen=True)
 class DatasetInput:
-    """One dataset's files for this run, by relative path."""
+    """One dataset's files for this run, by relative path.
+
+    `verified` maps a relative path to the blacklist version its file was last verified against
+    (incremental sweeps, docs/decisions/0007-incremental-sweeps.md): only entries added after that
+    version can match it by rules 1 and 2. Files not listed are checked against every entry.
+    """
 
     config: DatasetConfig
     files: dict[str, Path]
+    verified: dict[str, int] = field(default_factory=dict)
+
+    def verified_list(self) -> list[int]:
+        return [self.verified.get(rel, NEVER_VERIFIED) for rel in self.files]
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,16 @@ def entries_table(entries: Iterable[Entry]) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(ENTRY_SCHEMA.names, r, strict=True)) for r in rows], schema=ENTRY_SCHEMA)
 
 
+def with_versions(entries: pa.Table, added: Mapping[str, int] | None) -> pa.Table:
+    """`entries` (ENTRY_SCHEMA) plus an `added` column: the blacklist version each entry was added at
+    (`Registry.entry_versions()`); an id missing from `added` is checked against every file."""
+    if "added" in entries.column_names:
+        entries = entries.drop_columns(["added"])
+    added = added or {}
+    column = pa.array([added.get(bid, UNKNOWN_ADDED) for bid in entries.column("bid").to_pylist()], pa.int64())
+    return entries.append_column("added", column)
+
+
 def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     con.execute("SET memory_limit = ?", [memory_limit])
@@ -91,20 +114,27 @@ def find_matches(
     extra_linked: pa.Table | None = None,
 ) -> MatchResult:
     """Apply §3 to every dataset at once (profiles link devices that events then lose)."""
+    if "added" not in entries.column_names:
+        entries = with_versions(entries, None)
     con.register("entries", entries)
     con.register("extra_linked", extra_linked if extra_linked is not None else LINKED_SCHEMA.empty_table())
     con.execute(sql.CREATE_HITS)
+    newest = max(entries.column("added").to_pylist(), default=NEVER_VERIFIED)
     scans = {}
     for ds in inputs:
         if not ds.files:
             continue
         scans[ds.config.name] = _scan_sql(ds)
+        if min(ds.verified_list()) >= newest:
+            continue  # every file was verified against every entry: rules 1 and 2 cannot match
         links = ds.config.kind == "profiles" or link_through_events
         con.execute(sql.INSERT_IDENTITY_HITS.format(scan=scans[ds.config.name]),
-                    {"files": _paths(ds), "dataset": ds.config.name, "links": links})
+                    {"files": _paths(ds), "dataset": ds.config.name, "links": links,
+                     "verified": ds.verified_list()})
     con.execute(sql.CREATE_LINKED)
+    any_linked = con.execute(sql.ANY_LINKED).fetchall()[0][0]
     for ds in inputs:
-        if ds.config.kind == "events" and ds.config.device_columns and ds.files:
+        if any_linked and ds.config.kind == "events" and ds.config.device_columns and ds.files:
             con.execute(sql.INSERT_DEVICE_HITS.format(scan=scans[ds.config.name]),
                         {"files": _paths(ds), "dataset": ds.config.name})
     result = {ds.config.name: _collect(con, ds) for ds in inputs}

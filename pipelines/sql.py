@@ -58,16 +58,18 @@ def identity_scan(email: str | None, user_id: str | None, scope: str | None,
 
 # Rules 1 and 2: rows whose email or user id matches an entry within the entry's scope.
 # Two equi-joins (not one OR join) so DuckDB hashes the small entries table and streams the data.
+# `$verified[file + 1]` is the blacklist version the file was verified against: only entries added
+# after it can match (incremental sweeps); it is -1 for a file never verified.
 INSERT_IDENTITY_HITS = """
     INSERT INTO hits
     WITH ident AS ({scan})
     SELECT $dataset, i.file, i.row, e.bid, 1, e.scope, i.device_id, i.device_ids, $links
     FROM ident AS i JOIN entries AS e ON i.email = e.email
-    WHERE e.scope IS NULL OR e.scope = i.scope
+    WHERE (e.scope IS NULL OR e.scope = i.scope) AND e.added > $verified[CAST(i.file AS BIGINT) + 1]
     UNION ALL
     SELECT $dataset, i.file, i.row, e.bid, 2, e.scope, i.device_id, i.device_ids, $links
     FROM ident AS i JOIN entries AS e ON i.user_id = e.user_id
-    WHERE e.scope IS NULL OR e.scope = i.scope
+    WHERE (e.scope IS NULL OR e.scope = i.scope) AND e.added > $verified[CAST(i.file AS BIGINT) + 1]
 """
 
 CREATE_HITS = """
@@ -88,6 +90,8 @@ CREATE_LINKED = """
         SELECT device, scope, bid FROM extra_linked
     ) WHERE device IS NOT NULL
 """
+
+ANY_LINKED = "SELECT count(*) > 0 FROM linked"
 
 # Rule 3, second half: event rows from a linked device, within the linked scope.
 INSERT_DEVICE_HITS = """

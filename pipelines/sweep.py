@@ -7,13 +7,17 @@ Verify: `verify_versions` re-reads the outputs. Publish: `publish_version` swaps
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from pipelines import storage
@@ -31,6 +35,8 @@ class FilePlan:
     sha256: str | None
     """Known checksum of the input (from the manifest), or None when it must be computed."""
     source_signature: dict[str, int] | None = None
+    verified: int | None = None
+    """Blacklist version this (clean) file was verified against, when an incremental sweep may rely on it."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,14 @@ class DatasetPlan:
     previous_version: Path | None
     previous_manifest: dict[str, Any] = field(default_factory=dict)
 
-    def as_input(self) -> DatasetInput:
-        return DatasetInput(self.config, {f.relpath: f.input_path for f in self.files})
+    def as_input(self, blacklist_version: int | None = None) -> DatasetInput:
+        """The files to match. With `blacklist_version`, clean files verified by an earlier sweep are
+        matched only against entries added since (docs/decisions/0007-incremental-sweeps.md); a
+        registry whose version went backwards (replaced or restored) gets a full match."""
+        verified = {f.relpath: f.verified for f in self.files if f.verified is not None}
+        if blacklist_version is None or any(v > blacklist_version for v in verified.values()):
+            verified = {}
+        return DatasetInput(self.config, {f.relpath: f.input_path for f in self.files}, verified)
 
     @property
     def rows_in(self) -> int:
@@ -93,18 +105,34 @@ def source_signature(path: Path) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def plan_dataset(config: DatasetConfig) -> DatasetPlan:
+def match_fingerprint(configs: Sequence[DatasetConfig], link_through_events: bool) -> str:
+    """What a verification depended on besides the entries: every dataset's identity columns and the
+    linking switch. A sweep relies on an earlier verification only when this is unchanged."""
+    shape = {"datasets": sorted([c.name, c.kind, c.identity_columns] for c in configs),
+             "link_devices_through_events": link_through_events}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+
+
+def plan_dataset(config: DatasetConfig, fingerprint: str | None = None) -> DatasetPlan:
     """Choose each file's input: a raw snapshot file that is new or changed since it was last taken
-    in, otherwise the current cleaned file."""
+    in, otherwise the current cleaned file.
+
+    With `fingerprint` (`match_fingerprint`) equal to the one the current version was written with,
+    clean files carry the blacklist version they were verified against, for an incremental sweep.
+    """
     previous = storage.current_version(config.path)
     manifest = storage.read_manifest(previous)
     known = manifest.get("files", {})
+    incremental = fingerprint is not None and manifest.get("match_fingerprint") == fingerprint
     files: dict[str, FilePlan] = {}
     if previous is not None:
         for rel in storage.list_parquet(previous):
             entry = known.get(rel, {})
-            files[rel] = FilePlan(rel, previous / rel, "clean", storage.num_rows(previous / rel),
-                                  entry.get("sha256"), entry.get("source"))
+            rows = entry.get("rows")
+            verified = entry.get("blacklist_version") if incremental and rows is not None else None
+            files[rel] = FilePlan(rel, previous / rel, "clean",
+                                  rows if rows is not None else storage.num_rows(previous / rel),
+                                  entry.get("sha256"), entry.get("source"), verified)
     if config.source is not None:
         for rel in storage.list_parquet(config.source):
             path = config.source / rel
@@ -115,29 +143,36 @@ def plan_dataset(config: DatasetConfig) -> DatasetPlan:
     return DatasetPlan(config, tuple(files[r] for r in sorted(files)), previous, manifest)
 
 
-def write_version(plan: DatasetPlan, matches: DatasetMatches, run_id: str, blacklist_version: int) -> DatasetOutcome:
-    """Write the dataset's complete new version: rewrite files with matches, link the others."""
+def _write_file(f: FilePlan, out: Path, drop: np.ndarray | None) -> FileOutcome:
+    sha_in = f.sha256 or storage.sha256_file(f.input_path)
+    if drop is not None and len(drop):
+        written = storage.rewrite_without_rows(f.input_path, out, drop)
+        if written.rows_in != f.rows:
+            raise AssertionError(f"{f.input_path}: read {written.rows_in} rows, metadata says {f.rows}")
+        return FileOutcome(f.relpath, f.origin, f.rows, written.rows_out, sha_in, storage.sha256_file(out), True)
+    storage.link_or_copy(f.input_path, out)
+    return FileOutcome(f.relpath, f.origin, f.rows, f.rows, sha_in, sha_in, False)
+
+
+def write_version(plan: DatasetPlan, matches: DatasetMatches, run_id: str, blacklist_version: int,
+                  fingerprint: str | None = None, workers: int = 2) -> DatasetOutcome:
+    """Write the dataset's complete new version: rewrite files with matches, link the others.
+
+    Files are written by `workers` threads (pyarrow and hashlib release the GIL). Every file of the
+    new version is recorded as verified against `blacklist_version`, under `fingerprint`.
+    """
     version = storage.new_version(plan.config.path, run_id)
-    outcomes = []
-    manifest_files = {}
-    for f in plan.files:
-        out = version / f.relpath
-        drop = matches.drops.get(f.relpath)
-        sha_in = f.sha256 or storage.sha256_file(f.input_path)
-        if drop is not None and len(drop):
-            written = storage.rewrite_without_rows(f.input_path, out, drop)
-            if written.rows_in != f.rows:
-                raise AssertionError(f"{f.input_path}: read {written.rows_in} rows, metadata says {f.rows}")
-            sha_out, rows_out, rewritten = storage.sha256_file(out), written.rows_out, True
-        else:
-            storage.link_or_copy(f.input_path, out)
-            sha_out, rows_out, rewritten = sha_in, f.rows, False
-        outcomes.append(FileOutcome(f.relpath, f.origin, f.rows, rows_out, sha_in, sha_out, rewritten))
-        manifest_files[f.relpath] = {"rows": rows_out, "sha256": sha_out, "source": f.source_signature,
-                                     "blacklist_version": blacklist_version}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        outcomes = list(pool.map(lambda f: _write_file(f, version / f.relpath, matches.drops.get(f.relpath)),
+                                 plan.files))
+    manifest_files = {o.relpath: {"rows": o.rows_out, "sha256": o.sha256_out, "source": f.source_signature,
+                                  "blacklist_version": blacklist_version}
+                      for f, o in zip(plan.files, outcomes, strict=True)}
     storage.write_json_atomic(version / storage.MANIFEST_NAME, {
         "manifest_version": 1, "dataset": plan.config.name, "run_id": run_id,
-        "blacklist_version": blacklist_version, "files": manifest_files,
+        "blacklist_version": blacklist_version, "match_fingerprint": fingerprint, "files": manifest_files,
+        # batches the ingest guard took in (pipelines/ingest.py): kept so a re-sent batch stays a duplicate
+        "ingested_batches": plan.previous_manifest.get("ingested_batches", {}),
     })
     return DatasetOutcome(plan.config.name, plan.config.kind, version, tuple(outcomes),
                           dict(matches.by_reason), dict(matches.by_entry))
@@ -157,9 +192,13 @@ class Verification:
 
 def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes: Sequence[DatasetOutcome],
                     configs: Sequence[DatasetConfig], match: MatchResult, link_through_events: bool) -> Verification:
-    """Re-read the written outputs and apply §3 again, with the devices linked from the inputs."""
+    """Re-read the rewritten outputs and apply §3 again, with every entry and the devices linked from
+    the inputs. Files carried over unchanged (hard links to inputs this run's match scanned and found
+    clean) are not matched again: the same bytes through the same matcher cannot differ; their row
+    counts are still checked."""
     by_name = {c.name: c for c in configs}
-    inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files}) for o in outcomes]
+    inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files if f.rewritten})
+              for o in outcomes]
     again = find_matches(con, entries, inputs, link_through_events, extra_linked=match.linked_devices)
     by_entry: dict[str, int] = {}
     for m in again.datasets.values():
@@ -171,8 +210,8 @@ def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes:
             if actual != f.rows_out:
                 raise AssertionError(f"{o.version / f.relpath}: {actual} rows on disk, {f.rows_out} expected")
     return Verification(
-        files_checked=sum(len(o.files) for o in outcomes),
-        rows_checked=sum(o.rows_out for o in outcomes),
+        files_checked=sum(len(ds.files) for ds in inputs),
+        rows_checked=sum(f.rows_out for o in outcomes for f in o.files if f.rewritten),
         matches=again.rows_removed,
         matches_by_entry=by_entry,
     )
