@@ -6,12 +6,17 @@ and returns a JSON-able summary that names entries by BlacklistId and never carr
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from gdpr_sweep.registry import Record, Registry, format_time
 from gdpr_sweep.version import code_version
@@ -24,7 +29,7 @@ from pipelines.clear import (
     render_clear_markdown,
     restore_manifest,
 )
-from pipelines.errors import NotFound, SweepError
+from pipelines.errors import DataFileError, InputError, NotFound, SweepError
 from pipelines.ingest import (
     BATCHES_KEY,
     IngestRun,
@@ -44,6 +49,7 @@ from pipelines.ingest import (
 from pipelines.match import connect, entries_table, find_matches
 from pipelines.raw import RawFile, raw_status
 from pipelines.settings import DatasetConfig, Settings
+from pipelines.suppress import REASON, find_recipient_columns, split_recipients, suppression_list
 from pipelines.sweep import publish_version, verify_versions, write_version
 
 
@@ -150,7 +156,7 @@ def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw:
             stats, output, found, written = None, None, 0, None
             if duplicate is None:
                 relpath = batch_relpath(run_id, batch)
-                entries = entries_table(snapshot.entries)
+                entries = snapshot.entries_table()
                 with connect(settings.duckdb_memory_limit) as con:
                     match = find_matches(con, entries, guard_inputs(config, relpath, batch, list(plans.values())),
                                          link)
@@ -192,3 +198,96 @@ def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw:
         "rows_dropped": report["rows_dropped"], "file": written,
         "raw_deleted": deleted, "report": str(json_path),
     }
+
+
+_TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _table_format(path: Path) -> str:
+    fmt = _TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: unknown file format; use .csv or .parquet")
+    return fmt
+
+
+def read_table_file(path: Path) -> pa.Table:
+    """A CSV (every column read as text, exactly as written) or Parquet file; InputError naming it."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if _table_format(path) == "parquet":
+        try:
+            return pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataFileError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+        if not header:
+            raise InputError(f"{path}: empty CSV file (expected a header line)")
+        text = {name: pa.string() for name in header}
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types=text, strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error) as exc:
+        detail = ":".join(str(exc).splitlines()[0].split(":")[:2])  # Arrow appends the row's text: never echo it
+        raise InputError(f"{path}: not a readable CSV file ({detail[:120]})") from None
+
+
+def write_table_file(table: pa.Table, path: Path, like: Path) -> None:
+    """Write `table` in the format of `path` through a temporary name (mode 0640); Parquet keeps
+    the codec of `like`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if _table_format(path) == "csv":
+            pacsv.write_csv(table, tmp)
+        else:
+            codec = "zstd"
+            if _table_format(like) == "parquet":
+                meta = pq.ParquetFile(like).metadata
+                if meta.num_row_groups and meta.num_columns:
+                    codec = meta.row_group(0).column(0).compression.lower()
+            pq.write_table(table, tmp, compression="none" if codec == "uncompressed" else codec)
+        os.chmod(tmp, storage.FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def suppress_file(settings: Settings, path: Path, allowed: Path | None = None, failed: Path | None = None, *,
+                  email_column: str | None = None, user_id_column: str | None = None,
+                  scope_column: str | None = None, scope: str | None = None) -> dict[str, Any]:
+    """Split an outgoing message or audience file into an allowed file and a failed file whose rows
+    carry the reason `blacklisted`. Outputs default to `<name>.allowed.<ext>` / `<name>.failed.<ext>`."""
+    path = Path(path)
+    table = read_table_file(path)
+    cols = find_recipient_columns(table.schema, email_column, user_id_column, scope_column, scope, str(path))
+    snapshot = Registry(settings.blacklist_db).snapshot()
+    result = split_recipients(table, snapshot.entries, cols)
+    allowed = Path(allowed) if allowed else path.with_name(f"{path.stem}.allowed{path.suffix}")
+    failed = Path(failed) if failed else path.with_name(f"{path.stem}.failed{path.suffix}")
+    if len({path.resolve(), allowed.resolve(), failed.resolve()}) != 3:
+        raise InputError(f"{path}: the input, allowed and failed files must be three different files")
+    for out in (allowed, failed):
+        _table_format(out)
+    write_table_file(result.failed, failed, path)
+    write_table_file(result.allowed, allowed, path)
+    return {"file": str(path), "blacklist_version": snapshot.version, "rows_in": result.rows_in,
+            "allowed": result.allowed.num_rows, "failed": result.failed.num_rows, "reason": REASON,
+            "reason_column": result.reason_column, "allowed_file": str(allowed), "failed_file": str(failed),
+            "columns": {"email": cols.email, "user_id": cols.user_id, "scope": cols.scope}}
+
+
+def export_suppression_list(settings: Settings, out: Path | None, hashed: bool = False,
+                            scope: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The suppression list as text (one line per address, or per SHA-256), written to `out` when given."""
+    snapshot = Registry(settings.blacklist_db).snapshot()
+    entries = snapshot.entries
+    lines = suppression_list(entries, hashed=hashed, scope=scope)
+    text = "".join(f"{line}\n" for line in lines)
+    if out is not None:
+        storage.write_text_atomic(Path(out), text)
+    summary = {"count": len(lines), "hashed": hashed, "scope": scope, "blacklist_version": snapshot.version,
+               "entries_without_email": sum(1 for e in entries if not e.email),
+               "out": str(out) if out is not None else None}
+    return text, summary

@@ -1,0 +1,128 @@
+"""Communication suppression (SPEC §4, CrossEngage: no communication at all, not even transactional).
+
+`split_recipients` divides an outgoing message or audience table into the rows that may be sent and
+the rows that fail with the reason `blacklisted`, by the same identity rules as §2/§3: emails
+compare trimmed and lower-cased, user ids exactly as text, scopes case-insensitively with null,
+empty or blank scopes in `DefaultScope`, and an entry without a scope covers every scope.
+`suppression_list` is the list an email service provider imports: normalized emails or their SHA-256.
+Tables in, tables out; reading and writing files is the caller's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.errors import SchemaError
+from pipelines.identity import DEFAULT_SCOPE, scope_key
+from pipelines.match import Entry
+from pipelines.sql import WHITESPACE
+
+REASON = "blacklisted"
+_SEP = "\x1f"  # joins an identity and a scope into one key; cannot occur in a valid email or scope
+
+
+@dataclass(frozen=True)
+class RecipientColumns:
+    """Which columns of the outgoing file identify the recipient (at least one of email / user id)."""
+
+    email: str | None = None
+    user_id: str | None = None
+    scope: str | None = None
+    """A column with each row's scope; without one, every row is in `scope` below."""
+    default_scope: str | None = None
+    """The scope of rows with no scope column (e.g. the business unit sending); None is `DefaultScope`."""
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """The split. Rows in = allowed + failed, checked on creation."""
+
+    allowed: pa.Table
+    failed: pa.Table
+    rows_in: int
+    reason_column: str
+
+    def __post_init__(self) -> None:
+        if self.rows_in != self.allowed.num_rows + self.failed.num_rows:
+            raise AssertionError(f"suppression: rows in {self.rows_in} != allowed {self.allowed.num_rows} "
+                                 f"+ failed {self.failed.num_rows}")
+
+
+def find_recipient_columns(schema: pa.Schema, email: str | None, user_id: str | None,
+                           scope: str | None, default_scope: str | None, where: str) -> RecipientColumns:
+    """Check the named columns exist with usable types; without email and user id, use a column
+    named `email` (any case)."""
+    if email is None and user_id is None:
+        email = next((n for n in schema.names if n.lower() == "email"), None)
+        if email is None:
+            raise SchemaError(f"{where}: no 'email' column; name the recipient columns with "
+                              "--email-column and/or --user-id-column")
+    for role, name in (("email", email), ("user id", user_id), ("scope", scope)):
+        if name is None:
+            continue
+        if name not in schema.names:
+            raise SchemaError(f"{where}: column {name!r} ({role}) is missing; columns are {schema.names}")
+        t = schema.field(name).type
+        ok = pa.types.is_string(t) or pa.types.is_large_string(t) or (role == "user id" and pa.types.is_integer(t))
+        if not ok:
+            raise SchemaError(f"{where}: column {name!r} ({role}) has type {t}, expected text")
+    return RecipientColumns(email, user_id, scope, default_scope)
+
+
+def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.cast(column, pa.string())
+
+
+def _norm(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.utf8_lower(pc.utf8_trim(_text(column), characters=WHITESPACE))
+
+
+def _row_scopes(table: pa.Table, cols: RecipientColumns) -> pa.ChunkedArray:
+    default = (cols.default_scope or "").strip(WHITESPACE).lower() or DEFAULT_SCOPE.lower()
+    if cols.scope is None:
+        return pa.chunked_array([pa.array([default] * table.num_rows, pa.string())])
+    scopes = _norm(table[cols.scope])
+    blank = pc.or_kleene(pc.is_null(scopes), pc.equal(scopes, ""))
+    return pc.if_else(pc.fill_null(blank, True), DEFAULT_SCOPE.lower(), scopes)
+
+
+def _hits(values: pa.ChunkedArray, scopes: pa.ChunkedArray, unscoped: set[str], scoped: set[str]) -> pa.ChunkedArray:
+    every = pc.is_in(values, value_set=pa.array(sorted(unscoped), pa.string()))
+    keys = pc.binary_join_element_wise(values, scopes, _SEP)
+    within = pc.is_in(keys, value_set=pa.array(sorted(scoped), pa.string()))
+    return pc.fill_null(pc.or_kleene(every, within), False)
+
+
+def split_recipients(table: pa.Table, entries: Iterable[Entry], cols: RecipientColumns) -> Suppression:
+    """Rows that may be sent, and rows that fail with `reason = blacklisted` (every column kept as it was)."""
+    entries = list(entries)
+    scopes = _row_scopes(table, cols)
+    blocked = pa.chunked_array([pa.array([False] * table.num_rows, pa.bool_())])
+    for column, key in ((cols.email, "email"), (cols.user_id, "user_id")):
+        if column is None:
+            continue
+        values = _norm(table[column]) if key == "email" else _text(table[column])
+        unscoped = {getattr(e, key) for e in entries if getattr(e, key) and e.scope is None}
+        scoped = {f"{getattr(e, key)}{_SEP}{scope_key(e.scope)}" for e in entries
+                  if getattr(e, key) and e.scope is not None}
+        blocked = pc.or_(blocked, _hits(values, scopes, unscoped, scoped))
+    reason_column = "reason" if "reason" not in table.column_names else "suppression_reason"
+    failed = table.filter(blocked)
+    failed = failed.append_column(reason_column, pa.array([REASON] * failed.num_rows, pa.string()))
+    return Suppression(table.filter(pc.invert(blocked)), failed, table.num_rows, reason_column)
+
+
+def suppression_list(entries: Iterable[Entry], hashed: bool = False, scope: str | None = None) -> list[str]:
+    """Sorted unique normalized emails of the entries (or their SHA-256 hex), for an email service
+    provider's suppression list. With `scope`, only entries covering that scope (unscoped ones, and
+    those of the scope); entries with only a user id have no address to list."""
+    wanted = None if scope is None else scope_key(scope)
+    emails = {e.email for e in entries if e.email and (wanted is None or e.scope is None or scope_key(e.scope) == wanted)}
+    if hashed:
+        return sorted(hashlib.sha256(e.encode("utf-8")).hexdigest() for e in emails)
+    return sorted(emails)
