@@ -42,7 +42,7 @@ def extract(config: DatasetConfig, fingerprint: str) -> DatasetPlan:
 @task(cache_policy=NO_CACHE)
 def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> MatchResult:
     # Incremental: clean files are matched only against entries added since their last verification.
-    entries = with_versions(entries_table(blacklist.entries), Registry(settings.blacklist_db).entry_versions())
+    entries = with_versions(entries_table(blacklist.entries), blacklist.added)
     with connect(settings.duckdb_memory_limit) as con:
         return find_matches(con, entries, [p.as_input(blacklist.version) for p in plans],
                             settings.link_devices_through_events)

@@ -22,10 +22,11 @@ from pipelines.storage import read_schema
 
 REASONS = {1: "email", 2: "user_id", 3: "linked_device"}
 _RESERVED = {"file_index", "file_row_number"}
-ENTRY_SCHEMA = pa.schema([("bid", pa.string()), ("email", pa.string()), ("user_id", pa.string()),
-                          ("scope", pa.string())])
 UNKNOWN_ADDED = 2**62
 """The `added` version of an entry whose addition is not on record: it is checked against every file."""
+ENTRY_SCHEMA = pa.schema([("bid", pa.string()), ("email", pa.string()), ("user_id", pa.string()),
+                          ("scope", pa.string()), ("added", pa.int64())])
+"""`added`: the blacklist version that added the entry (incremental sweeps), else UNKNOWN_ADDED."""
 NEVER_VERIFIED = -1
 """The `verified` version of a file no sweep has checked yet (a new raw snapshot): every entry applies."""
 LINKED_SCHEMA = pa.schema([("device", pa.string()), ("scope", pa.string()), ("bid", pa.string())])
@@ -84,7 +85,7 @@ class MatchResult:
 
 
 def entries_table(entries: Iterable[Entry]) -> pa.Table:
-    rows = [(e.blacklist_id, e.email, e.user_id, scope_key(e.scope)) for e in entries]
+    rows = [(e.blacklist_id, e.email, e.user_id, scope_key(e.scope), UNKNOWN_ADDED) for e in entries]
     return pa.Table.from_pylist([dict(zip(ENTRY_SCHEMA.names, r, strict=True)) for r in rows], schema=ENTRY_SCHEMA)
 
 
