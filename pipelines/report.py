@@ -1,20 +1,35 @@
 """The audit report (SPEC §5): a versioned JSON document with stable keys, and its Markdown page.
 
 Built only from the run's statistics objects; it names entries by BlacklistId and files by path,
-never a person's email, name or device id.
+never a person's email, name or device id. Entries carry keyed hashes (HMAC-SHA256 with the
+operator's report secret) of their email and user id, so `gdpr-sweep report lookup` can find a
+person without any report holding the plaintext. The HTML page is `pipelines.report_html`; the
+hash chain sealing each report is `pipelines.chain`.
+
+Report versions: 1 (walking skeleton); 2 adds per-entry `email_hmac`, `user_id_hmac`,
+`first_verified_gone_at`, `hours_to_gone`, `deadline_met`, `status`, `rows_in_raw_copies`; the
+blocks `deadline`, `identity_hash`, `integrity`; per dataset `removed_by_partition`. Every key of
+version 1 is kept with its meaning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.deadline import EntryDeadline, entry_deadlines
+from pipelines.identity import normalize_email, validate_user_id
 from pipelines.sweep import DatasetOutcome, Verification
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+HASH_ALGORITHM = "HMAC-SHA256"
+_DAY_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 
 @dataclass(frozen=True)
@@ -34,25 +49,56 @@ class EntryInfo:
     blacklist_id: str
     created_at: str
     scope: str | None
+    email_hmac: str | None = None
+    user_id_hmac: str | None = None
+
+
+def keyed_hash(secret: bytes, kind: str, value: str) -> str:
+    """HMAC-SHA256 of a normalised identity; `kind` (`email`, `user_id`) separates the domains."""
+    if kind == "email":
+        value = normalize_email(value)
+    elif kind == "user_id":
+        value = validate_user_id(value)
+    else:
+        raise ValueError(f"unknown identity kind {kind!r}")
+    return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def key_id(secret: bytes) -> str:
+    """A short public fingerprint of the report secret: lookups know which reports they can read."""
+    return hmac.new(secret, b"gdpr-sweep report key id", hashlib.sha256).hexdigest()[:16]
+
+
+def partition_label(relpath: str) -> str:
+    """The day (YYYY-MM-DD in the path), else the partition folder, else the file name."""
+    day = _DAY_RE.search(relpath)
+    if day:
+        return day.group(1)
+    folder = relpath.rsplit("/", 1)[0] if "/" in relpath else ""
+    return folder or relpath.removesuffix(".parquet")
 
 
 def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[DatasetOutcome],
                  verification: Verification, raw_deleted: Sequence[str], raw_held: Sequence[str],
-                 now: datetime) -> dict[str, Any]:
+                 now: datetime, *, raw_rows_by_entry: Mapping[str, Mapping[str, int]] | None = None,
+                 previous: Mapping[str, Any] | None = None, identity_key_id: str | None = None,
+                 now_text: str | None = None) -> dict[str, Any]:
+    """The report of one run. `raw_rows_by_entry` (BlacklistId -> dataset -> rows) counts an entry's
+    rows still held in raw snapshot files; `previous` is the previous report of the chain, whose
+    `first_verified_gone_at` times are carried forward."""
+    raw_rows_by_entry = raw_rows_by_entry or {}
+    now_text = now_text or now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     datasets = [_dataset(o) for o in outcomes]
     removed_by_entry: dict[str, dict[str, int]] = {}
     for o in outcomes:
         for bid, n in o.by_entry.items():
             removed_by_entry.setdefault(bid, {})[o.name] = n
-    entry_rows = []
-    for e in sorted(entries, key=lambda e: e.blacklist_id):
-        age = (now - datetime.fromisoformat(e.created_at.replace("Z", "+00:00"))).total_seconds() / 3600
-        still = verification.matches_by_entry.get(e.blacklist_id, 0)
-        entry_rows.append({
-            "blacklist_id": e.blacklist_id, "created_at": e.created_at, "scope": e.scope,
-            "age_hours": round(age, 2), "rows_removed": removed_by_entry.get(e.blacklist_id, {}),
-            "rows_still_present": still, "overdue": bool(still and age > run.deadline_hours),
-        })
+    ordered = sorted(entries, key=lambda e: e.blacklist_id)
+    still = {e.blacklist_id: verification.matches_by_entry.get(e.blacklist_id, 0)
+             + sum(raw_rows_by_entry.get(e.blacklist_id, {}).values()) for e in ordered}
+    deadlines = entry_deadlines([(e.blacklist_id, e.created_at) for e in ordered], still,
+                                (previous or {}).get("entries", []), now, now_text, run.deadline_hours)
+    entry_rows = [_entry(e, d, removed_by_entry, raw_rows_by_entry) for e, d in zip(ordered, deadlines, strict=True)]
     return {
         "report_version": REPORT_VERSION,
         "run": {
@@ -70,11 +116,35 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
         "entries": entry_rows,
         "overdue_entries": [e["blacklist_id"] for e in entry_rows if e["overdue"]],
         "deadline_hours": run.deadline_hours,
+        "deadline": {
+            "hours": run.deadline_hours, "checked_at": now_text,
+            "overdue": sum(d.status == "overdue" for d in deadlines),
+            "open": sum(d.status == "open" for d in deadlines),
+            "gone": sum(d.status == "gone" for d in deadlines),
+            "gone_late": sum(d.status == "gone late" for d in deadlines),
+            "where_checked": "cleaned datasets (verification) and raw snapshot files still in each `source`",
+        },
+        "identity_hash": {
+            "algorithm": HASH_ALGORITHM, "key_id": identity_key_id,
+            "input": "'email:' + trimmed lower-cased email, or 'user_id:' + trimmed user id",
+        },
         "verification": {
             "files_checked": verification.files_checked, "rows_checked": verification.rows_checked,
             "matches_found": verification.matches, "ok": verification.ok,
         },
         "raw_copies": {"deleted": list(raw_deleted), "still_held": list(raw_held)},
+    }
+
+
+def _entry(e: EntryInfo, d: EntryDeadline, removed: Mapping[str, Mapping[str, int]],
+           raw: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+    return {
+        "blacklist_id": e.blacklist_id, "created_at": e.created_at, "scope": e.scope,
+        "email_hmac": e.email_hmac, "user_id_hmac": e.user_id_hmac,
+        "age_hours": d.age_hours, "rows_removed": dict(removed.get(e.blacklist_id, {})),
+        "rows_still_present": d.rows_still_present, "rows_in_raw_copies": dict(raw.get(e.blacklist_id, {})),
+        "first_verified_gone_at": d.first_verified_gone_at, "hours_to_gone": d.hours_to_gone,
+        "deadline_met": d.deadline_met, "status": d.status, "overdue": d.overdue,
     }
 
 
@@ -90,21 +160,47 @@ def _dataset(o: DatasetOutcome) -> dict[str, Any]:
              "rewritten": f.rewritten}
             for f in o.files
         ],
+        "removed_by_partition": _by_partition(o),
     }
+
+
+def _by_partition(o: DatasetOutcome) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in o.files:
+        label = partition_label(f.relpath)
+        out[label] = out.get(label, 0) + f.rows_in - f.rows_out
+    return dict(sorted(out.items()))
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     run, totals, ver = report["run"], report["totals"], report["verification"]
-    lines = [
-        f"# gdpr-sweep purge report {run['run_id']}",
-        "",
+    deadline = report.get("deadline", {})
+    overdue = report["overdue_entries"]
+    lines = [f"# gdpr-sweep purge report {run['run_id']}", ""]
+    if overdue:
+        lines += [f"> **DEADLINE MISSED: {len(overdue)} blacklist entries are older than "
+                  f"{report['deadline_hours']:g} h and their data is still present. This run failed.**", ">"]
+        lines += [f"> - `{bid}`" for bid in overdue]
+        lines.append("")
+    lines += [
         f"- Started {run['started_at']}, finished {run['finished_at']}",
         f"- Code version {run['code_version']}; blacklist version {report['blacklist']['version']} "
         f"({report['blacklist']['entries']} entries)",
         f"- Verification: {ver['files_checked']} files, {ver['rows_checked']} rows re-read, "
         f"{ver['matches_found']} matches found: **{'PASSED' if ver['ok'] else 'FAILED'}**",
         f"- Overdue entries (older than {report['deadline_hours']:g} h, data still present): "
-        f"**{len(report['overdue_entries'])}**",
+        f"**{len(overdue)}**",
+    ]
+    if deadline:
+        lines.append(f"- Deadline: {deadline['gone']} entries gone in time, {deadline['gone_late']} gone late, "
+                     f"{deadline['open']} open within the deadline, {deadline['overdue']} overdue "
+                     f"(checked: {deadline['where_checked']})")
+    integrity = report.get("integrity")
+    if integrity:
+        lines.append(f"- Previous report: {integrity['previous_run_id'] or 'none (first of the chain)'}"
+                     + (f", SHA-256 `{integrity['previous_report_sha256']}`" if integrity["previous_report_sha256"]
+                        else ""))
+    lines += [
         "",
         "## Datasets",
         "",
@@ -116,12 +212,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {d['name']} | {d['rows_in']} | {d['rows_out']} | {d['rows_removed']} | {r['email']} | "
                      f"{r['user_id']} | {r['linked_device']} | {'yes' if d['conserved'] else 'NO'} |")
     lines.append(f"| **total** | {totals['rows_in']} | {totals['rows_out']} | {totals['rows_removed']} | | | | |")
-    lines += ["", "## Entries", "", "| BlacklistId | created | age (h) | rows removed | still present |",
-              "| --- | --- | ---: | --- | ---: |"]
+    lines += ["", "## Entries", "",
+              "| BlacklistId | created | age (h) | rows removed | still present | first verified gone | "
+              "hours to gone | status |",
+              "| --- | --- | ---: | --- | ---: | --- | ---: | --- |"]
     for e in report["entries"]:
         removed = ", ".join(f"{k}: {v}" for k, v in sorted(e["rows_removed"].items())) or "0"
+        status = e.get("status", "")
         lines.append(f"| {e['blacklist_id']} | {e['created_at']} | {e['age_hours']} | {removed} | "
-                     f"{e['rows_still_present']} |")
+                     f"{e['rows_still_present']} | {e.get('first_verified_gone_at') or '-'} | "
+                     f"{_or_dash(e.get('hours_to_gone'))} | {status.upper() if status == 'overdue' else status} |")
     lines += ["", "## Files", ""]
     for d in report["datasets"]:
         rewritten = [f for f in d["files"] if f["rewritten"]]
@@ -134,7 +234,65 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [f"  - `{p}`" for p in raw["deleted"]]
     lines.append(f"- Still held (raw snapshots that may hold blacklisted data until deleted): {len(raw['still_held'])}")
     lines += [f"  - `{p}`" for p in raw["still_held"]]
+    if integrity:
+        lines += ["", "## Integrity", "",
+                  "This page's SHA-256 and the report's own SHA-256 are in `report.json` (`integrity`); "
+                  "check the whole chain with `gdpr-sweep report verify`."]
     return "\n".join(lines) + "\n"
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def summary_markdown(report: dict[str, Any], report_path: str | None = None) -> str:
+    """A short Markdown summary (Prefect artifact, terminal): totals, verification, deadline, hashes."""
+    run, totals, ver = report["run"], report["totals"], report["verification"]
+    overdue = report["overdue_entries"]
+    lines = [f"# gdpr-sweep run {run['run_id']}", ""]
+    if overdue:
+        lines += [f"**DEADLINE MISSED: {len(overdue)} entries older than {report['deadline_hours']:g} h still "
+                  "hold data. The run failed.**", ""] + [f"- `{bid}`" for bid in overdue] + [""]
+    lines += [
+        f"- Finished {run['finished_at']}; blacklist version {report['blacklist']['version']} "
+        f"({report['blacklist']['entries']} entries)",
+        f"- Rows in {totals['rows_in']}, out {totals['rows_out']}, removed {totals['rows_removed']}",
+        f"- Verification: {ver['matches_found']} matches in {ver['rows_checked']} rows re-read: "
+        f"**{'PASSED' if ver['ok'] else 'FAILED'}**",
+    ]
+    deadline = report.get("deadline")
+    if deadline:
+        lines.append(f"- Deadline ({deadline['hours']:g} h): {deadline['gone']} gone in time, "
+                     f"{deadline['gone_late']} gone late, {deadline['open']} open, **{deadline['overdue']} overdue**")
+    lines.append("")
+    lines += ["| dataset | rows in | rows out | removed | email | user id | linked device |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for d in report["datasets"]:
+        r = d["removed_by_reason"]
+        lines.append(f"| {d['name']} | {d['rows_in']} | {d['rows_out']} | {d['rows_removed']} | {r['email']} | "
+                     f"{r['user_id']} | {r['linked_device']} |")
+    integrity = report.get("integrity")
+    if integrity:
+        lines += ["", f"Report SHA-256: `{integrity['report_sha256']}`",
+                  f"Previous report: `{integrity['previous_report_sha256'] or 'none'}`"]
+    if report_path:
+        lines += ["", f"Report: `{report_path}`"]
+    return "\n".join(lines) + "\n"
+
+
+def dataset_table(dataset: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per file of a dataset (Prefect table artifact): paths, counts and checksums only."""
+    return [{"file": f["path"], "origin": f["origin"], "rows_in": f["rows_in"], "rows_out": f["rows_out"],
+             "rows_removed": f["rows_removed"], "rewritten": f["rewritten"], "sha256_out": f["sha256_out"]}
+            for f in dataset["files"]]
+
+
+def deadline_table(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per entry: BlacklistId, creation, first verified gone, rows still present, status."""
+    return [{"blacklist_id": e["blacklist_id"], "created_at": e["created_at"],
+             "first_verified_gone_at": e.get("first_verified_gone_at"), "hours_to_gone": e.get("hours_to_gone"),
+             "rows_still_present": e["rows_still_present"], "status": e.get("status")}
+            for e in report["entries"]]
 
 
 def report_paths(report_dir: Path, run_id: str) -> tuple[Path, Path]:

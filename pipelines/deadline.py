@@ -1,0 +1,100 @@
+"""The 24-hour deadline (SPEC §1, §5): where each entry's data is still held after a run.
+
+After a run publishes, blacklisted rows can still be held in two places the product manages:
+the cleaned datasets (verification re-reads them; a report is only written when it finds none)
+and the raw snapshot files still present in each dataset's `source` folder (kept when
+`delete_raw` is false). `held_in_raw` matches those raw files with §3 and counts rows per entry.
+`entry_deadlines` turns that into each entry's deadline state, carrying `first_verified_gone_at`
+forward from the previous report of the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipelines import storage
+from pipelines.match import DatasetInput, find_matches
+from pipelines.settings import DatasetConfig
+
+
+def held_in_raw(con: duckdb.DuckDBPyConnection, entries: pa.Table, configs: Sequence[DatasetConfig],
+                link_through_events: bool, extra_linked: pa.Table | None = None) -> dict[str, dict[str, int]]:
+    """Rows per BlacklistId per dataset that the raw snapshot files still present would remove."""
+    inputs = []
+    for c in configs:
+        files = {rel: c.source / rel for rel in storage.list_parquet(c.source)} if c.source else {}
+        if files:
+            inputs.append(DatasetInput(c, files))
+    if not inputs or entries.num_rows == 0:
+        return {}
+    result = find_matches(con, entries, inputs, link_through_events, extra_linked)
+    held: dict[str, dict[str, int]] = {}
+    for name, m in result.datasets.items():
+        for bid, n in m.by_entry.items():
+            if n:
+                held.setdefault(bid, {})[name] = n
+    return held
+
+
+@dataclass(frozen=True)
+class EntryDeadline:
+    blacklist_id: str
+    created_at: str
+    age_hours: float
+    rows_still_present: int
+    first_verified_gone_at: str | None
+    """The first report time at which none of the entry's rows were left anywhere the sweep looks."""
+    hours_to_gone: float | None
+    deadline_hours: float
+
+    @property
+    def overdue(self) -> bool:
+        """Older than the deadline and data still present: the run must fail."""
+        return self.rows_still_present > 0 and self.age_hours > self.deadline_hours
+
+    @property
+    def deadline_met(self) -> bool | None:
+        """True/False once gone (within the deadline or late), False when overdue, None while pending."""
+        if self.overdue:
+            return False
+        if self.hours_to_gone is not None:
+            return self.hours_to_gone <= self.deadline_hours
+        return None
+
+    @property
+    def status(self) -> str:
+        if self.overdue:
+            return "overdue"
+        if self.rows_still_present:
+            return "open"
+        return "gone" if self.deadline_met else "gone late"
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def hours_between(start: str, end: datetime) -> float:
+    return round((end - parse_time(start)).total_seconds() / 3600, 2)
+
+
+def entry_deadlines(entries: Sequence[tuple[str, str]], still_present: Mapping[str, int],
+                    previous_entries: Sequence[Mapping[str, Any]], now: datetime, now_text: str,
+                    deadline_hours: float) -> list[EntryDeadline]:
+    """Deadline state of each (BlacklistId, created_at); `now_text` is `now` as written in reports."""
+    gone_before = {e["blacklist_id"]: e.get("first_verified_gone_at") for e in previous_entries}
+    out = []
+    for bid, created_at in entries:
+        still = int(still_present.get(bid, 0))
+        first_gone = gone_before.get(bid) or (None if still else now_text)
+        to_gone = None if first_gone is None else round(
+            (parse_time(first_gone) - parse_time(created_at)).total_seconds() / 3600, 2)
+        out.append(EntryDeadline(bid, created_at, hours_between(created_at, now), still, first_gone, to_gone,
+                                 deadline_hours))
+    return out
