@@ -80,20 +80,22 @@ def prepare_prefect(settings: Settings) -> None:
 
 
 @cli.command()
+@click.option("--delete-raw/--keep-raw", default=None,
+              help="Delete (or keep) the raw snapshot files the sweep took in; default: the configuration's.")
 @pass_ctx
 @handle_errors
-def sweep(ctx: Context) -> None:
+def sweep(ctx: Context, delete_raw: bool | None) -> None:
     """Run the sweep flow now (Prefect's temporary local API, nothing to set up)."""
-    report = run_sweep(ctx.settings)
+    report = run_sweep(ctx.settings, delete_raw)
     click.echo(f"report: {report}")
     click.echo(f"markdown: {Path(report).with_suffix('.md')}")
 
 
-def run_sweep(settings: Settings) -> str:
+def run_sweep(settings: Settings, delete_raw: bool | None = None) -> str:
     prepare_prefect(settings)
     from flows.sweep import gdpr_sweep  # Prefect is imported only once its home is set
 
-    return gdpr_sweep(config=str(settings.config_path))
+    return gdpr_sweep(config=str(settings.config_path), delete_raw=delete_raw)
 
 
 @cli.command()
@@ -138,6 +140,17 @@ def demo(ctx: Context, events: int, profiles: int) -> None:
 from gdpr_sweep.cli_blacklist import blacklist  # noqa: E402  (sub-command group in its own module)
 
 cli.add_command(blacklist)
+from gdpr_sweep.cli_report import report  # noqa: E402
+
+cli.add_command(report)
+from gdpr_sweep.cli_serve import serve  # noqa: E402
+
+cli.add_command(serve)
+from gdpr_sweep.cli_ops import clear_user_data, ingest, suppress, suppression_list  # noqa: E402
+
+for _command in (ingest, clear_user_data, suppress):
+    cli.add_command(_command)
+blacklist.add_command(suppression_list)
 
 
 def main() -> None:
