@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from gdpr_sweep.registry import Registry, Snapshot, format_time
+from gdpr_sweep.report_secret import report_secret
 from gdpr_sweep.version import code_version
 from pipelines import report as reports
 from pipelines import storage
+from pipelines.audit import write_audit_report
 from pipelines.errors import SweepError
 from pipelines.match import MatchResult, connect, entries_table, find_matches, with_versions
 from pipelines.settings import DatasetConfig, Settings, load_settings
@@ -23,7 +28,6 @@ from pipelines.sweep import (
     match_fingerprint,
     plan_dataset,
     publish_version,
-    raw_still_held,
     verify_versions,
     write_version,
 )
@@ -72,17 +76,32 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
 
 @task(cache_policy=NO_CACHE)
 def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, outcomes: list[DatasetOutcome],
-                 verification: Verification, raw_deleted: list[str]) -> Path:
-    entries = [reports.EntryInfo(r.blacklist_id, r.created_at, r.scope) for r in blacklist.records]
-    held = [p for ds in settings.datasets for p in raw_still_held(ds)]
-    report = reports.build_report(run, entries, outcomes, verification, raw_deleted, held, datetime.now(UTC))
-    json_path, md_path = reports.report_paths(settings.report_dir, run.run_id)
-    storage.write_json_atomic(json_path, report)
-    storage.write_text_atomic(md_path, reports.render_markdown(report))
-    if report["overdue_entries"]:
-        raise SweepError(f"{len(report['overdue_entries'])} blacklist entries older than "
-                         f"{settings.deadline_hours:g} h still hold data; see {md_path}")
-    return json_path
+                 verification: Verification, raw_deleted: list[str], matches: MatchResult) -> dict[str, Any]:
+    """Write the sealed report (JSON, Markdown, HTML) into the report chain; return it."""
+    now = datetime.now(UTC)
+    created = {r.blacklist_id: r.created_at for r in blacklist.records}
+    path, report = write_audit_report(settings, run, blacklist.entries, created, outcomes, verification,
+                                      raw_deleted, matches.linked_devices, report_secret(settings), now,
+                                      format_time(now))
+    return {"path": str(path), "report": report}
+
+
+@task(cache_policy=NO_CACHE)
+def publish_artifacts(written: dict[str, Any]) -> None:
+    """Show the report on the flow run in the Prefect UI: a summary and one table per dataset."""
+    report = written["report"]
+    create_markdown_artifact(markdown=reports.summary_markdown(report, written["path"]), key="gdpr-sweep-report",
+                             description=f"gdpr-sweep report {report['run']['run_id']}")
+    for d in report["datasets"]:
+        create_table_artifact(table=reports.dataset_table(d), key=f"gdpr-sweep-dataset-{_artifact_key(d['name'])}",
+                              description=f"{d['name']}: files, rows in/out/removed, output SHA-256")
+    create_table_artifact(table=reports.deadline_table(report), key="gdpr-sweep-deadline",
+                          description="Blacklist entries: created, first verified gone, rows still present")
+
+
+def _artifact_key(name: str) -> str:
+    """Prefect artifact keys allow lower-case letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "dataset"
 
 
 @flow(name="gdpr_sweep", log_prints=False)
@@ -106,7 +125,13 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml") -> str:
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
-        path = write_report(settings, run, blacklist, outcomes, verification, raw_deleted)
+        written = write_report(settings, run, blacklist, outcomes, verification, raw_deleted, matches)
+        publish_artifacts(written)
+        path = written["path"]
+        overdue = written["report"]["overdue_entries"]
+        if overdue:
+            raise SweepError(f"deadline missed: {len(overdue)} blacklist entries older than "
+                             f"{settings.deadline_hours:g} h still hold data; see {Path(path).with_suffix('.html')}")
     logger.info("run %s: %d rows removed across %d datasets; report %s",
                 run_id, sum(o.rows_removed for o in outcomes), len(outcomes), path)
     return str(path)
