@@ -20,7 +20,7 @@ _GUID_SCOPE_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 
 def normalize_email(raw: str) -> str:
     """Return the stored form of an email (trimmed, lower-cased) or raise InputError."""
-    email = raw.strip().lower()
+    email = lower_simple(raw.strip())
     local, at, domain = email.rpartition("@")
     if (
         not at
@@ -34,6 +34,13 @@ def normalize_email(raw: str) -> str:
             "invalid email: expected local@domain without spaces, at most 254 characters"
         )
     return email
+
+
+def lower_simple(text: str) -> str:
+    """Lower-case character by character, the way DuckDB's `lower()` does (Unicode simple case
+    mapping), so stored entries and data compare alike. Python's `str.lower()` differs in two ways:
+    `İ` (U+0130) becomes `i` + combining dot, and a word-final `Σ` becomes `ς`."""
+    return "".join("i" if ch == "\u0130" else ch.lower() for ch in text)
 
 
 def validate_scope(raw: str) -> str:

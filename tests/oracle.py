@@ -9,8 +9,14 @@ from __future__ import annotations
 WS = " \t\n\r\f\v"
 
 
+def lower_each(text):
+    """Unicode simple case mapping, one character at a time (the first character of each full
+    mapping: U+0130 `İ` -> `i`, never `i` + combining dot; `Σ` -> `σ` wherever it stands)."""
+    return "".join(ch.lower()[:1] for ch in text)
+
+
 def norm_email(value):
-    return None if value is None else value.strip(WS).lower()
+    return None if value is None else lower_each(value.strip(WS))
 
 
 def data_scope(value):
