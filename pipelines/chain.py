@@ -249,7 +249,7 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
         problems.append(Problem("-", "index_damaged", f"{report_dir / INDEX_NAME} is missing or empty"))
 
     # 1. each report listed in the index: present, intact, hash as recorded, linked to its predecessor
-    previous: ChainLink | None = None
+    accepted: set[str | None] = {None}  # the hash of the report before, as recorded in the index and as found
     for link in links:
         doc = docs.get(link.run_id)
         problem = _problem(report_dir, link.run_id, doc)
@@ -257,7 +257,7 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
             integrity = doc["integrity"]
             if integrity["report_sha256"] != link.report_sha256:
                 problem = Problem(link.run_id, "changed", "report_sha256 differs from the one recorded in the index")
-            elif integrity.get("previous_report_sha256") != (previous.report_sha256 if previous else None):
+            elif integrity.get("previous_report_sha256") not in accepted:
                 named = integrity.get("previous_run_id")
                 if named and named not in indexed:
                     problem = Problem(str(named), "removed",
@@ -266,15 +266,20 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
                     problem = Problem(link.run_id, "changed", "does not link to the report before it in the chain")
         if problem is not None:
             problems.append(problem)
-        previous = link
+        accepted = {link.report_sha256}
+        if doc is not None and _problem(report_dir, link.run_id, doc) is None:
+            accepted.add(doc["integrity"]["report_sha256"])
 
     # 2. reports not in the index, and reports named by a successor that are gone entirely
     for run_id in docs:
         if run_id in indexed or run_id in unchained:
             continue
         problems.append(Problem(run_id, "not_in_chain", f"{report_dir / run_id} is not listed in {INDEX_NAME}"))
-    for doc in docs.values():
-        named = (doc or {}).get("integrity", {}).get("previous_run_id") if isinstance(doc, dict) else None
+    flagged = {p.run_id for p in problems}
+    for run_id, doc in docs.items():
+        if doc is None or run_id in flagged or run_id in unchained or _problem(report_dir, run_id, doc) is not None:
+            continue  # only an intact report's claims are trusted
+        named = doc["integrity"].get("previous_run_id")
         if named and named not in indexed and named not in docs and not any(p.run_id == named for p in problems):
             problems.append(Problem(named, "removed", "named as previous report by a later report; no trace left"))
 
