@@ -66,6 +66,12 @@ class DatasetConfig:
     """Column holding the scope; without one, every row belongs to `DefaultScope`."""
     delete_raw: bool | None = None
     """Delete consumed raw snapshot files after a successful run; None means the global default."""
+    event_name: str | None = None
+    """Events only: column with the event name. Rows named `Blacklisted` / `Whitelisted` are commands
+    (CrossEngage) that set the blacklist status before matching. None: the dataset carries no commands."""
+    event_time: str | None = None
+    """Events only: column with the event's time (timestamp, or ISO-8601 text), so the latest action wins;
+    without it a command counts as happening when the sweep reads it."""
     format: DatasetFormat = "parquet"
     """`parquet` (a folder of Parquet files, versioned by the sweep) or `delta` (a Delta Lake table, purged
     with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009)."""
@@ -173,7 +179,7 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
 
 
 def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:
-    known = {"name", "kind", "path", "source", "delete_raw", "format", *_COLUMN_KEYS}
+    known = {"name", "kind", "path", "source", "delete_raw", "format", "event_name", "event_time", *_COLUMN_KEYS}
     _reject_unknown(item, known, where)
     name = item.get("name")
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
@@ -205,6 +211,7 @@ def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:
         url=url,
         source=_path(item["source"], base, where, "source") if item.get("source") else None,
         delete_raw=None if delete_raw is None else _bool(delete_raw, where, "delete_raw"),
+        **_command_columns(item, kind, where),
         **columns,
     )
 
@@ -239,6 +246,16 @@ def _scaleout(sweep: dict[str, Any], s3: dict[str, Any], where: str, where_s3: s
             raise ConfigError(f"{where_s3}: '{key}' must be a non-empty string")
     return {"task_runner": runner, "dask_address": address, "dask_workers": workers,
             "report_url": report_url.rstrip("/") if report_url else None, "s3": S3Settings(**s3)}
+
+
+def _command_columns(item: dict[str, Any], kind: str, where: str) -> dict[str, str | None]:
+    """`event_name` / `event_time`: command events (Blacklisted / Whitelisted) in an events dataset."""
+    columns = {key: _column(item.get(key), where, key) for key in ("event_name", "event_time")}
+    if any(columns.values()) and kind != "events":
+        raise ConfigError(f"{where}: 'event_name' and 'event_time' are for events datasets only")
+    if columns["event_time"] and not columns["event_name"]:
+        raise ConfigError(f"{where}: 'event_time' needs 'event_name' (the column naming Blacklisted / Whitelisted)")
+    return columns
 
 
 def _column(value: Any, where: str, key: str) -> str | None:
