@@ -165,6 +165,19 @@ def write_version(plan: DatasetPlan, matches: DatasetMatches, run_id: str, black
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         outcomes = list(pool.map(lambda f: _write_file(f, version / f.relpath, matches.drops.get(f.relpath)),
                                  plan.files))
+    return finish_version(plan, version, outcomes, matches, run_id, blacklist_version, fingerprint)
+
+
+def write_file(plan: DatasetPlan, relpath: str, drop: np.ndarray | None, run_id: str) -> FileOutcome:
+    """One file of the new version (a partition of `write_version`, for a task runner to map); the
+    version folder is created by `storage.new_version` first, the manifest by `finish_version` after."""
+    f = next(f for f in plan.files if f.relpath == relpath)
+    return _write_file(f, storage.versions_dir(plan.config.path) / run_id / relpath, drop)
+
+
+def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutcome], matches: DatasetMatches,
+                   run_id: str, blacklist_version: int, fingerprint: str | None = None) -> DatasetOutcome:
+    """Write the version's manifest once all its files are written; return the dataset's outcome."""
     manifest_files = {o.relpath: {"rows": o.rows_out, "sha256": o.sha256_out, "source": f.source_signature,
                                   "blacklist_version": blacklist_version}
                       for f, o in zip(plan.files, outcomes, strict=True)}
