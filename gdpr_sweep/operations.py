@@ -23,34 +23,31 @@ from gdpr_sweep.version import code_version
 from pipelines import storage
 from pipelines.clear import (
     ClearRun,
-    build_clear_report,
-    entry_found,
+    clear_summary,
+    clear_target,
+    match_entry,
     plan_current,
-    render_clear_markdown,
-    restore_manifest,
+    publish_entry,
+    purge_entry,
+    verify_entry,
+    write_clear_report,
 )
-from pipelines.errors import DataFileError, InputError, NotFound, SweepError
+from pipelines.errors import DataFileError, InputError, NotFound
 from pipelines.ingest import (
-    BATCHES_KEY,
     IngestRun,
-    batch_record,
-    batch_relpath,
-    batch_stats,
-    build_ingest_report,
-    dataset_schema,
-    duplicate_of,
-    guard_inputs,
-    ingest_plan,
-    load_batch,
-    render_ingest_markdown,
-    verify_batch,
-    version_matches,
+    delete_batch,
+    extract_batch,
+    ingest_summary,
+    match_batch,
+    verify_written_batch,
+    write_batch,
+    write_ingest_report,
 )
-from pipelines.match import connect, entries_table, find_matches
-from pipelines.raw import RawFile, raw_status
+from pipelines.match import connect
+from pipelines.raw import raw_status
 from pipelines.settings import DatasetConfig, Settings
 from pipelines.suppress import REASON, find_recipient_columns, split_recipients, suppression_list
-from pipelines.sweep import publish_version, verify_versions, write_version
+from pipelines.sweep import publish_version
 
 
 def new_run_id(moment: datetime, kind: str) -> str:
@@ -72,59 +69,34 @@ def clear_user_data(settings: Settings, blacklist_id: str) -> dict[str, Any]:
     Raises NotFound when there is no such entry, or when no profile carries the entry's email (or,
     for an entry without an email, its user id); nothing is changed then. Otherwise only the files
     holding the entry's rows are rewritten, each changed dataset gets a new version swapped in
-    atomically, and a small audit report is written.
+    atomically, and a small audit report is written. Returns ids and counts, never the email.
     """
     started = datetime.now(UTC)
     run_id = new_run_id(started, "clear")
+    link = settings.link_devices_through_events
     with storage.run_lock(settings.work_dir):
         record, version = find_entry(Registry(settings.blacklist_db), blacklist_id)
-        entries = entries_table([record.to_entry()])
+        target = clear_target(record.to_entry(), version)
         plans = [plan_current(ds) for ds in settings.datasets]
         with connect(settings.duckdb_memory_limit) as con:
-            match = find_matches(con, entries, [p.as_input() for p in plans], settings.link_devices_through_events)
-            if not entry_found(match, settings.datasets):
-                what = "email" if record.email else "user id"
-                raise NotFound(f"no profile carries the {what} of blacklist entry {blacklist_id}; nothing removed "
-                               "(the nightly sweep still removes any other data within the deadline)")
-            changed = [p for p in plans if match.datasets[p.config.name].rows_removed]
-            outcomes = []
-            for plan in changed:
-                previous = plan.previous_manifest
-                outcome = write_version(plan, match.datasets[plan.config.name], run_id,
-                                        int(previous.get("blacklist_version", 0)))
-                restore_manifest(outcome.version, previous)
-                outcomes.append(outcome)
-            verification = verify_versions(con, entries, outcomes, [p.config for p in changed], match,
-                                           settings.link_devices_through_events)
-            if not verification.ok:
-                raise SweepError(f"verification found {verification.matches} rows of blacklist entry "
-                                 f"{blacklist_id} in the new outputs; nothing was published")
-            for plan, outcome in zip(changed, outcomes, strict=True):
-                publish_version(plan.config, outcome)
-            held = raw_status(con, entries, settings.datasets, settings.link_devices_through_events,
-                              match.linked_devices)
+            match = match_entry(con, target, plans, link)
+            written = purge_entry(plans, match, run_id)
+            verification = verify_entry(con, target, written, match, link)
+            publish_entry(written)
+            held = raw_status(con, target.entries, settings.datasets, link, match.linked_devices)
         run = ClearRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(), version,
                        blacklist_id, str(settings.config_path))
-        changed_names = {p.config.name for p in changed}
-        unchanged = [p.config.name for p in plans if p.config.name not in changed_names]
-        report = build_clear_report(run, outcomes, unchanged, verification, held)
-        json_path = settings.report_dir / run_id / "clear-user-data.json"
-        storage.write_json_atomic(json_path, report)
-        storage.write_text_atomic(json_path.with_suffix(".md"), render_clear_markdown(report))
-    return {
-        "BlacklistId": blacklist_id,
-        "message": f"Successfully removed data for blacklist item {blacklist_id}",
-        "rows_removed": report["totals"]["rows_removed"],
-        "files_rewritten": report["totals"]["files_rewritten"],
-        "datasets": {d["name"]: d["rows_removed"] for d in report["datasets"]},
-        "report": str(json_path),
-    }
+        path, report = write_clear_report(settings.report_dir, run, plans, written, verification, held)
+    return clear_summary(path, report)
 
 
-def force_delete_raw(settings: Settings) -> Settings:
-    """Settings with `delete_raw` on for every dataset (the `--delete-raw` flag beats the file)."""
-    return dataclasses.replace(settings, delete_raw=True, datasets=tuple(
-        dataclasses.replace(ds, delete_raw=True) for ds in settings.datasets))
+def force_delete_raw(settings: Settings, delete_raw: bool | None) -> Settings:
+    """Settings with `delete_raw` set for every dataset: the `--delete-raw` / `--keep-raw` flag beats
+    the file. None leaves the settings as they are."""
+    if delete_raw is None:
+        return settings
+    return dataclasses.replace(settings, delete_raw=delete_raw, datasets=tuple(
+        dataclasses.replace(ds, delete_raw=delete_raw) for ds in settings.datasets))
 
 
 def wants_delete_raw(settings: Settings, config: DatasetConfig, flag: bool | None) -> bool:
@@ -147,57 +119,23 @@ def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw:
     link = settings.link_devices_through_events
     try:
         with storage.run_lock(settings.work_dir):
-            plans = {ds.name: plan_current(ds) for ds in settings.datasets
-                     if ds.name == config.name or ds.kind == "profiles"}
-            current = plans[config.name]
-            batch = load_batch(Path(batch_path), config, dataset_schema(current), tmp_dir)
+            job = extract_batch(settings.datasets, config, Path(batch_path), run_id, tmp_dir)
             snapshot = Registry(settings.blacklist_db).snapshot()
-            duplicate = duplicate_of(current.previous_manifest, batch)
-            stats, output, found, written = None, None, 0, None
-            if duplicate is None:
-                relpath = batch_relpath(run_id, batch)
+            stats, outcome, found = None, None, 0
+            if job.duplicate is None:
                 entries = snapshot.entries_table()
                 with connect(settings.duckdb_memory_limit) as con:
-                    match = find_matches(con, entries, guard_inputs(config, relpath, batch, list(plans.values())),
-                                         link)
-                    matches = match.datasets[config.name]
-                    stats = batch_stats(batch, matches)
-                    plan = ingest_plan(current, relpath, batch, stats)
-                    outcome = write_version(plan, version_matches(matches, relpath, stats), run_id, snapshot.version)
-                    written = relpath if stats.rows_appended else None
-                    record = batch_record(batch, stats, run_id, format_time(started), written)
-                    restore_manifest(outcome.version, current.previous_manifest, {
-                        "blacklist_version": int(current.previous_manifest.get("blacklist_version", 0)),
-                        BATCHES_KEY: {batch.sha256: record}})
-                    found = verify_batch(con, entries, config, relpath, outcome.version / relpath, stats, match, link)
-                if found:
-                    storage.remove_stale_versions(config.path)
-                    raise SweepError(f"verification found {found} blacklisted rows in the written batch file; "
-                                     "nothing was published")
+                    match, stats = match_batch(con, entries, job, link)
+                    outcome = write_batch(job, match, stats, run_id, snapshot.version, format_time(started))
+                    found = verify_written_batch(con, entries, job, outcome, stats, match, link)
                 publish_version(config, outcome)
-                if written:
-                    f = next(f for f in outcome.files if f.relpath == written)
-                    output = {"path": written, "rows": f.rows_out, "sha256": f.sha256_out}
-            deleted: list[str] = []
-            if wants_delete_raw(settings, config, delete_raw):
-                os.unlink(batch.source)
-                deleted.append(str(batch.source))
-            dropped = stats.rows_dropped if stats else (duplicate or {}).get("rows_dropped")
-            held = [] if deleted else [RawFile(config.name, str(batch.source), batch.rows, dropped)]
+            deleted = delete_batch(job, wants_delete_raw(settings, config, delete_raw))
             run = IngestRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                             snapshot.version, str(settings.config_path))
-            report = build_ingest_report(run, config, batch, stats, duplicate, output, found, deleted, held)
-            json_path = settings.report_dir / run_id / "ingest.json"
-            storage.write_json_atomic(json_path, report)
-            storage.write_text_atomic(json_path.with_suffix(".md"), render_ingest_markdown(report))
+            path, report = write_ingest_report(settings.report_dir, run, job, stats, outcome, found, deleted)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    return {
-        "run_id": run_id, "dataset": config.name, "duplicate": report["duplicate"],
-        "rows_in": report["rows_in"], "rows_appended": report["rows_appended"],
-        "rows_dropped": report["rows_dropped"], "file": written,
-        "raw_deleted": deleted, "report": str(json_path),
-    }
+    return ingest_summary(path, report)
 
 
 _TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}

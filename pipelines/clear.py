@@ -14,11 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
+
 from pipelines import storage
-from pipelines.match import MatchResult
+from pipelines.errors import NotFound, SweepError
+from pipelines.match import Entry, MatchResult, entries_table, find_matches
 from pipelines.raw import RawFile, raw_report
 from pipelines.settings import DatasetConfig
-from pipelines.sweep import DatasetOutcome, DatasetPlan, FilePlan, Verification
+from pipelines.sweep import (
+    DatasetOutcome,
+    DatasetPlan,
+    FilePlan,
+    Verification,
+    publish_version,
+    verify_versions,
+    write_version,
+)
 
 REPORT_VERSION = 1
 MANIFEST_CARRIED = ("ingested_batches", "match_fingerprint")
@@ -147,3 +159,86 @@ def raw_markdown(raw: dict[str, Any]) -> list[str]:
     for h in raw["held"]:
         lines.append(f"  - `{h['path']}` ({h['dataset']}): {h['verdict']}")
     return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps, composed by `gdpr_sweep.operations.clear_user_data` and `flows/clear_user_data.py`.
+
+
+@dataclass(frozen=True)
+class ClearTarget:
+    """The one entry being cleared, as a one-row entries table, and the blacklist version read."""
+
+    blacklist_id: str
+    entries: pa.Table
+    identity: str
+    """`email` or `user id`: what a profile must carry for the entry to be found."""
+    blacklist_version: int
+
+
+def clear_target(entry: Entry, blacklist_version: int) -> ClearTarget:
+    return ClearTarget(entry.blacklist_id, entries_table([entry]), "email" if entry.email else "user id",
+                       blacklist_version)
+
+
+def match_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, plans: Sequence[DatasetPlan],
+                link_through_events: bool) -> MatchResult:
+    """§3 restricted to the one entry; NotFound (nothing changed) when no profile carries it."""
+    match = find_matches(con, target.entries, [p.as_input() for p in plans], link_through_events)
+    if not entry_found(match, [p.config for p in plans]):
+        raise NotFound(f"no profile carries the {target.identity} of blacklist entry {target.blacklist_id}; "
+                       "nothing removed (the nightly sweep still removes any other data within the deadline)")
+    return match
+
+
+def purge_entry(plans: Sequence[DatasetPlan], match: MatchResult, run_id: str) -> list[tuple[DatasetPlan, DatasetOutcome]]:
+    """Write a new version of each dataset that holds the entry's rows (other files hard-linked)."""
+    written = []
+    for plan in plans:
+        matches = match.datasets[plan.config.name]
+        if not matches.rows_removed:
+            continue
+        previous = plan.previous_manifest
+        outcome = write_version(plan, matches, run_id, int(previous.get("blacklist_version", 0)))
+        restore_manifest(outcome.version, previous)
+        written.append((plan, outcome))
+    return written
+
+
+def verify_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, written: Sequence[tuple[DatasetPlan, DatasetOutcome]],
+                 match: MatchResult, link_through_events: bool) -> Verification:
+    """Re-read the new versions; SweepError (nothing published) if any of the entry's rows remain."""
+    verification = verify_versions(con, target.entries, [o for _, o in written], [p.config for p, _ in written],
+                                   match, link_through_events)
+    if not verification.ok:
+        for plan, _ in written:
+            storage.remove_stale_versions(plan.config.path)
+        raise SweepError(f"verification found {verification.matches} rows of blacklist entry "
+                         f"{target.blacklist_id} in the new outputs; nothing was published")
+    return verification
+
+
+def publish_entry(written: Sequence[tuple[DatasetPlan, DatasetOutcome]]) -> None:
+    for plan, outcome in written:
+        publish_version(plan.config, outcome)
+
+
+def write_clear_report(report_dir: Path, run: ClearRun, plans: Sequence[DatasetPlan],
+                       written: Sequence[tuple[DatasetPlan, DatasetOutcome]], verification: Verification,
+                       raw_held: Sequence[RawFile]) -> tuple[Path, dict[str, Any]]:
+    """Write `<report_dir>/<run_id>/clear-user-data.json` and `.md`; return the JSON path and the report."""
+    changed = {p.config.name for p, _ in written}
+    unchanged = [p.config.name for p in plans if p.config.name not in changed]
+    report = build_clear_report(run, [o for _, o in written], unchanged, verification, raw_held)
+    path = report_dir / run.run_id / "clear-user-data.json"
+    storage.write_json_atomic(path, report)
+    storage.write_text_atomic(path.with_suffix(".md"), render_clear_markdown(report))
+    return path, report
+
+
+def clear_summary(path: Path, report: dict[str, Any]) -> dict[str, Any]:
+    """What ClearUserData answers (CLI, HTTP API, flow result): ids and counts, never an email."""
+    bid = report["blacklist_id"]
+    return {"BlacklistId": bid, "message": f"Successfully removed data for blacklist item {bid}",
+            "rows_removed": report["totals"]["rows_removed"], "files_rewritten": report["totals"]["files_rewritten"],
+            "datasets": {d["name"]: d["rows_removed"] for d in report["datasets"]}, "report": str(path)}

@@ -32,11 +32,12 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from pipelines import storage
-from pipelines.errors import InputError, SchemaError
+from pipelines.clear import plan_current, raw_markdown, restore_manifest
+from pipelines.errors import InputError, SchemaError, SweepError
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, find_matches
 from pipelines.raw import RawFile, raw_report
 from pipelines.settings import DatasetConfig
-from pipelines.sweep import DatasetPlan, FilePlan
+from pipelines.sweep import DatasetOutcome, DatasetPlan, FilePlan, write_version
 
 REPORT_VERSION = 1
 BATCHES_KEY = "ingested_batches"
@@ -275,8 +276,6 @@ def build_ingest_report(run: IngestRun, config: DatasetConfig, batch: Batch, sta
 
 
 def render_ingest_markdown(report: dict[str, Any]) -> str:
-    from pipelines.clear import raw_markdown
-
     run, batch = report["run"], report["batch"]
     lines = [f"# gdpr-sweep ingest {run['run_id']}", "",
              f"- Dataset `{report['dataset']['name']}` ({report['dataset']['kind']}); batch `{batch['path']}` "
@@ -296,3 +295,99 @@ def render_ingest_markdown(report: dict[str, Any]) -> str:
                   f"**{'PASSED' if report['verification']['ok'] else 'FAILED'}**"]
     lines += ["", *raw_markdown(report["raw_copies"])]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps, composed by `gdpr_sweep.operations.ingest_batch` and `flows/ingest.py`.
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    """One batch bound for one dataset, with what it is checked against."""
+
+    config: DatasetConfig
+    current: DatasetPlan
+    context: tuple[DatasetPlan, ...]
+    batch: Batch
+    relpath: str
+    duplicate: dict[str, Any] | None
+    """The earlier ingest of the same bytes, or None."""
+
+
+def extract_batch(configs: Sequence[DatasetConfig], target: DatasetConfig, path: Path, run_id: str,
+                  tmp_dir: Path) -> IngestJob:
+    """Plan the target dataset and the profiles datasets (device links), read and check the batch."""
+    plans = {c.name: plan_current(c) for c in configs if c.name == target.name or c.kind == "profiles"}
+    current = plans[target.name]
+    batch = load_batch(Path(path), target, dataset_schema(current), tmp_dir)
+    return IngestJob(target, current, tuple(plans.values()), batch, batch_relpath(run_id, batch),
+                     duplicate_of(current.previous_manifest, batch))
+
+
+def match_batch(con: duckdb.DuckDBPyConnection, entries: pa.Table, job: IngestJob,
+                link_through_events: bool) -> tuple[MatchResult, IngestStats]:
+    match = find_matches(con, entries, guard_inputs(job.config, job.relpath, job.batch, job.context),
+                         link_through_events)
+    return match, batch_stats(job.batch, match.datasets[job.config.name])
+
+
+def write_batch(job: IngestJob, match: MatchResult, stats: IngestStats, run_id: str, blacklist_version: int,
+                at: str) -> DatasetOutcome:
+    """A complete new version: the current files (hard links) plus the batch minus its matches, and
+    the manifest remembering the batch. Files carried over keep their verification state."""
+    matches = match.datasets[job.config.name]
+    outcome = write_version(ingest_plan(job.current, job.relpath, job.batch, stats),
+                            version_matches(matches, job.relpath, stats), run_id, blacklist_version)
+    record = batch_record(job.batch, stats, run_id, at, job.relpath if stats.rows_appended else None)
+    previous = job.current.previous_manifest
+    restore_manifest(outcome.version, previous, {"blacklist_version": int(previous.get("blacklist_version", 0)),
+                                                 BATCHES_KEY: {job.batch.sha256: record}})
+    return outcome
+
+
+def verify_written_batch(con: duckdb.DuckDBPyConnection, entries: pa.Table, job: IngestJob, outcome: DatasetOutcome,
+                         stats: IngestStats, match: MatchResult, link_through_events: bool) -> int:
+    """Re-read the written batch file; SweepError (nothing published) if it still holds matches."""
+    found = verify_batch(con, entries, job.config, job.relpath, outcome.version / job.relpath, stats, match,
+                         link_through_events)
+    if found:
+        storage.remove_stale_versions(job.config.path)
+        raise SweepError(f"verification found {found} blacklisted rows in the written batch file; "
+                         "nothing was published")
+    return found
+
+
+def delete_batch(job: IngestJob, delete: bool) -> list[str]:
+    """Delete the consumed batch file (a raw copy) when asked; return what was deleted."""
+    if not delete:
+        return []
+    job.batch.source.unlink()
+    return [str(job.batch.source)]
+
+
+def write_ingest_report(report_dir: Path, run: IngestRun, job: IngestJob, stats: IngestStats | None,
+                        outcome: DatasetOutcome | None, matches_found: int,
+                        deleted: Sequence[str]) -> tuple[Path, dict[str, Any]]:
+    """Write `<report_dir>/<run_id>/ingest.json` and `.md`; return the JSON path and the report."""
+    output = None
+    if outcome is not None and stats is not None and stats.rows_appended:
+        f = next(f for f in outcome.files if f.relpath == job.relpath)
+        output = {"path": job.relpath, "rows": f.rows_out, "sha256": f.sha256_out}
+    dropped = stats.rows_dropped if stats else (job.duplicate or {}).get("rows_dropped")
+    held = [] if deleted else [RawFile(job.config.name, str(job.batch.source), job.batch.rows, dropped,
+                                       None if dropped is not None else "no record of the earlier ingest")]
+    report = build_ingest_report(run, job.config, job.batch, stats, job.duplicate, output, matches_found,
+                                 deleted, held)
+    path = report_dir / run.run_id / "ingest.json"
+    storage.write_json_atomic(path, report)
+    storage.write_text_atomic(path.with_suffix(".md"), render_ingest_markdown(report))
+    return path, report
+
+
+def ingest_summary(path: Path, report: dict[str, Any]) -> dict[str, Any]:
+    """What an ingest answers (CLI, flow result): ids, counts and paths, never an email."""
+    return {"run_id": report["run"]["run_id"], "dataset": report["dataset"]["name"],
+            "duplicate": report["duplicate"], "rows_in": report["rows_in"],
+            "rows_appended": report["rows_appended"], "rows_dropped": report["rows_dropped"],
+            "file": report["output"]["path"] if report["output"] else None,
+            "raw_deleted": report["raw_copies"]["deleted"], "report": str(path)}

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gdpr_sweep.operations import clear_user_data
+from gdpr_sweep.operations import clear_user_data, ingest_batch
 from gdpr_sweep.registry import Registry
 from pipelines import storage
 from pipelines.errors import NotFound
 from pipelines.settings import load_settings
+from tests.flows.conftest_lake import clean_rows, generated_lake, logical, oracle_entries
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, read_dataset, sweep, write
+from tests.oracle import expected_kept, norm_email
 
 E = "anna@example.com"
 CONFIG = """
@@ -178,3 +181,65 @@ def test_sweep_after_clear_keeps_state_and_removes_nothing_more(tmp_path):
     snapshot = Registry(settings.blacklist_db).snapshot()
     outcomes, _ = sweep(list(settings.datasets), snapshot.entries, run_id="r2")
     assert sum(o.rows_removed for o in outcomes) == 0
+
+
+def per_file_rows(config):
+    folder = storage.current_version(config.path)
+    return {rel: pq.read_table(folder / rel).to_pylist() for rel in storage.list_parquet(folder)}
+
+
+def test_clear_user_data_flow_on_generated_data(prefect_harness, tmp_path):
+    from flows.clear_user_data import clear_user_data as clear_flow
+
+    settings = generated_lake(tmp_path)
+    profiles, events = settings.dataset("profiles"), settings.dataset("events")
+    # the person with a profile whose events are spread over the most files
+    with_profile = {norm_email(r["Info"]["Email"]) for r in clean_rows(profiles) if (r["Info"] or {}).get("Email")}
+    files_of: dict[str, set[str]] = {}
+    for rel, rows in per_file_rows(events).items():
+        for r in rows:
+            email = norm_email((r["User"] or {}).get("Email"))
+            if email in with_profile:
+                files_of.setdefault(email, set()).add(rel)
+    person = max(sorted(files_of), key=lambda e: len(files_of[e]))
+    assert len(files_of[person]) >= 2
+    # more of their events arrive in other scopes, spelled differently
+    extra = [make_event(person.upper(), scope="outlet"), make_event(f"  {person} ", scope="Brand_X")]
+    batch = tmp_path / "landing/extra.parquet"
+    batch.parent.mkdir()
+    gen_schema = pq.read_schema(next(iter(storage.current_version(events.path).glob("*.parquet"))))
+    rows = [{**{f.name: None for f in gen_schema}, "DeviceId": r["DeviceId"], "Scope": r["Scope"],
+             "EventType": "view", "User": {"Name": "N", "Email": r["User"]["Email"], "UserId": None, "Info": None}}
+            for r in extra]
+    pq.write_table(pa.Table.from_pylist(rows, schema=gen_schema), batch)
+    assert ingest_batch(settings, "events", batch)["rows_appended"] == 2
+
+    registry = Registry(settings.blacklist_db)
+    record = registry.add(email=person)[0]
+    entries = oracle_entries([record])
+    before_p, before_e = per_file_rows(profiles), per_file_rows(events)
+    all_p = [(rel, r) for rel, rows in before_p.items() for r in rows]
+    all_e = [(rel, r) for rel, rows in before_e.items() for r in rows]
+    kept_p, kept_e = expected_kept(entries, logical([r for _, r in all_p], "profiles"),
+                                   logical([r for _, r in all_e], "events"))
+    removed_e = set(range(len(all_e))) - set(kept_e)
+    touched = {all_e[i][0] for i in removed_e}
+    scopes = {all_e[i][1]["Scope"] for i in removed_e}
+    assert len(touched) >= 3 and {"outlet", "Brand_X"} <= scopes
+    inodes_before = inodes(events)
+
+    summary = clear_flow(blacklist_id=record.blacklist_id, config=str(settings.config_path))
+
+    expected = (len(all_p) - len(kept_p)) + len(removed_e)
+    assert summary["rows_removed"] == expected and summary["datasets"]["events"] == len(removed_e)
+    after_e = [r for rows in per_file_rows(events).values() for r in rows]
+    assert after_e == [all_e[i][1] for i in kept_e]
+    after_inodes = inodes(events)
+    for rel, ino in inodes_before.items():
+        assert (after_inodes[rel] != ino) == (rel in touched), rel
+    assert summary["files_rewritten"] == len(touched) + len({all_p[i][0] for i in set(range(len(all_p))) - set(kept_p)})
+    assert person not in json.dumps(summary) and person not in open(summary["report"]).read().lower()
+
+    nobody = registry.add(email="nobody.at.all@example.com")[0]
+    with pytest.raises(NotFound):
+        clear_flow(blacklist_id=nobody.blacklist_id, config=str(settings.config_path))

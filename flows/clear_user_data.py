@@ -1,0 +1,102 @@
+"""ClearUserData (SPEC §4): remove one blacklist entry's data now rather than at the next nightly sweep."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from gdpr_sweep.operations import find_entry, new_run_id
+from gdpr_sweep.registry import Registry, format_time
+from gdpr_sweep.version import code_version
+from pipelines import storage
+from pipelines.clear import (
+    ClearRun,
+    ClearTarget,
+    clear_summary,
+    clear_target,
+    match_entry,
+    plan_current,
+    publish_entry,
+    purge_entry,
+    verify_entry,
+    write_clear_report,
+)
+from pipelines.match import MatchResult, connect
+from pipelines.raw import RawFile, raw_status
+from pipelines.settings import DatasetConfig, Settings, load_settings
+from pipelines.sweep import DatasetOutcome, DatasetPlan, Verification
+
+Written = list[tuple[DatasetPlan, DatasetOutcome]]
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def load_entry(settings: Settings, blacklist_id: str) -> ClearTarget:
+    record, version = find_entry(Registry(settings.blacklist_db), blacklist_id)
+    return clear_target(record.to_entry(), version)
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def extract(config: DatasetConfig) -> DatasetPlan:
+    return plan_current(config)
+
+
+@task(cache_policy=NO_CACHE)
+def match(settings: Settings, target: ClearTarget, plans: list[DatasetPlan]) -> MatchResult:
+    with connect(settings.duckdb_memory_limit) as con:
+        return match_entry(con, target, plans, settings.link_devices_through_events)
+
+
+@task(cache_policy=NO_CACHE)
+def purge(plans: list[DatasetPlan], matches: MatchResult, run_id: str) -> Written:
+    return purge_entry(plans, matches, run_id)
+
+
+@task(cache_policy=NO_CACHE)
+def verify(settings: Settings, target: ClearTarget, written: Written, matches: MatchResult) -> Verification:
+    with connect(settings.duckdb_memory_limit) as con:
+        return verify_entry(con, target, written, matches, settings.link_devices_through_events)
+
+
+@task(cache_policy=NO_CACHE)
+def publish(written: Written) -> None:
+    publish_entry(written)
+
+
+@task(cache_policy=NO_CACHE)
+def check_raw(settings: Settings, target: ClearTarget, matches: MatchResult) -> list[RawFile]:
+    with connect(settings.duckdb_memory_limit) as con:
+        return raw_status(con, target.entries, settings.datasets, settings.link_devices_through_events,
+                          matches.linked_devices)
+
+
+@task(cache_policy=NO_CACHE)
+def write_report(settings: Settings, run: ClearRun, plans: list[DatasetPlan], written: Written,
+                 verification: Verification, held: list[RawFile]) -> dict[str, Any]:
+    path, report = write_clear_report(settings.report_dir, run, plans, written, verification, held)
+    return clear_summary(path, report)
+
+
+@flow(name="clear_user_data", log_prints=False)
+def clear_user_data(blacklist_id: str, config: str = "gdpr-sweep.toml") -> dict[str, Any]:
+    """Remove one entry's profiles, events and linked devices now; NotFound when no profile carries it."""
+    settings = load_settings(Path(config))
+    started = datetime.now(UTC)
+    run_id = new_run_id(started, "clear")
+    with storage.run_lock(settings.work_dir):
+        target = load_entry(settings, blacklist_id)
+        plans = [extract(ds) for ds in settings.datasets]
+        matches = match(settings, target, plans)
+        written = purge(plans, matches, run_id)
+        verification = verify(settings, target, written, matches)
+        publish(written)
+        held = check_raw(settings, target, matches)
+        run = ClearRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
+                       target.blacklist_version, blacklist_id, str(settings.config_path))
+        summary = write_report(settings, run, plans, written, verification, held)
+    get_run_logger().info("clear %s: entry %s, %d rows removed from %d files; report %s", run_id, blacklist_id,
+                          summary["rows_removed"], summary["files_rewritten"], summary["report"])
+    return summary
