@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
 from gdpr_sweep.version import code_version
@@ -105,9 +106,11 @@ def _artifact_key(name: str) -> str:
 
 
 @flow(name="gdpr_sweep", log_prints=False)
-def gdpr_sweep(config: str = "gdpr-sweep.toml") -> str:
-    """Sweep every configured dataset against the blacklist; return the report's path."""
-    settings = load_settings(Path(config))
+def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) -> str:
+    """Sweep every configured dataset against the blacklist; return the report's path.
+
+    `delete_raw` True/False overrides every dataset's `delete_raw` (the CLI's `--delete-raw`/`--keep-raw`)."""
+    settings = force_delete_raw(load_settings(Path(config)), delete_raw)
     logger = get_run_logger()
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
