@@ -1,0 +1,256 @@
+"""Per-partition steps and dataset back-ends, so a task runner (threads, or a Dask cluster) can spread
+the sweep over files and machines (docs/decisions/0009-scaleout-dask-s3-delta.md).
+
+Partitions are files. Matching runs in two passes over them, which together equal one global
+`find_matches` (§3 rule 3 links devices across files and datasets):
+
+1. `link_file`: each file's identity hits (rules 1, 2) and the devices they link;
+2. `match_file`: each file again, with the union of every file's linked devices as `extra_linked`,
+   giving its rows to drop and counts. `merge_matches` adds the per-file results up.
+
+Then `write_partition` writes one file of a dataset's new version, `finish_dataset` records the
+version, `verify_partition` re-reads one output file, and `publish` switches the dataset. Each step
+dispatches on where the dataset lives and its format: a local folder (`pipelines.sweep` and
+`storage`), an object-store prefix (`pipelines.objectstore`) or a Delta table (`pipelines.delta`,
+purged as a whole by the table's own transaction).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipelines import delta, objectstore, storage
+from pipelines.match import (
+    LINKED_SCHEMA,
+    DatasetInput,
+    DatasetMatches,
+    MatchResult,
+    connect,
+    find_matches,
+)
+from pipelines.settings import DatasetConfig, Settings
+from pipelines.sweep import (
+    DatasetOutcome,
+    DatasetPlan,
+    FileOutcome,
+    Verification,
+    delete_consumed_raw,
+    finish_version,
+    plan_dataset,
+    publish_version,
+    verify_versions,
+    write_file,
+)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One file of one dataset: the unit a task runner maps over."""
+
+    dataset: str
+    relpath: str
+
+
+def partitions(plans: Sequence[DatasetPlan]) -> list[Partition]:
+    return [Partition(p.config.name, f.relpath) for p in plans for f in p.files]
+
+
+def open_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that can also read the configured object store."""
+    con = connect(settings.duckdb_memory_limit)
+    if any(ds.url for ds in settings.datasets):
+        objectstore.configure(settings.s3)
+        objectstore.register(con, settings.s3)
+    return con
+
+
+def _fs(settings: Settings, config: DatasetConfig):  # type: ignore[no-untyped-def]
+    if not config.url:
+        return None
+    objectstore.configure(settings.s3)
+    return objectstore.filesystem(settings.s3)
+
+
+def _storage_options(settings: Settings, config: DatasetConfig) -> dict[str, str] | None:
+    return objectstore.storage_options(settings.s3) if config.url else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Extract
+
+
+def plan(settings: Settings, config: DatasetConfig, fingerprint: str | None = None) -> DatasetPlan:
+    """The files this run reads for one dataset, wherever and however it is stored."""
+    fs = _fs(settings, config)
+    if config.format == "delta":
+        return delta.plan_table(config, _storage_options(settings, config), fs)
+    if config.url:
+        return objectstore.plan_dataset(config, fs)
+    return plan_dataset(config, fingerprint)
+
+
+# ---------------------------------------------------------------------------------------------
+# Match, per file, in two passes
+
+
+def file_input(plan: DatasetPlan, relpath: str, blacklist_version: int | None = None) -> DatasetInput:
+    whole = plan.as_input(blacklist_version)
+    return dataclasses.replace(whole, files={relpath: whole.files[relpath]})
+
+
+def link_file(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpath: str,
+              blacklist_version: int | None = None) -> pa.Table:
+    """Pass 1: the devices this file's matching rows link (§3 rule 3, first half)."""
+    with open_connection(settings) as con:
+        return find_matches(con, entries, [file_input(plan, relpath, blacklist_version)],
+                            settings.link_devices_through_events).linked_devices
+
+
+def union_linked(tables: Iterable[pa.Table]) -> pa.Table:
+    """Every file's linked devices, distinct and sorted as `find_matches` returns them."""
+    table = pa.concat_tables([LINKED_SCHEMA.empty_table(), *(t.cast(LINKED_SCHEMA) for t in tables)])
+    distinct = table.group_by(LINKED_SCHEMA.names, use_threads=False).aggregate([])
+    return distinct.sort_by([(n, "ascending") for n in LINKED_SCHEMA.names]).cast(LINKED_SCHEMA)
+
+
+def match_file(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpath: str, linked: pa.Table,
+               blacklist_version: int | None = None) -> DatasetMatches:
+    """Pass 2: this file's rows to drop and counts, with every file's linked devices."""
+    with open_connection(settings) as con:
+        result = find_matches(con, entries, [file_input(plan, relpath, blacklist_version)],
+                              settings.link_devices_through_events, extra_linked=linked)
+    return result.datasets[plan.config.name]
+
+
+def merge_matches(plans: Sequence[DatasetPlan], parts: Sequence[Partition], per_file: Sequence[DatasetMatches],
+                  linked: pa.Table) -> MatchResult:
+    """Add the per-file results up into the one MatchResult a global match would give."""
+    datasets = {p.config.name: DatasetMatches() for p in plans}
+    by_dataset: dict[str, list[DatasetMatches]] = {}
+    for part, m in zip(parts, per_file, strict=True):
+        by_dataset.setdefault(part.dataset, []).append(m)
+    for name, results in by_dataset.items():
+        drops: dict[str, np.ndarray] = {}
+        by_reason: dict[str, int] = {}
+        by_entry: dict[str, int] = {}
+        for m in results:
+            drops.update(m.drops)
+            for key, n in m.by_reason.items():
+                by_reason[key] = by_reason.get(key, 0) + n
+            for key, n in m.by_entry.items():
+                by_entry[key] = by_entry.get(key, 0) + n
+        datasets[name] = DatasetMatches(drops=dict(sorted(drops.items())), by_reason=dict(sorted(by_reason.items())),
+                                        by_entry=dict(sorted(by_entry.items())))
+    return MatchResult(datasets=datasets, linked_devices=linked)
+
+
+# ---------------------------------------------------------------------------------------------
+# Purge: per file for Parquet datasets (local or object store), per table for Delta
+
+
+def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
+    """Create the (empty) version the partitions are written into."""
+    if plan.config.format == "delta":
+        return
+    if plan.config.url:
+        fs = _fs(settings, plan.config)
+        version = objectstore.version_url(plan.config, run_id)
+        if fs.exists(version.key):
+            fs.rm(version.key, recursive=True)
+        return
+    storage.new_version(plan.config.path, run_id)
+
+
+def write_partition(settings: Settings, plan: DatasetPlan, relpath: str, drop: np.ndarray | None,
+                    run_id: str) -> FileOutcome:
+    """One file of a Parquet dataset's new version."""
+    if plan.config.url:
+        f = next(f for f in plan.files if f.relpath == relpath)
+        out = objectstore.version_url(plan.config, run_id) / relpath
+        return objectstore.write_file(_fs(settings, plan.config), f, out, drop, settings.work_dir)
+    return write_file(plan, relpath, drop, run_id)
+
+
+def finish_dataset(settings: Settings, plan: DatasetPlan, outcomes: Sequence[FileOutcome], matches: DatasetMatches,
+                   run_id: str, blacklist_version: int, fingerprint: str | None = None) -> DatasetOutcome:
+    """Record the dataset's new version (its manifest) once every partition is written."""
+    if plan.config.url:
+        return objectstore.finish_version(_fs(settings, plan.config), plan, tuple(outcomes), matches, run_id,
+                                          blacklist_version)
+    version = storage.versions_dir(plan.config.path) / run_id
+    return finish_version(plan, version, outcomes, matches, run_id, blacklist_version, fingerprint)
+
+
+def purge_table(settings: Settings, plan: DatasetPlan, matches: DatasetMatches, run_id: str,
+                blacklist_version: int) -> DatasetOutcome:
+    """A Delta table: one merge-delete commit for the whole table."""
+    with open_connection(settings) as con:
+        return delta.purge_table(con, plan, matches, run_id, blacklist_version,
+                                 _storage_options(settings, plan.config), _fs(settings, plan.config))
+
+
+# ---------------------------------------------------------------------------------------------
+# Verify, per output file
+
+
+def verification_slices(outcomes: Sequence[DatasetOutcome]) -> list[DatasetOutcome]:
+    """One single-file outcome per output file (for a Delta table: its files after the purge)."""
+    slices = []
+    for o in map(delta.verifiable, outcomes):
+        for f in o.files:
+            one = dataclasses.replace(f, rows_in=f.rows_out)
+            slices.append(DatasetOutcome(o.name, o.kind, o.version, (one,), {}, {}))
+    return slices
+
+
+def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table) -> Verification:
+    """Re-read one output file: its row count, and (if rewritten) §3 again with every linked device."""
+    with open_connection(settings) as con:
+        return verify_versions(con, entries, [piece], settings.datasets, MatchResult({}, linked),
+                               settings.link_devices_through_events)
+
+
+def merge_verifications(results: Sequence[Verification]) -> Verification:
+    by_entry: dict[str, int] = {}
+    for v in results:
+        for bid, n in v.matches_by_entry.items():
+            by_entry[bid] = by_entry.get(bid, 0) + n
+    return Verification(files_checked=sum(v.files_checked for v in results),
+                        rows_checked=sum(v.rows_checked for v in results),
+                        matches=sum(v.matches for v in results), matches_by_entry=dict(sorted(by_entry.items())))
+
+
+# ---------------------------------------------------------------------------------------------
+# Publish
+
+
+def publish(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, unscoped_emails: Sequence[str]) -> list[str]:
+    """Switch readers to the new version and delete what it supersedes; return raw files deleted."""
+    config = plan.config
+    if config.format == "delta":
+        assert isinstance(outcome, delta.DeltaOutcome)
+        delta.finish_purge(config, outcome, unscoped_emails, _storage_options(settings, config), _fs(settings, config))
+        return []
+    if config.url:
+        objectstore.publish_version(_fs(settings, config), config, outcome)
+        return []
+    publish_version(config, outcome)
+    if config.delete_raw if config.delete_raw is not None else settings.delete_raw:
+        return delete_consumed_raw(plan)
+    return []
+
+
+def upload_report(settings: Settings, report_path: str) -> list[str]:
+    """Copy the run's report folder to `[sweep] report_url`, if configured."""
+    if not settings.report_url:
+        return []
+    objectstore.configure(settings.s3)
+    return objectstore.upload_report(objectstore.filesystem(settings.s3), Path(report_path).parent,
+                                     settings.report_url)
