@@ -284,12 +284,17 @@ class _Tx:
         return int(cur.lastrowid or 0)
 
 
-def _bad_lines(errors: list[tuple[int, str]], what: str) -> InputError:
-    shown = "; ".join(f"line {n}: {msg}" for n, msg in errors[:_BAD_LINES_SHOWN])
+def _bad_lines(errors: Sequence[tuple[int | str, str]], what: str) -> InputError:
+    """One message naming every bad line (the first 20 with their reason); `n` is a number or a place."""
+    shown = "; ".join(f"{_place(n)}: {msg}" for n, msg in errors[:_BAD_LINES_SHOWN])
     more = f"; and {len(errors) - _BAD_LINES_SHOWN} more" if len(errors) > _BAD_LINES_SHOWN else ""
     lines = ", ".join(str(n) for n, _ in errors[:_BAD_LINES_SHOWN])
     return InputError(f"{what}: {len(errors)} bad line(s) ({lines}{', ...' if more else ''}), nothing imported: "
                       f"{shown}{more}")
+
+
+def _place(n: int | str) -> str:
+    return f"line {n}" if isinstance(n, int) else str(n)
 
 
 class Registry:
@@ -457,7 +462,7 @@ class Registry:
         row = None
         if key is not None:
             h = _Hasher(key)
-            sql = ("SELECT at, channel FROM history WHERE outcome = 'applied' AND action IN ('remove', 'unset') "
+            sql = ("SELECT at, channel FROM history WHERE outcome <> 'superseded' AND action IN ('remove', 'unset') "
                    "AND (email_hash = ? OR user_id_hash = ?)")
             params: list[Any] = [h(ident.email), h(ident.user_id)]
             if ident.scope is not None:
@@ -590,7 +595,8 @@ class Registry:
         with self._connect() as con:
             return self._status(con, ident)
 
-    def apply_events(self, lines: list[dict], channel: str = "event", numbers: Sequence[int] | None = None) -> dict:
+    def apply_events(self, lines: list[dict], channel: str = "event",
+                     numbers: Sequence[int | str] | None = None) -> dict:
         """Apply CrossEngage feed items (`Blacklisted` / `Whitelisted`) all or nothing.
 
         Every item is validated first; any bad one raises InputError naming the 1-based line
@@ -598,10 +604,13 @@ class Registry:
         applied in timestamp order (then line order) in one transaction, latest action winning;
         an item identical to one already recorded (same identity, event, timestamp, channel) is a
         `duplicate` and is skipped, so re-reading the same snapshot changes nothing. `numbers` gives
-        each item's line number in its file, for the error message (default: 1, 2, ...).
+        each item's line number in its file, or a place like "file x row 3", for the error message
+        (default: 1, 2, ...).
         """
         _check_channel(channel)
-        commands, ignored, errors = [], 0, []
+        commands: list[tuple[str, int, tuple[Identity, bool, str | None]]] = []
+        errors: list[tuple[int | str, str]] = []
+        ignored = 0
         for i, line in enumerate(lines):
             n = numbers[i] if numbers is not None else i + 1
             try:
@@ -612,7 +621,7 @@ class Registry:
             if parsed is None:
                 ignored += 1
             else:
-                commands.append((parsed[2] or "", n, parsed))
+                commands.append((parsed[2] or "", i, parsed))
         if errors:
             raise _bad_lines(errors, "event feed")
         commands.sort(key=lambda c: (c[0], c[1]))
