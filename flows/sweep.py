@@ -18,6 +18,7 @@ from gdpr_sweep.version import code_version
 from pipelines import report as reports
 from pipelines import storage
 from pipelines.audit import write_audit_report
+from pipelines.commands import read_commands
 from pipelines.errors import SweepError
 from pipelines.match import MatchResult, connect, entries_table, find_matches, with_versions
 from pipelines.settings import DatasetConfig, Settings, load_settings
@@ -36,7 +37,12 @@ from pipelines.sweep import (
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def load_blacklist(settings: Settings) -> Snapshot:
-    return Registry(settings.blacklist_db).snapshot()
+    registry = Registry(settings.blacklist_db)
+    for ds in settings.datasets:  # Blacklisted / Whitelisted events in the snapshot set the status first
+        batch = read_commands(ds)
+        if batch.items:
+            registry.apply_events(batch.items, channel="event", numbers=batch.origins)
+    return registry.snapshot()
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
