@@ -146,11 +146,10 @@ cli.add_command(report)
 from gdpr_sweep.cli_serve import serve  # noqa: E402
 
 cli.add_command(serve)
-from gdpr_sweep.cli_ops import clear_user_data, ingest, suppress, suppression_list  # noqa: E402
+from gdpr_sweep.cli_ops import clear_user_data, ingest, suppress  # noqa: E402
 
 for _command in (ingest, clear_user_data, suppress):
     cli.add_command(_command)
-blacklist.add_command(suppression_list)
 
 
 def main() -> None:

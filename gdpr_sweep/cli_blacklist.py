@@ -168,10 +168,20 @@ def import_file(ctx: Context, file: str, fmt: str) -> None:
 
 @blacklist.command()
 @click.argument("file", required=False)
+@click.option("--suppression", is_flag=True,
+              help="Instead: a suppression list for email service providers, one normalized email per line.")
+@click.option("--hashed", is_flag=True, help="With --suppression: the SHA-256 (hex) of each normalized email.")
 @pass_ctx
 @handle_errors
-def export(ctx: Context, file: str | None) -> None:
+def export(ctx: Context, file: str | None, suppression: bool, hashed: bool) -> None:
     """Export every entry as an Optimizely list to FILE (written atomically, mode 0640) or stdout."""
+    if hashed and not suppression:
+        raise InputError("--hashed goes with --suppression")
+    if suppression:  # gdpr_sweep/cli_ops.py (issue 4)
+        from gdpr_sweep.cli_ops import write_suppression_list
+
+        write_suppression_list(ctx, None if file in (None, "-") else Path(file), hashed)
+        return
     doc = _registry(ctx).export_optimizely()
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if file is None or file == "-":

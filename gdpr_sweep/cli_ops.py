@@ -1,4 +1,4 @@
-"""`gdpr-sweep ingest | clear-user-data | suppress` and `gdpr-sweep blacklist suppression-list`.
+"""`gdpr-sweep ingest | clear-user-data | suppress`, and the `--suppression` list of `blacklist export`.
 
 These run `gdpr_sweep.operations` directly, without Prefect: they are answers a person or the HTTP
 API waits for (the flows in `flows/ingest.py` and `flows/clear_user_data.py` wrap the same steps
@@ -69,16 +69,10 @@ def suppress(ctx: Context, file: Path, allowed: Path | None, failed: Path | None
                        user_id_column=user_id_column, scope_column=scope_column, scope=scope))
 
 
-@click.command(name="suppression-list")
-@click.argument("out", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--hashed", is_flag=True, help="SHA-256 (hex) of each normalized email instead of the email.")
-@click.option("--scope", help="Only entries that cover this scope (unscoped entries and the scope's own).")
-@pass_ctx
-@handle_errors
-def suppression_list(ctx: Context, out: Path | None, hashed: bool, scope: str | None) -> None:
-    """Write a suppression list for email service providers: one normalized email (or its SHA-256)
-    per line, to OUT (atomically, mode 0640) or stdout."""
-    text, summary = export_suppression_list(ctx.settings, out, hashed=hashed, scope=scope)
+def write_suppression_list(ctx: Context, out: Path | None, hashed: bool) -> None:
+    """`gdpr-sweep blacklist export --suppression [--hashed] [FILE]`: one normalized email (or its
+    SHA-256) per line, to FILE (atomically, mode 0640; a JSON summary is printed) or stdout."""
+    text, summary = export_suppression_list(ctx.settings, out, hashed=hashed)
     if out is None:
         click.echo(text, nl=False)
     else:

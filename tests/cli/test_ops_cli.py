@@ -1,4 +1,4 @@
-"""`gdpr-sweep ingest | clear-user-data | suppress | blacklist suppression-list` as a user runs them."""
+"""`gdpr-sweep ingest | clear-user-data | suppress | blacklist export --suppression` as a user runs them."""
 
 from __future__ import annotations
 
@@ -137,12 +137,14 @@ def test_suppress_parquet_with_a_scope_for_the_whole_file(run_cli, lake, tmp_pat
 
 
 def test_suppression_list_plain_and_hashed(run_cli, lake, tmp_path):
-    plain = run_cli("blacklist", "suppression-list")
+    plain = run_cli("blacklist", "export", "--suppression")
     assert plain.code == 0 and plain.out == "anna@example.com\ndave@example.com\n"
-    r = run_cli("blacklist", "suppression-list", str(tmp_path / "esp.txt"), "--hashed")
+    r = run_cli("blacklist", "export", "--suppression", "--hashed", str(tmp_path / "esp.txt"))
     assert r.code == 0 and r.json["count"] == 2 and r.json["hashed"]
     assert (tmp_path / "esp.txt").read_text().split() == sorted(
         hashlib.sha256(e.encode()).hexdigest() for e in ("anna@example.com", "dave@example.com"))
+    one_line_error(run_cli("blacklist", "export", "--hashed"), 2)
+    assert run_cli("blacklist", "export").json["total"] == 2  # the Optimizely list is unchanged
 
 
 def test_sweep_has_the_delete_raw_flag(run_cli):
