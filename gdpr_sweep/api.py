@@ -347,12 +347,70 @@ def _template(request: Request) -> str:
 
 # -- the application ------------------------------------------------------------------------------
 BLACKLISTS = "/api/v1.0/blacklists"
+
+
+class ItemOut(BaseModel):
+    """A blacklist item: the Optimizely fields plus `UserId`, `CreatedAt` (UTC) and `Source`."""
+
+    BlacklistId: str
+    Email: str | None
+    UserId: str | None
+    Scope: str | None
+    CreatedAt: str
+    Source: str
+    Created: bool | None = Field(None, description="POST only: false when the identical item already existed")
+
+
+class ListOut(BaseModel):
+    total: int
+    count: int
+    items: list[ItemOut]
+
+
+class StatusOut(BaseModel):
+    blacklisted: bool
+    since: str | None = None
+    channel: str | None = None
+    BlacklistId: str | None = None
+    Scope: str | None = None
+    Outcome: str | None = Field(None, description="PUT only: applied, unchanged or superseded")
+
+
+class EventsOut(BaseModel):
+    received: int
+    commands: int = Field(description="Blacklisted / Whitelisted events in the batch")
+    ignored: int = Field(description="Events with other names: accepted, not stored")
+    outcomes: dict[str, int] | None = Field(None, description="applied, unchanged, superseded, duplicate, "
+                                                              "added, removed")
+
+
+class ErrorOut(BaseModel):
+    """Every error: a one-line message naming what is wrong (never echoing an email)."""
+
+    message: str
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Bad request: malformed JSON, wrong type, unknown field, invalid value"},
-    401: {"description": "Missing or wrong API key"},
-    413: {"description": "Request body over 64 KiB"},
-    415: {"description": "Request body is not sent as application/json"},
+    400: {"model": ErrorOut, "description": "Malformed JSON, wrong type, unknown field, invalid value"},
+    401: {"model": ErrorOut, "description": "Missing or wrong API key"},
+    413: {"model": ErrorOut, "description": "Request body over 64 KiB"},
+    415: {"model": ErrorOut, "description": "Request body is not sent as application/json"},
 }
+
+
+def _openapi_without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents 422 for validation errors; this API answers them with 400 (ErrorOut)."""
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = FastAPI.openapi(app)
+            for operations in doc.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                doc.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = doc
+        return app.openapi_schema
+    return openapi
 
 
 def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
@@ -367,6 +425,7 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
                               "`X-Api-Key`, `Authorization: epi-single <key>` or `X-XNG-AuthToken`. "
                               "Errors are JSON objects `{\"message\": ...}`.")
     _install_error_handlers(app)
+    app.openapi = _openapi_without_422(app)  # type: ignore[method-assign]
 
     def require_disclosure(what: str) -> None:
         if not authenticated:
@@ -378,7 +437,7 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
         return {"status": "ok", "version": __version__}
 
     # ---- Optimizely Profile Store ----
-    @app.get(BLACKLISTS, tags=["Optimizely"], summary="List blacklist items")
+    @app.get(BLACKLISTS, tags=["Optimizely"], summary="List blacklist items", responses={200: {"model": ListOut}})
     @app.get(BLACKLISTS + "/", include_in_schema=False)
     def list_blacklists(
         request: Request,
@@ -401,7 +460,8 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
         return page.to_json()
 
     @app.post(BLACKLISTS, status_code=201, tags=["Optimizely"], summary="Add a blacklist item",
-              responses={200: {"description": "An identical item already existed; it is returned"}})
+              responses={201: {"model": ItemOut},
+                         200: {"model": ItemOut, "description": "An identical item already existed; it is returned"}})
     @app.post(BLACKLISTS + "/", status_code=201, include_in_schema=False)
     def add_blacklist(request: Request, body: BlacklistIn) -> JSONResponse:
         _reject_unknown_params(request)
@@ -412,7 +472,7 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
         return JSONResponse({**record.to_json(), "Created": created}, status_code=201 if created else 200)
 
     @app.delete(BLACKLISTS + "/{blacklist_id}", tags=["Optimizely"], summary="Remove a blacklist item",
-                responses={404: {"description": "No such blacklist item"}})
+                responses={404: {"model": ErrorOut, "description": "No such blacklist item"}})
     def remove_blacklist(request: Request, blacklist_id: str) -> JSONResponse:
         _reject_unknown_params(request)
         record = registry.remove(_checked_id(blacklist_id), channel=CHANNEL)
@@ -420,8 +480,8 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
 
     @app.delete(BLACKLISTS + "/{blacklist_id}/ClearUserData", tags=["Optimizely"],
                 summary="Remove the data of a blacklist item's person now (SPEC §4 ClearUserData)",
-                responses={404: {"description": "No such item, or no profile carries its email"},
-                           409: {"description": "A sweep is running; retry later"}})
+                responses={404: {"model": ErrorOut, "description": "No such item, or no profile carries its email"},
+                           409: {"model": ErrorOut, "description": "A sweep is running; retry later"}})
     def clear_user_data(request: Request, blacklist_id: str) -> JSONResponse:
         # A sync endpoint: FastAPI runs it in a worker thread, so the server keeps answering meanwhile.
         _reject_unknown_params(request)
@@ -438,7 +498,8 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
         return JSONResponse(f"Successfully removed data for blacklist item {blacklist_id}", headers=headers)
 
     # ---- CrossEngage ----
-    @app.put("/users/{user_id}/blacklist-status", tags=["CrossEngage"], summary="Set a user's blacklist status")
+    @app.put("/users/{user_id}/blacklist-status", tags=["CrossEngage"], summary="Set a user's blacklist status",
+             responses={200: {"model": StatusOut}})
     def put_status(request: Request, user_id: str, body: StatusIn) -> dict[str, Any]:
         _reject_unknown_params(request)
         result = registry.set_status(user_id=user_id, blacklisted=body.blacklisted, channel=CHANNEL)
@@ -446,13 +507,15 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
             return {"blacklisted": body.blacklisted}
         return result
 
-    @app.get("/users/{user_id}/blacklist-status", tags=["CrossEngage"], summary="A user's blacklist status")
+    @app.get("/users/{user_id}/blacklist-status", tags=["CrossEngage"], summary="A user's blacklist status",
+             responses={200: {"model": StatusOut}})
     def get_status(request: Request, user_id: str) -> dict[str, Any]:
         _reject_unknown_params(request)
         require_disclosure("reading a blacklist status")
         return registry.status(user_id=user_id)
 
     @app.post("/events", tags=["CrossEngage"], summary="Blacklisted / Whitelisted system events",
+              responses={200: {"model": EventsOut}},
               description="Events named `Blacklisted` or `Whitelisted` set the status of the addressed "
                           "user (`id`) or lead (`email` + optional `businessUnit`); the latest timestamp "
                           "wins. Other event names are accepted and ignored: nothing of them is stored. "

@@ -58,6 +58,12 @@ def test_openapi_document_lists_every_path(client):
                                  "/users/{user_id}/blacklist-status", "/events"}
     params = {p["name"] for p in doc["paths"]["/api/v1.0/blacklists"]["get"]["parameters"]}
     assert params == {"$filter", "$skip", "$top", "$orderBy"}
+    # validation errors are documented as what they are: 400 with {"message"}, never FastAPI's 422
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            assert "422" not in operation["responses"]
+    assert doc["components"]["schemas"]["ErrorOut"]["required"] == ["message"]
+    assert doc["components"]["schemas"]["BlacklistIn"]["additionalProperties"] is False
 
 
 LONG = "x" * 300
