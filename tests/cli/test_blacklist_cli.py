@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -86,3 +87,65 @@ def test_history_keeps_no_plaintext_email(run_cli, tmp_path):
 def test_missing_config_is_a_usage_error(run_cli, tmp_path):
     r = run_cli("--config", str(tmp_path / "nope.toml"), "blacklist", "list")
     assert r.code == 2 and "configuration file not found" in r.err
+
+
+SEED_LIST = {"total": 2, "count": 2, "items": [
+    {"BlacklistId": "62a2a514-a5f8-4e57-ae59-fe173167f8b7", "Email": "first@example.com", "Scope": "DefaultScope"},
+    {"BlacklistId": "a9780654-80f8-41b5-a716-8da5950783bd", "Email": "second@example.com",
+     "Scope": "bacb5c80-191e-433f-9fb2-b07c47b862af"}]}
+
+
+def test_optimizely_import_and_export_round_trip(run_cli, tmp_path):
+    src = tmp_path / "list.json"
+    src.write_text(json.dumps(SEED_LIST))
+    r = run_cli("blacklist", "import", str(src))
+    assert r.code == 0, r.err
+    assert r.json["added"] == 2 and r.json["format"] == "optimizely"
+    assert json.loads(run_cli("blacklist", "export").out) == SEED_LIST
+    out = tmp_path / "out" / "export.json"
+    r = run_cli("blacklist", "export", str(out))
+    assert r.code == 0 and json.loads(out.read_text()) == SEED_LIST
+    assert out.stat().st_mode & 0o007 == 0  # holds emails: never world-readable
+
+
+@pytest.mark.parametrize("fmt, text, lines", [
+    ("crossengage", '{"id": "u-1", "event": "Blacklisted"}\n\n{"event": "Blacklisted"}\n{"email": "x", '
+                    '"event": "Whitelisted"}\n', "(3, 4)"),
+    ("crossengage", '{"id": "u-1", "event": "Blacklisted"}\nnot json\n', "(2)"),
+    ("optimizely", '{"items": [{"Email": "ok@example.com"}, {"Email": "secret person@example.com"}]}', "(2)"),
+    ("optimizely", '{"items": [', "not valid JSON"),
+])
+def test_a_malformed_import_exits_2_names_the_lines_and_imports_nothing(run_cli, tmp_path, fmt, text, lines):
+    src = tmp_path / "bad.txt"
+    src.write_text(text)
+    r = run_cli("blacklist", "import", str(src), "--format", fmt)
+    assert r.code == 2, r.err
+    assert lines in r.err and r.err.count("\n") == 1 and "secret person" not in r.err
+    assert count_entries(tmp_path) == 0
+    assert run_cli("blacklist", "history").json == []
+
+
+def test_import_of_a_missing_file_exits_2(run_cli, tmp_path):
+    r = run_cli("blacklist", "import", str(tmp_path / "nope.json"))
+    assert r.code == 2 and "no such file" in r.err
+
+
+def test_feed_import_status_and_set(run_cli, tmp_path):
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"id": "u-1", "event": "Blacklisted", "timestamp": "2026-11-01T09:00:00Z"}\n'
+                    '{"email": "Lead@Example.com", "businessUnit": "shop", "event": "Blacklisted"}\n'
+                    '{"id": "u-1", "event": "Purchase"}\n')
+    r = run_cli("blacklist", "import", str(feed), "--format", "crossengage")
+    assert r.code == 0, r.err
+    assert r.json["applied"] == 2 and r.json["ignored"] == 1
+    status = run_cli("blacklist", "status", "--user-id", "u-1").json
+    assert status["blacklisted"] and status["since"] == "2026-11-01T09:00:00.000000Z" and status["channel"] == "import"
+    assert run_cli("blacklist", "status", "--email", "lead@example.com", "--scope", "shop").json["blacklisted"]
+    assert not run_cli("blacklist", "status", "--email", "lead@example.com", "--scope", "news").json["blacklisted"]
+
+    older = run_cli("blacklist", "set", "--user-id", "u-1", "--whitelisted", "--at", "2026-11-01T08:00:00Z").json
+    assert older["blacklisted"] and older["Outcome"] == "superseded"
+    newer = run_cli("blacklist", "set", "--user-id", "u-1", "--whitelisted").json
+    assert not newer["blacklisted"] and newer["channel"] == "cli"
+    assert run_cli("blacklist", "status").code == 2  # no identity
+    assert run_cli("blacklist", "status", "--email", "bad").code == 2
