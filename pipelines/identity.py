@@ -7,6 +7,7 @@ null, empty or whitespace belongs to `DefaultScope`, and scopes in data compare 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from pipelines.errors import InputError
 
@@ -20,7 +21,8 @@ _GUID_SCOPE_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 
 def normalize_email(raw: str) -> str:
     """Return the stored form of an email (trimmed, lower-cased) or raise InputError."""
-    email = lower_simple(raw.strip())
+    # NFC first: `zoë` typed precomposed or as `e` + combining diaeresis is the same address.
+    email = lower_simple(unicodedata.normalize("NFC", raw.strip()))
     local, at, domain = email.rpartition("@")
     if (
         not at

@@ -6,6 +6,7 @@ sorted row numbers to drop, with counts per reason and per entry. Only identity 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import sql
-from pipelines.errors import SchemaError
+from pipelines.errors import DataFileError, SchemaError
 from pipelines.identity import scope_key
 from pipelines.settings import DatasetConfig
 from pipelines.storage import read_schema
@@ -129,20 +130,38 @@ def find_matches(
         if min(ds.verified_list()) >= newest:
             continue  # every file was verified against every entry: rules 1 and 2 cannot match
         links = ds.config.kind == "profiles" or link_through_events
-        con.execute(sql.INSERT_IDENTITY_HITS.format(scan=scans[ds.config.name]),
+        _scan(con, ds, sql.INSERT_IDENTITY_HITS.format(scan=scans[ds.config.name]),
                     {"files": _paths(ds), "dataset": ds.config.name, "links": links,
                      "verified": ds.verified_list()})
     con.execute(sql.CREATE_LINKED)
     any_linked = con.execute(sql.ANY_LINKED).fetchall()[0][0]
     for ds in inputs:
         if any_linked and ds.config.kind == "events" and ds.config.device_columns and ds.files:
-            con.execute(sql.INSERT_DEVICE_HITS.format(scan=scans[ds.config.name]),
-                        {"files": _paths(ds), "dataset": ds.config.name})
+            _scan(con, ds, sql.INSERT_DEVICE_HITS.format(scan=scans[ds.config.name]),
+                  {"files": _paths(ds), "dataset": ds.config.name})
     result = {ds.config.name: _collect(con, ds) for ds in inputs}
     linked = con.sql(sql.LINKED_DEVICES).to_arrow_table().cast(LINKED_SCHEMA)
     for name in ("entries", "extra_linked"):
         con.unregister(name)
     return MatchResult(datasets=result, linked_devices=linked)
+
+
+_DUCKDB_FILE_RE = re.compile(r'Parquet file "([^"]+)"')
+
+
+def _scan(con: duckdb.DuckDBPyConnection, ds: DatasetInput, statement: str, params: dict[str, object]) -> None:
+    """Run a statement that reads the dataset's files; a file DuckDB cannot decode becomes a
+    DataFileError naming the dataset and file. DuckDB's own message is not repeated: it can quote
+    the offending value, which may be a person's email (tests/reliability/test_hostile_input.py)."""
+    try:
+        con.execute(statement, params)
+    except duckdb.Error as exc:
+        text = str(exc)
+        found = _DUCKDB_FILE_RE.search(text)
+        where = f"dataset {ds.config.name!r}, file {found.group(1)}" if found else f"dataset {ds.config.name!r}"
+        what = ("a text column holds bytes that are not valid UTF-8" if "string encoding" in text
+                else f"DuckDB cannot read the data ({type(exc).__name__})")
+        raise DataFileError(f"{where}: {what}; repair or remove the file and run again") from None
 
 
 def _paths(ds: DatasetInput) -> list[str]:
@@ -236,17 +255,38 @@ def _leaf_type(schema: pa.Schema, segments: list[tuple[str, bool]]) -> pa.DataTy
 
 
 def check_dataset(ds: DatasetInput) -> dict[str, list[tuple[str, bool]]]:
-    """Check every file; the column paths must resolve the same way (struct vs map) in all of them."""
+    """Check every file; the column paths must resolve the same way (struct vs map) in all of them,
+    and every file must have the same schema as the first (docs/reliability.md: a sibling with other
+    columns or types would make the cleaned dataset unreadable as one table)."""
     first: dict[str, list[tuple[str, bool]]] | None = None
     first_path: Path | None = None
+    first_schema: pa.Schema | None = None
     for path in ds.files.values():
         resolved = check_schema(ds.config, path)
+        schema = read_schema(path).remove_metadata()
+        if first_schema is not None and not schema.equals(first_schema):
+            raise SchemaError(f"dataset {ds.config.name!r}, file {path}: schema differs from {first_path} "
+                              f"({_schema_difference(first_schema, schema)}); make the files' schemas agree")
         if first is None:
-            first, first_path = resolved, path
+            first, first_path, first_schema = resolved, path, schema
         elif resolved != first:
             raise SchemaError(f"dataset {ds.config.name!r}, file {path}: identity columns are nested "
                               f"differently than in {first_path}; make the files' schemas agree")
     return first or {}
+
+
+def _schema_difference(expected: pa.Schema, actual: pa.Schema) -> str:
+    """The first difference between two schemas, by column name (names are not personal data)."""
+    for f in expected:
+        if f.name not in actual.names:
+            return f"column {f.name!r} is missing"
+        other = actual.field(f.name)
+        if not other.equals(f):
+            return f"column {f.name!r} is {other.type}{'' if other.nullable else ' not null'}, expected {f.type}"
+    extra = [n for n in actual.names if n not in expected.names]
+    if extra:
+        return f"extra column {extra[0]!r}"
+    return "columns are in a different order"
 
 
 def _scan_sql(ds: DatasetInput) -> str:

@@ -125,6 +125,11 @@ class Settings:
     """Optional object-store location (`s3://bucket/prefix`); each run's report folder is also uploaded there."""
     s3: S3Settings = field(default_factory=lambda: S3Settings())
     """How to reach S3-compatible object storage (`[s3]`); unset keys fall back to the standard AWS variables."""
+    base_dir: Path | None = None
+    """`[sweep] base_dir`: every local path the tool writes or deletes in (datasets' `path` and `source`,
+    `work_dir`, `report_dir`, `blacklist_db`) must lie inside it. Default: the configuration file's folder."""
+    allow_paths_outside_base: bool = False
+    """`[sweep] allow_paths_outside_base`: set true to lift the base-folder rule (docs/reliability.md)."""
     datasets: tuple[DatasetConfig, ...] = field(default_factory=tuple)
 
     def dataset(self, name: str) -> DatasetConfig:
@@ -153,6 +158,7 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
     known = {
         "work_dir", "report_dir", "blacklist_db", "link_devices_through_events", "delete_raw",
         "deadline_hours", "duckdb_memory_limit", "task_runner", "dask_address", "dask_workers", "report_url",
+        "base_dir", "allow_paths_outside_base",
     }
     _reject_unknown(sweep, known, where)
     datasets = tuple(
@@ -164,8 +170,12 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
         raise ConfigError(f"{config_path}: dataset names must be unique, got {names}")
     if not datasets:
         raise ConfigError(f"{config_path}: no [[datasets]] configured")
-    return Settings(
+    base_dir = _path(sweep.get("base_dir", "."), base, where, "base_dir")
+    allow_outside = _bool(sweep.get("allow_paths_outside_base", False), where, "allow_paths_outside_base")
+    settings = Settings(
         config_path=config_path.resolve(),
+        base_dir=base_dir,
+        allow_paths_outside_base=allow_outside,
         work_dir=_path(sweep.get("work_dir", "data/work"), base, where, "work_dir"),
         report_dir=_path(sweep.get("report_dir", "data/reports"), base, where, "report_dir"),
         blacklist_db=_path(sweep.get("blacklist_db", "data/blacklist.db"), base, where, "blacklist_db"),
@@ -176,6 +186,30 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
         **_scaleout(sweep, raw.get("s3", {}), where, f"{config_path} [s3]"),
         datasets=datasets,
     )
+    if not allow_outside:
+        _check_inside_base(settings, base_dir, config_path)
+    return settings
+
+
+def _check_inside_base(settings: Settings, base_dir: Path, config_path: Path) -> None:
+    """Refuse local paths outside the base folder: a typo or a hostile configuration must not make
+    the sweep adopt, rename or delete folders elsewhere on the machine (`..`, absolute paths, symlinked
+    parents are all resolved before the check)."""
+    real_base = Path(os.path.realpath(base_dir))
+    checks = [(f"{config_path} [sweep]", key, getattr(settings, key))
+              for key in ("work_dir", "report_dir", "blacklist_db")]
+    for i, ds in enumerate(settings.datasets):
+        where = f"{config_path} datasets[{i}] ({ds.name})"
+        if ds.url is None:
+            checks.append((where, "path", ds.path))
+        if ds.source is not None:
+            checks.append((where, "source", ds.source))
+    for where, key, path in checks:
+        # The last part may be a symlink (a dataset path points at its current version): resolve the parent.
+        real = Path(os.path.realpath(path.parent)) / path.name
+        if real != real_base and real_base not in real.parents:
+            raise ConfigError(f"{where}: '{key}' ({path}) is outside the base folder {real_base}; move it "
+                              "inside, set [sweep] base_dir, or set [sweep] allow_paths_outside_base = true")
 
 
 def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:

@@ -32,8 +32,9 @@ def column_ref(path: Sequence[tuple[str, bool]]) -> str:
 
 
 def norm_text(expr: str) -> str:
-    """Trimmed, lower-cased text; the comparison form of emails."""
-    return f"lower(trim(CAST({expr} AS VARCHAR), {quote_literal(WHITESPACE)}))"
+    """Trimmed, NFC-normalised, lower-cased text; the comparison form of emails (and data scopes).
+    Must agree with `pipelines.identity.normalize_email` (NFC, then simple per-character lower-case)."""
+    return f"lower(nfc_normalize(trim(CAST({expr} AS VARCHAR), {quote_literal(WHITESPACE)})))"
 
 
 def norm_scope(expr: str | None) -> str:

@@ -6,6 +6,8 @@ It shares no code with `pipelines`.
 
 from __future__ import annotations
 
+import unicodedata
+
 WS = " \t\n\r\f\v"
 
 
@@ -16,7 +18,8 @@ def lower_each(text):
 
 
 def norm_email(value):
-    return None if value is None else lower_each(value.strip(WS))
+    """Trimmed, in Unicode normal form C (precomposed), lower-cased."""
+    return None if value is None else lower_each(unicodedata.normalize("NFC", value.strip(WS)))
 
 
 def data_scope(value):
