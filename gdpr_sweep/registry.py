@@ -5,7 +5,7 @@ Two semantics over one store:
   imported and exported as `{"total", "count", "items"}`;
 - CrossEngage: a per-identity status (user id, or email + business unit = scope) set and unset by
   any channel (`cli`, `api`, `event`, `import`). For one identity the latest action by timestamp
-  wins, whichever channel it came through (`docs/decisions/0103-registry-latest-wins.md`).
+  wins, whichever channel it came through (`docs/decisions/0103-registry-semantics.md`).
 
 `entries` holds the current blacklist; `history` is append-only and never holds a plaintext
 email or user id (keyed hashes, HMAC-SHA256 with a key stored in the database). Every action is a
