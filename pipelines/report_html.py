@@ -128,6 +128,16 @@ def _cards(report: dict[str, Any]) -> str:
                                            for k, v in cards) + "</div>"
 
 
+def _nice_max(value: int) -> int:
+    """The smallest of 2, 4, 6, 8, 10, 20, 40, ... not below `value`: ticks at 0, half and full are whole."""
+    scale = 1
+    while True:
+        for step in (2, 4, 6, 8, 10):
+            if step * scale >= value:
+                return step * scale
+        scale *= 10
+
+
 def _legend(items: Sequence[tuple[str, str]]) -> str:
     return '<div class="legend">' + "".join(f'<span><i style="background:{c}"></i>{_e(t)}</span>'
                                             for t, c in items) + "</div>"
@@ -177,7 +187,7 @@ def _partition_chart(d: dict[str, Any]) -> str:
         items = kept
     width, height, left, bottom = 1000, 260, 60, 90
     plot_w, plot_h = width - left - 10, height - bottom - 20
-    top = max([v for _, v in items] + [1])
+    top = _nice_max(max(v for _, v in items))
     slot = plot_w / len(items)
     bar = max(min(slot * 0.7, 60), 2)
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -187,7 +197,7 @@ def _partition_chart(d: dict[str, Any]) -> str:
     for frac in (0, 0.5, 1):
         y = base - plot_h * frac
         svg.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#ddd"/>'
-                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{_n(round(top * frac))}</text>')
+                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{_n(int(top * frac))}</text>')
     for i, (label, n) in enumerate(items):
         cx = left + slot * (i + 0.5)
         h = plot_h * n / top
@@ -216,7 +226,7 @@ def _age_chart(entries: Sequence[dict[str, Any]]) -> str:
                 break
     width, height, left, bottom = 1000, 240, 60, 40
     plot_w, plot_h = width - left - 10, height - bottom - 20
-    top = max([sum(c) for c in counts] + [1])
+    top = _nice_max(max(sum(c) for c in counts))
     slot = plot_w / len(AGE_BUCKETS)
     base = 20 + plot_h
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -225,7 +235,7 @@ def _age_chart(entries: Sequence[dict[str, Any]]) -> str:
     for frac in (0, 0.5, 1):
         y = base - plot_h * frac
         svg.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#ddd"/>'
-                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{_n(round(top * frac))}</text>')
+                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{_n(int(top * frac))}</text>')
     deadline_x = left + slot * 4
     for b, (_lo, _hi, label) in enumerate(AGE_BUCKETS):
         cx = left + slot * (b + 0.5)
