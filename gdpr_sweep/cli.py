@@ -89,6 +89,7 @@ def sweep(ctx: Context, delete_raw: bool | None) -> None:
     report = run_sweep(ctx.settings, delete_raw)
     click.echo(f"report: {report}")
     click.echo(f"markdown: {Path(report).with_suffix('.md')}")
+    click.echo(f"html: {Path(report).with_suffix('.html')}")
 
 
 def run_sweep(settings: Settings, delete_raw: bool | None = None) -> str:
@@ -135,6 +136,7 @@ def demo(ctx: Context, events: int, profiles: int) -> None:
         click.echo(f"cleaned {ds.name}: {ds.path}")
     click.echo(f"report: {report}")
     click.echo(f"report (Markdown): {Path(report).with_suffix('.md')}")
+    click.echo(f"report (HTML): {Path(report).with_suffix('.html')}")
 
 
 from gdpr_sweep.cli_blacklist import blacklist  # noqa: E402  (sub-command group in its own module)
