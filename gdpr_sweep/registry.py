@@ -65,7 +65,6 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE UNIQUE INDEX IF NOT EXISTS entries_identity
     ON entries (coalesce(email, ''), coalesce(user_id, ''), coalesce(scope, ''));
 CREATE INDEX IF NOT EXISTS entries_user_id ON entries (user_id);
-CREATE INDEX IF NOT EXISTS entries_email ON entries (email);
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -91,6 +90,7 @@ ALTER TABLE history RENAME TO history_v1;
 DROP INDEX IF EXISTS history_email;
 DROP INDEX IF EXISTS history_user_id;
 DROP INDEX IF EXISTS history_entry;
+DROP INDEX IF EXISTS entries_email;
 """
 _COPY_V1 = """
 INSERT INTO history (seq, at, action, blacklist_id, email_hash, user_id_hash, scope, channel, outcome, recorded_at)
@@ -418,8 +418,11 @@ class Registry:
     @staticmethod
     def _matching(con: sqlite3.Connection, ident: Identity, covering: bool) -> list[Record]:
         """Entries naming the identity's email or user id: in its scope (`covering`: or every scope)."""
-        sql = f"SELECT {_COLUMNS} FROM entries WHERE (email = ? OR user_id = ?)"
-        params: list[Any] = [ident.email, ident.user_id]
+        # `coalesce(email, '')` is the leading column of the identity index (no separate email index).
+        named = [cond for cond, value in (("coalesce(email, '') = ?", ident.email), ("user_id = ?", ident.user_id))
+                 if value is not None]
+        sql = f"SELECT {_COLUMNS} FROM entries WHERE ({' OR '.join(named)})"
+        params: list[Any] = [v for v in (ident.email, ident.user_id) if v is not None]
         if ident.scope is not None:
             sql += " AND (scope = ? OR scope IS NULL)" if covering else " AND scope = ?"
             params.append(ident.scope)
@@ -525,7 +528,7 @@ class Registry:
                               ("user_id", validate_user_id(user_id) if user_id is not None else None),
                               ("source", _check_channel(source) if source is not None else None)):
             if value is not None:
-                where.append(f"{column} = ?")
+                where.append("coalesce(email, '') = ?" if column == "email" else f"{column} = ?")
                 params.append(value)
         if created_after:
             where.append("created_at > ?")

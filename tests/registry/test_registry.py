@@ -9,7 +9,7 @@ import pytest
 
 from gdpr_sweep.registry import MAX_WINDOW, Registry
 from pipelines.errors import InputError, NotFound
-from pipelines.match import ENTRY_SCHEMA
+from pipelines.match import ENTRY_SCHEMA, entries_table, with_versions
 
 # The list example of the Optimizely Profile Store documentation (seeds/003_*.txt). Its emails are
 # obfuscated in the seed ("[email protected]"), so plausible ones stand in for them.
@@ -330,6 +330,8 @@ def test_snapshot_is_one_version_in_arrow(reg):
     assert table.schema == ENTRY_SCHEMA
     assert table["scope"].to_pylist() == ["defaultscope"]  # entry scopes compare lower-cased
     assert snap.added == {a.blacklist_id: 1}
+    # The same table the slow path builds entry by entry:
+    assert table.equals(with_versions(entries_table(snap.entries), snap.added))
 
 
 def test_a_version_1_database_is_migrated_in_place(tmp_path):
