@@ -75,11 +75,13 @@ def list_entries(ctx: Context, email: str | None, scope: str | None, user_id: st
 
 @blacklist.command()
 @click.argument("blacklist_id", required=False)
+@click.option("--email", help="Only this person's actions (found by keyed hash).")
+@click.option("--user-id", help="Only this user's actions (found by keyed hash).")
 @pass_ctx
 @handle_errors
-def history(ctx: Context, blacklist_id: str | None) -> None:
-    """The append-only history of changes (keyed hashes, no plaintext emails)."""
-    emit(_registry(ctx).history(blacklist_id))
+def history(ctx: Context, blacklist_id: str | None, email: str | None, user_id: str | None) -> None:
+    """The append-only history of changes: all, one entry's, or one person's (keyed hashes, no emails)."""
+    emit(_registry(ctx).history(blacklist_id, email=email, user_id=user_id))
 
 
 def _identity_options(fn: Any) -> Any:

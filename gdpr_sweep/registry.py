@@ -563,12 +563,28 @@ class Registry:
                                "JOIN entries AS e ON e.blacklist_id = h.blacklist_id GROUP BY h.blacklist_id")
             return dict(rows.fetchall())
 
-    def history(self, blacklist_id: str | None = None) -> list[dict[str, Any]]:
+    def history(self, blacklist_id: str | None = None, *, email: str | None = None,
+                user_id: str | None = None) -> list[dict[str, Any]]:
+        """The history in order, all of it, or of one entry, or of one person (by email or user id,
+        found through their keyed hashes: the history itself never holds them)."""
+        where, params = [], []
+        if blacklist_id:
+            where.append("blacklist_id = ?")
+            params.append(blacklist_id)
         with self._connect() as con:
+            if email is not None or user_id is not None:
+                ident = make_identity(email, user_id, None)
+                key = self._key(con, create=False)
+                if key is None:
+                    return []
+                h = _Hasher(key)
+                named = [c for c, v in (("email_hash = ?", ident.email), ("user_id_hash = ?", ident.user_id)) if v]
+                where.append(f"({' OR '.join(named)})")
+                params += [h(v) for v in (ident.email, ident.user_id) if v]
             sql = ("SELECT seq, at, action, outcome, blacklist_id, email_hash, user_id_hash, scope, channel, "
                    "recorded_at FROM history")
-            rows = con.execute(sql + (" WHERE blacklist_id = ?" if blacklist_id else "") + " ORDER BY seq",
-                               [blacklist_id] if blacklist_id else []).fetchall()
+            rows = con.execute(sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq",
+                               params).fetchall()
         return [dict(zip(HISTORY_KEYS, r, strict=True)) for r in rows]
 
     # -- CrossEngage-style status ------------------------------------------------------------

@@ -86,6 +86,8 @@ def test_remove_and_unknown_ids(reg, tmp_path):
     assert [(h["Action"], h["Channel"]) for h in history] == [("add", "cli"), ("remove", "api")]
     assert all(len(h["EmailHash"]) == 64 and len(h["UserIdHash"]) == 64 for h in history)
     assert b"gone@example.com" not in db_bytes(tmp_path) and b"u-gone" not in db_bytes(tmp_path)
+    assert reg.history(email="Gone@Example.com") == history == reg.history(user_id="u-gone")
+    assert reg.history(email="other@example.com") == [] and reg.history(rec.blacklist_id, user_id="x") == []
 
 
 # -- list -----------------------------------------------------------------------------------------
