@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+import pyarrow as pa
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -16,22 +17,19 @@ from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
 from gdpr_sweep.version import code_version
 from pipelines import report as reports
-from pipelines import storage
+from pipelines import scaleout, storage
 from pipelines.audit import write_audit_report
 from pipelines.commands import read_commands
 from pipelines.errors import SweepError
-from pipelines.match import MatchResult, connect, entries_table, find_matches, with_versions
+from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
 from pipelines.settings import DatasetConfig, Settings, load_settings
 from pipelines.sweep import (
     DatasetOutcome,
     DatasetPlan,
+    FileOutcome,
     Verification,
     delete_consumed_raw,
     match_fingerprint,
-    plan_dataset,
-    publish_version,
-    verify_versions,
-    write_version,
 )
 
 
@@ -46,36 +44,93 @@ def load_blacklist(settings: Settings) -> Snapshot:
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def extract(config: DatasetConfig, fingerprint: str) -> DatasetPlan:
-    return plan_dataset(config, fingerprint)
+def extract(settings: Settings, config: DatasetConfig, fingerprint: str) -> DatasetPlan:
+    return scaleout.plan(settings, config, fingerprint)
+
+
+# Per-file tasks (pipelines/scaleout.py): the task runner (threads, or a Dask cluster) spreads them.
+@task(cache_policy=NO_CACHE)
+def link_file(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpath: str, version: int) -> pa.Table:
+    return scaleout.link_file(settings, entries, plan, relpath, version)
 
 
 @task(cache_policy=NO_CACHE)
+def match_file(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpath: str, linked: pa.Table,
+               version: int) -> DatasetMatches:
+    return scaleout.match_file(settings, entries, plan, relpath, linked, version)
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
+    scaleout.start_version(settings, plan, run_id)
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def purge_file(settings: Settings, plan: DatasetPlan, relpath: str, drop: Any, run_id: str) -> FileOutcome:
+    return scaleout.write_partition(settings, plan, relpath, drop, run_id)
+
+
+@task(cache_policy=NO_CACHE)
+def finish_dataset(settings: Settings, plan: DatasetPlan, files: list[FileOutcome], matches: DatasetMatches,
+                   run_id: str, blacklist_version: int, fingerprint: str) -> DatasetOutcome:
+    return scaleout.finish_dataset(settings, plan, files, matches, run_id, blacklist_version, fingerprint)
+
+
+@task(cache_policy=NO_CACHE)
+def purge_table(settings: Settings, plan: DatasetPlan, matches: DatasetMatches, run_id: str,
+                blacklist_version: int) -> DatasetOutcome:
+    return scaleout.purge_table(settings, plan, matches, run_id, blacklist_version)
+
+
+@task(cache_policy=NO_CACHE)
+def verify_file(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table) -> Verification:
+    return scaleout.verify_partition(settings, entries, piece, linked)
+
+
 def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> MatchResult:
+    """§3 over every file in two mapped passes: devices linked in any file, then each file's rows."""
     # Incremental: clean files are matched only against entries added since their last verification.
     entries = with_versions(entries_table(blacklist.entries), blacklist.added)
-    with connect(settings.duckdb_memory_limit) as con:
-        return find_matches(con, entries, [p.as_input(blacklist.version) for p in plans],
-                            settings.link_devices_through_events)
+    parts = scaleout.partitions(plans)
+    by_name = {p.config.name: p for p in plans}
+    files = {"plan": [by_name[x.dataset] for x in parts], "relpath": [x.relpath for x in parts]}
+    common = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
+    linked = scaleout.union_linked(link_file.map(**files, **common).result())
+    per_file = match_file.map(**files, **common, linked=unmapped(linked)).result()
+    return scaleout.merge_matches(plans, parts, per_file, linked)
 
 
-@task(cache_policy=NO_CACHE)
-def purge(plan: DatasetPlan, matches: MatchResult, run_id: str, blacklist: Snapshot, fingerprint: str) -> DatasetOutcome:
-    return write_version(plan, matches.datasets[plan.config.name], run_id, blacklist.version, fingerprint)
+def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, run_id: str, blacklist: Snapshot,
+          fingerprint: str) -> list[DatasetOutcome]:
+    """Write each dataset's new version: Parquet datasets file by file, Delta tables by their own delete."""
+    futures = {}
+    for p in plans:
+        m = matches.datasets[p.config.name]
+        if p.config.format == "delta":
+            futures[p.config.name] = purge_table.submit(settings, p, m, run_id, blacklist.version)
+            continue
+        start_version(settings, p, run_id)
+        rels = [f.relpath for f in p.files]
+        files = purge_file.map(unmapped(settings), unmapped(p), rels, [m.drops.get(r) for r in rels], unmapped(run_id))
+        futures[p.config.name] = finish_dataset.submit(settings, p, files, m, run_id, blacklist.version, fingerprint)
+    return [futures[p.config.name].result() for p in plans]
 
 
-@task(cache_policy=NO_CACHE)
 def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcome], matches: MatchResult) -> Verification:
-    with connect(settings.duckdb_memory_limit) as con:
-        return verify_versions(con, entries_table(blacklist.entries), outcomes, settings.datasets, matches,
-                               settings.link_devices_through_events)
+    """Re-read every output file (its row count; §3 again if rewritten), file by file."""
+    pieces = scaleout.verification_slices(outcomes)
+    results = verify_file.map(unmapped(settings), unmapped(entries_table(blacklist.entries)), pieces,
+                              unmapped(matches.linked_devices)).result()
+    return scaleout.merge_verifications(results)
 
 
 @task(cache_policy=NO_CACHE)
-def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[DatasetOutcome]) -> list[str]:
+def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[DatasetOutcome],
+            blacklist: Snapshot) -> list[str]:
     deleted: list[str] = []
+    unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log check
     for plan, outcome in zip(plans, outcomes, strict=True):
-        publish_version(plan.config, outcome)
+        scaleout.publish(settings, plan, outcome, unscoped_emails)
         if plan.config.delete_raw if plan.config.delete_raw is not None else settings.delete_raw:
             deleted += delete_consumed_raw(plan)
     return deleted
@@ -106,6 +161,12 @@ def publish_artifacts(written: dict[str, Any]) -> None:
                           description="Blacklist entries: created, first verified gone, rows still present")
 
 
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def upload_report(settings: Settings, path: str) -> list[str]:
+    """Copy the run's report folder to `[sweep] report_url` on object storage, when configured."""
+    return scaleout.upload_report(settings, path)
+
+
 def _artifact_key(name: str) -> str:
     """Prefect artifact keys allow lower-case letters, digits and dashes only."""
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "dataset"
@@ -123,19 +184,20 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
     with storage.run_lock(settings.work_dir):
         blacklist = load_blacklist(settings)
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
-        plans = [extract(ds, fingerprint) for ds in settings.datasets]
+        plans = [extract(settings, ds, fingerprint) for ds in settings.datasets]
         matches = match(settings, blacklist, plans)
-        outcomes = [purge(p, matches, run_id, blacklist, fingerprint) for p in plans]
+        outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
         verification = verify(settings, blacklist, outcomes, matches)
         if not verification.ok:
             raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                              "nothing was published")
-        raw_deleted = publish(settings, plans, outcomes)
+        raw_deleted = publish(settings, plans, outcomes, blacklist)
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
         written = write_report(settings, run, blacklist, outcomes, verification, raw_deleted, matches)
         publish_artifacts(written)
+        upload_report(settings, written["path"])
         path = written["path"]
         overdue = written["report"]["overdue_entries"]
         if overdue:

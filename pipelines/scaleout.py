@@ -41,7 +41,6 @@ from pipelines.sweep import (
     DatasetPlan,
     FileOutcome,
     Verification,
-    delete_consumed_raw,
     finish_version,
     plan_dataset,
     publish_version,
@@ -231,20 +230,16 @@ def merge_verifications(results: Sequence[Verification]) -> Verification:
 # Publish
 
 
-def publish(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, unscoped_emails: Sequence[str]) -> list[str]:
-    """Switch readers to the new version and delete what it supersedes; return raw files deleted."""
+def publish(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, unscoped_emails: Sequence[str]) -> None:
+    """Switch readers to the new version and delete what it supersedes (raw snapshots are the flow's call)."""
     config = plan.config
     if config.format == "delta":
         assert isinstance(outcome, delta.DeltaOutcome)
         delta.finish_purge(config, outcome, unscoped_emails, _storage_options(settings, config), _fs(settings, config))
-        return []
-    if config.url:
+    elif config.url:
         objectstore.publish_version(_fs(settings, config), config, outcome)
-        return []
-    publish_version(config, outcome)
-    if config.delete_raw if config.delete_raw is not None else settings.delete_raw:
-        return delete_consumed_raw(plan)
-    return []
+    else:
+        publish_version(config, outcome)
 
 
 def upload_report(settings: Settings, report_path: str) -> list[str]:
