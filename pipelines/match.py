@@ -130,14 +130,17 @@ def find_matches(
         if min(ds.verified_list()) >= newest:
             continue  # every file was verified against every entry: rules 1 and 2 cannot match
         links = ds.config.kind == "profiles" or link_through_events
-        _scan(con, ds, sql.INSERT_IDENTITY_HITS.format(scan=scans[ds.config.name]),
-                    {"files": _paths(ds), "dataset": ds.config.name, "links": links,
-                     "verified": ds.verified_list()})
+        _scan(con, ds, sql.CREATE_CANDIDATES.format(scan=scans[ds.config.name]),
+              {"files": _paths(ds), "oldest": min(ds.verified_list())})
+        con.execute(sql.INSERT_IDENTITY_HITS, {"dataset": ds.config.name, "links": links,
+                                               "verified": ds.verified_list()})
     con.execute(sql.CREATE_LINKED)
     any_linked = con.execute(sql.ANY_LINKED).fetchall()[0][0]
     for ds in inputs:
         if any_linked and ds.config.kind == "events" and ds.config.device_columns and ds.files:
-            _scan(con, ds, sql.INSERT_DEVICE_HITS.format(scan=scans[ds.config.name]),
+            devices = sql.device_rows(scans[ds.config.name], ds.config.device_id is not None,
+                                      ds.config.device_ids is not None)
+            _scan(con, ds, sql.INSERT_DEVICE_HITS.format(devices=devices),
                   {"files": _paths(ds), "dataset": ds.config.name})
     result = {ds.config.name: _collect(con, ds) for ds in inputs}
     linked = con.sql(sql.LINKED_DEVICES).to_arrow_table().cast(LINKED_SCHEMA)

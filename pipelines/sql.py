@@ -57,19 +57,27 @@ def identity_scan(email: str | None, user_id: str | None, scope: str | None,
         FROM read_parquet($files, union_by_name = true) AS t"""
 
 
-# Rules 1 and 2: rows whose email or user id matches an entry within the entry's scope.
-# Two equi-joins (not one OR join) so DuckDB hashes the small entries table and streams the data.
-# `$verified[file + 1]` is the blacklist version the file was verified against: only entries added
-# after it can match (incremental sweeps); it is -1 for a file never verified.
+# Rules 1 and 2, first pass: one streaming scan keeps only the rows whose email or user id is any
+# entry's (semi-joins against the small entries table; the data itself is never held in memory).
+# `$oldest` is the oldest blacklist version among the files: only entries added after it can match.
+CREATE_CANDIDATES = """
+    CREATE OR REPLACE TEMP TABLE candidates AS
+    SELECT * FROM ({scan}) AS i
+    WHERE i.email IN (SELECT email FROM entries WHERE added > $oldest)
+       OR i.user_id IN (SELECT user_id FROM entries WHERE added > $oldest)
+"""
+
+# Rules 1 and 2, exactly, on the few candidates: email or user id matches an entry within the
+# entry's scope. `$verified[file + 1]` is the blacklist version the file was verified against: only
+# entries added after it can match (incremental sweeps); it is -1 for a file never verified.
 INSERT_IDENTITY_HITS = """
     INSERT INTO hits
-    WITH ident AS ({scan})
     SELECT $dataset, i.file, i.row, e.bid, 1, e.scope, i.device_id, i.device_ids, $links
-    FROM ident AS i JOIN entries AS e ON i.email = e.email
+    FROM candidates AS i JOIN entries AS e ON i.email = e.email
     WHERE (e.scope IS NULL OR e.scope = i.scope) AND e.added > $verified[CAST(i.file AS BIGINT) + 1]
     UNION ALL
     SELECT $dataset, i.file, i.row, e.bid, 2, e.scope, i.device_id, i.device_ids, $links
-    FROM ident AS i JOIN entries AS e ON i.user_id = e.user_id
+    FROM candidates AS i JOIN entries AS e ON i.user_id = e.user_id
     WHERE (e.scope IS NULL OR e.scope = i.scope) AND e.added > $verified[CAST(i.file AS BIGINT) + 1]
 """
 
@@ -94,19 +102,26 @@ CREATE_LINKED = """
 
 ANY_LINKED = "SELECT count(*) > 0 FROM linked"
 
-# Rule 3, second half: event rows from a linked device, within the linked scope.
+# Rule 3, second half: event rows from a linked device, within the linked scope. `{devices}` is
+# `device_rows(...)`: one streaming scan, the linked table is small.
 INSERT_DEVICE_HITS = """
     INSERT INTO hits
-    WITH ident AS ({scan}),
-    devices AS (
-        SELECT file, row, scope, device_id AS device FROM ident
-        UNION ALL
-        SELECT file, row, scope, unnest(device_ids) AS device FROM ident
-    )
     SELECT $dataset, d.file, d.row, l.bid, 3, l.scope, NULL, NULL, false
-    FROM devices AS d JOIN linked AS l ON d.device = l.device
+    FROM ({devices}) AS d JOIN linked AS l ON d.device = l.device
     WHERE l.scope IS NULL OR l.scope = d.scope
 """
+
+
+def device_rows(scan: str, device_id: bool, device_ids: bool) -> str:
+    """(file, row, scope, device) per device of each row, in a single pass over `scan`."""
+    if device_id and device_ids:
+        device = "unnest(list_concat([device_id], device_ids))"
+    elif device_ids:
+        device = "unnest(device_ids)"
+    else:
+        device = "device_id"
+    return f"SELECT file, row, scope, {device} AS device FROM ({scan})"
+
 
 # Rows to drop per file, and counts per reason (each row once, by its first reason) and per entry.
 ROWS_TO_DROP = """
