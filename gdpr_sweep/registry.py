@@ -27,12 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-import pyarrow as pa
-
-from pipelines import match as _match
 from pipelines.errors import InputError, NotFound, SweepError
 from pipelines.identity import (
     MAX_EMAIL_LENGTH,
@@ -41,7 +37,11 @@ from pipelines.identity import (
     validate_scope,
     validate_user_id,
 )
-from pipelines.match import ENTRY_SCHEMA, Entry
+
+if TYPE_CHECKING:  # numpy, pyarrow and DuckDB load only where a snapshot is built, not per CLI call
+    import pyarrow as pa
+
+    from pipelines.match import Entry
 
 SOURCES = ("cli", "api", "event", "import")
 DEFAULT_TOP = 100
@@ -159,6 +159,8 @@ class Record:
         return item
 
     def to_entry(self) -> Entry:
+        from pipelines.match import Entry
+
         return Entry(self.blacklist_id, self.email, self.user_id, self.scope)
 
 
@@ -171,9 +173,13 @@ class Page:
         return {"total": self.total, "count": len(self.items), "items": [r.to_json() for r in self.items]}
 
 
-_RECORD_SCHEMA = pa.schema([("blacklist_id", pa.string()), ("email", pa.string()), ("user_id", pa.string()),
-                            ("scope", pa.string()), ("created_at", pa.string()), ("source", pa.string()),
-                            ("added_seq", pa.int64())])
+_RECORD_COLUMNS = ("blacklist_id", "email", "user_id", "scope", "created_at", "source", "added_seq")
+
+
+def _record_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.int64() if name == "added_seq" else pa.string()) for name in _RECORD_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,7 @@ class Snapshot:
 
     @property
     def records(self) -> list[Record]:
-        columns = [self.table[name].to_pylist() for name in _RECORD_SCHEMA.names[:6]]
+        columns = [self.table[name].to_pylist() for name in _RECORD_COLUMNS[:6]]
         return [Record(*row) for row in zip(*columns, strict=True)]
 
     @property
@@ -204,11 +210,16 @@ class Snapshot:
 
     def entries_table(self) -> pa.Table:
         """The table `pipelines.match` matches against (ENTRY_SCHEMA, entry scopes lower-cased), built in Arrow."""
+        import pyarrow as pa
         import pyarrow.compute as pc
+
+        from pipelines import match
+        from pipelines.match import ENTRY_SCHEMA
 
         t = self.table
         columns = {"bid": t["blacklist_id"], "email": t["email"], "user_id": t["user_id"],
-                   "scope": pc.utf8_lower(t["scope"]), "added": pc.fill_null(t["added_seq"], getattr(_match, "UNKNOWN_ADDED", 2**62))}
+                   "scope": pc.utf8_lower(t["scope"]),
+                   "added": pc.fill_null(t["added_seq"], getattr(match, "UNKNOWN_ADDED", 2**62))}
         return pa.Table.from_arrays([columns[name].cast(ENTRY_SCHEMA.field(name).type) for name in ENTRY_SCHEMA.names],
                                     schema=ENTRY_SCHEMA)
 
@@ -794,6 +805,9 @@ def _bulk_ok(con: sqlite3.Connection, n: int) -> bool:
 
 
 def _uuids(n: int) -> list[str]:
+    """n random (version 4) UUIDs, formatted with numpy in bulk rather than one `uuid4()` call each."""
+    import numpy as np
+
     raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
@@ -856,9 +870,12 @@ def _read_entries(con: sqlite3.Connection) -> pa.Table:
     Emails, ids and scopes never contain control characters (validated on the way in), so the
     separators are safe. One Python object per 200k rows instead of six per row.
     """
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = _RECORD_SCHEMA.names
+    schema = _record_schema()
+    columns = schema.names
     packed = " || char(31) || ".join(f"coalesce({c}, char(30))" for c in columns)
     chunks: list[pa.Table] = []
     last = -1
@@ -875,8 +892,8 @@ def _read_entries(con: sqlite3.Connection) -> pa.Table:
         for i, name in enumerate(columns):
             col = pc.take(parts, pa.array(np.arange(i, n * len(columns), len(columns))))
             col = pc.if_else(pc.equal(col, _NULL), pa.scalar(None, pa.string()), col)
-            arrays.append(col.cast(_RECORD_SCHEMA.field(name).type))
-        chunks.append(pa.Table.from_arrays(arrays, schema=_RECORD_SCHEMA))
+            arrays.append(col.cast(schema.field(name).type))
+        chunks.append(pa.Table.from_arrays(arrays, schema=schema))
     if not chunks:
-        return _RECORD_SCHEMA.empty_table()
+        return schema.empty_table()
     return pa.concat_tables(chunks).combine_chunks()
