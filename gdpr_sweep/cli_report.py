@@ -140,12 +140,16 @@ def lookup(ctx: Context, email: str | None, user_id: str | None, as_json: bool) 
     assert value is not None
     digest = reports.keyed_hash(secret, kind, value)
     field, key = f"{kind}_hmac", reports.key_id(secret)
-    searched = other_key = 0
+    searched = other_key = unhashed = 0
     entries: dict[str, dict[str, Any]] = {}
     runs = []
     for doc in chain.iter_reports(_report_dir(ctx)):
         searched += 1
-        if doc.get("identity_hash", {}).get("key_id") != key:
+        report_key = doc.get("identity_hash", {}).get("key_id")
+        if report_key is None:
+            unhashed += 1  # report_version 1: entries carry no keyed hashes
+            continue
+        if report_key != key:
             other_key += 1
             continue
         hits = [e for e in doc.get("entries", []) if e.get(field) == digest]
@@ -162,12 +166,15 @@ def lookup(ctx: Context, email: str | None, user_id: str | None, as_json: bool) 
         runs.append({"run_id": run["run_id"], "finished_at": run.get("finished_at"), "rows_removed": removed,
                      "rows_still_present": sum(e.get("rows_still_present", 0) for e in hits)})
     if not entries:
-        extra = f" ({other_key} written with another report secret)" if other_key else ""
+        extra = "".join([f"; {other_key} written with another report secret" if other_key else "",
+                         f"; {unhashed} without keyed hashes (report_version 1)" if unhashed else ""])
+        extra = f" ({extra[2:]})" if extra else ""
         raise NotFound(f"no blacklist entry with this {kind.replace('_', ' ')} in {searched} reports{extra}")
     purged_in = [r["run_id"] for r in runs if sum(r["rows_removed"].values())]
     answer = {"found": True, "identity": kind, "purged": all(e["rows_still_present"] == 0 for e in entries.values()),
               "entries": list(entries.values()), "purged_in_runs": purged_in, "runs": runs,
-              "reports_searched": searched, "reports_with_other_key": other_key}
+              "reports_searched": searched, "reports_with_other_key": other_key,
+              "reports_without_hashes": unhashed}
     if as_json:
         emit(answer)
         return
