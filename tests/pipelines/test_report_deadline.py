@@ -145,3 +145,13 @@ def test_summary_and_artifact_tables_hold_counts_and_ids_only(tmp_path):
     assert tables[0][0]["rows_removed"] == 2
     blob = (summary + json.dumps(tables)).lower()
     assert not any(s.lower() in blob for s in personal_strings())
+
+
+def test_artifact_tables_put_problems_first_and_are_capped():
+    entries = [{"blacklist_id": f"b{i}", "created_at": f"2026-11-{10 + i}T00:00:00Z", "rows_still_present": 0,
+                "status": status} for i, status in enumerate(["gone", "gone late", "overdue", "open", "gone"])]
+    table = reports.deadline_table({"entries": entries}, limit=3)
+    assert [r["status"] for r in table] == ["overdue", "open", "gone late"]
+    files = [{"path": f"f{i}", "origin": "clean", "rows_in": 2, "rows_out": 2 - (i == 3), "rows_removed": int(i == 3),
+              "rewritten": i == 3, "sha256_out": "x"} for i in range(5)]
+    assert [r["file"] for r in reports.dataset_table({"files": files}, limit=2)] == ["f3", "f0"]
