@@ -280,19 +280,28 @@ def summary_markdown(report: dict[str, Any], report_path: str | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
-def dataset_table(dataset: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per file of a dataset (Prefect table artifact): paths, counts and checksums only."""
+ARTIFACT_ROWS = 500
+"""At most this many rows per Prefect table artifact; report.json has every row."""
+_STATUS_ORDER = {"overdue": 0, "open": 1, "gone late": 2, "gone": 3}
+
+
+def dataset_table(dataset: dict[str, Any], limit: int = ARTIFACT_ROWS) -> list[dict[str, Any]]:
+    """One row per file of a dataset (Prefect table artifact): paths, counts and checksums only.
+    Rewritten files first; at most `limit` rows."""
+    files = sorted(dataset["files"], key=lambda f: (not f["rewritten"], f["path"]))[:limit]
     return [{"file": f["path"], "origin": f["origin"], "rows_in": f["rows_in"], "rows_out": f["rows_out"],
              "rows_removed": f["rows_removed"], "rewritten": f["rewritten"], "sha256_out": f["sha256_out"]}
-            for f in dataset["files"]]
+            for f in files]
 
 
-def deadline_table(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per entry: BlacklistId, creation, first verified gone, rows still present, status."""
+def deadline_table(report: dict[str, Any], limit: int = ARTIFACT_ROWS) -> list[dict[str, Any]]:
+    """One row per entry: BlacklistId, creation, first verified gone, rows still present, status.
+    Overdue entries first, then open, gone late, gone; at most `limit` rows."""
+    entries = sorted(report["entries"], key=lambda e: (_STATUS_ORDER.get(e.get("status") or "", 4), e["created_at"]))
     return [{"blacklist_id": e["blacklist_id"], "created_at": e["created_at"],
              "first_verified_gone_at": e.get("first_verified_gone_at"), "hours_to_gone": e.get("hours_to_gone"),
              "rows_still_present": e["rows_still_present"], "status": e.get("status")}
-            for e in report["entries"]]
+            for e in entries[:limit]]
 
 
 def report_paths(report_dir: Path, run_id: str) -> tuple[Path, Path]:
