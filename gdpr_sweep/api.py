@@ -46,6 +46,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+_PARAM_NAME_RE = re.compile(r"\$?[A-Za-z_]{1,40}")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -170,7 +171,8 @@ def _non_negative_int(name: str, raw: str | None, default: int) -> int:
 def _reject_unknown_params(request: Request, allowed: tuple[str, ...] = ()) -> None:
     unknown = sorted({k for k in request.query_params if k not in allowed})
     if unknown:
-        shown = ", ".join(repr(k[:40]) for k in unknown[:5])
+        # name plain parameter names back (a typo like `$fitler`); never anything that could be data
+        shown = ", ".join(repr(k) if _PARAM_NAME_RE.fullmatch(k) else "(unnamed)" for k in unknown[:5])
         hint = f"; allowed: {', '.join(allowed)}" if allowed else "; this path takes none"
         raise InputError(f"unknown query parameter(s) {shown}{hint}")
     repeated = sorted({k for k in allowed if len(request.query_params.getlist(k)) > 1})

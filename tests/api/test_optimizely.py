@@ -142,3 +142,10 @@ def test_clear_user_data_200_404_and_409_while_a_sweep_runs(server, client):
     events = read_dataset(settings.dataset("events")).to_pylist()
     assert [((r["User"] or {}).get("Email"), r["DeviceId"]) for r in events] == [("bob@example.com", "d2")]
     assert (server.root / done.headers["X-Gdpr-Sweep-Report"]).exists()
+
+
+def test_unknown_query_parameters_are_named_only_when_plain(client):
+    resp = client.get("/api/v1.0/blacklists", params={"$fitler": "x", "anna@example.com": "1"})
+    assert resp.status_code == 400
+    assert "'$fitler'" in resp.json()["message"] and "anna" not in resp.json()["message"]
+    assert client.delete(f"/api/v1.0/blacklists/{uuid.uuid4()}", params={"force": "1"}).status_code == 400
