@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import hmac
 import os
+import random
 import re
 import secrets
 import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pipelines.errors import InputError, NotFound, SweepError
+from pipelines.errors import Busy, InputError, NotFound, SweepError
 from pipelines.identity import (
     MAX_EMAIL_LENGTH,
     MAX_USER_ID_LENGTH,
@@ -304,6 +307,32 @@ def _bad_lines(errors: Sequence[tuple[int | str, str]], what: str) -> InputError
                       f"{shown}{more}")
 
 
+LOCK_WAIT_SECONDS = 60.0
+
+
+def _begin_immediate(con: sqlite3.Connection) -> None:
+    """Take the write lock, retrying every few milliseconds for up to a minute.
+
+    SQLite's own busy handler backs off to 100 ms sleeps, which leaves the lock idle most of the time
+    when many processes write at once; short jittered retries keep it busy.
+    """
+    con.execute("PRAGMA busy_timeout = 0")
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    try:
+        while True:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise Busy("the blacklist database stayed locked for a minute; try again") from None
+                time.sleep(random.uniform(0.0005, 0.003))
+    finally:
+        con.execute("PRAGMA busy_timeout = 60000")
+
+
 def _place(n: int | str) -> str:
     return f"line {n}" if isinstance(n, int) else str(n)
 
@@ -311,9 +340,21 @@ def _place(n: int | str) -> str:
 class Registry:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict[str, Any]:  # connections stay with their process and thread
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
 
     # -- connection and schema ---------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
+        """This thread's connection, opened once and kept: closing the last connection to a WAL
+        database checkpoints it, which made every short operation pay for a full checkpoint."""
+        cached = getattr(self._local, "con", None)
+        if cached is not None and self._local.pid == os.getpid():
+            return cached
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not self.path.exists()
         try:
@@ -331,7 +372,15 @@ class Registry:
         except BaseException:
             con.close()
             raise
+        self._local.con, self._local.pid = con, os.getpid()
         return con
+
+    def close(self) -> None:
+        """Close this thread's connection (the last one to close folds the WAL into the database)."""
+        con = getattr(self._local, "con", None)
+        self._local.con = None
+        if con is not None:
+            con.close()
 
     @staticmethod
     def _init_schema(con: sqlite3.Connection) -> None:
@@ -360,15 +409,19 @@ class Registry:
         try:
             con = self._open()
             try:
-                con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if write:
+                    _begin_immediate(con)
+                else:
+                    con.execute("BEGIN")
                 try:
                     yield con
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise
                 con.execute("COMMIT")
-            finally:
-                con.close()
+            except sqlite3.DatabaseError:
+                self.close()
+                raise
         except sqlite3.DatabaseError as exc:
             raise SweepError(f"{self.path}: blacklist database error ({exc})") from None
 
