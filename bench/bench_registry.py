@@ -1,0 +1,98 @@
+"""Registry at scale: bulk import of an Optimizely list and the snapshot a sweep loads.
+
+    .venv/bin/python bench/bench_registry.py --entries 10000000 [--dir /tmp/x] [--keep]
+
+Writes a synthetic Optimizely list (emails `user<i>@example.com`, every third with a scope, every
+fifth with a user id) to a temporary folder, then times, in this process:
+  parse    json.load of the file
+  import   Registry.import_optimizely (validation, keyed hashes, one history row per entry)
+  snapshot Registry.snapshot() (one read transaction -> Arrow)
+  table    Snapshot.entries_table() (what the sweep's match step joins against)
+  add      one Registry.add on the full registry, status one look-up
+and prints a Markdown table row for docs/benchmarks.md: wall seconds, with CPU seconds of this
+process in brackets (on a busy machine the CPU time is close to what an idle one takes). Nothing is
+written into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gdpr_sweep.registry import Registry  # noqa: E402
+
+
+def write_list(path: Path, n: int) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f'{{"total": {n}, "count": {n}, "items": [\n')
+        for i in range(n):
+            item = {"Email": f"user{i}@example.com"}
+            if i % 3 == 0:
+                item["Scope"] = f"site_{i % 7}"
+            if i % 5 == 0:
+                item["UserId"] = f"u{i:09d}"
+            fh.write(("," if i else "") + json.dumps(item) + "\n")
+        fh.write("]}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--dir", type=Path, default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    args = parser.parse_args()
+    work = args.dir or Path(tempfile.mkdtemp(prefix="bench-registry-"))
+    work.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn):  # wall and CPU seconds: on a busy machine CPU time is what an idle one would take
+        wall, proc = time.perf_counter(), time.process_time()
+        result = fn()
+        times[name], cpu[name] = time.perf_counter() - wall, time.process_time() - proc
+        return result
+    try:
+        src = work / "list.json"
+        start = time.perf_counter()
+        write_list(src, args.entries)
+        times["generate"] = time.perf_counter() - start
+
+        doc = timed("parse", lambda: json.loads(src.read_text(encoding="utf-8")))
+        registry = Registry(work / "blacklist.db")
+        counts = timed("import", lambda: registry.import_optimizely(doc))
+        doc = None  # free it before the snapshot
+        assert counts["added"] == args.entries, counts
+        registry.close()  # a sweep runs in another process: start from a cold connection
+
+        snapshot = timed("snapshot", lambda: Registry(work / "blacklist.db").snapshot())
+        table = timed("table", snapshot.entries_table)
+        assert table.num_rows == args.entries and snapshot.version == args.entries
+        del snapshot, table
+
+        timed("add", lambda: registry.add(email="one.more@example.com"))
+        timed("status", lambda: registry.status(email=f"user{args.entries - 1}@example.com"))
+        db_mb = sum(f.stat().st_size for f in work.glob("blacklist.db*")) / 2**20
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load = os.getloadavg()[0]
+    print(json.dumps({"wall": {k: round(v, 3) for k, v in times.items()},
+                      "cpu": {k: round(v, 3) for k, v in cpu.items()}}))
+    print(f"| {args.entries:,} | {times['parse']:.1f} ({cpu['parse']:.1f}) | {times['import']:.1f} "
+          f"({cpu['import']:.1f}) | {times['snapshot']:.1f} ({cpu['snapshot']:.1f}) | {times['table']:.2f} | "
+          f"{times['add'] * 1000:.0f} ms | {times['status'] * 1000:.0f} ms | {db_mb:,.0f} MB | {rss_mb:,.0f} MB | "
+          f"{load:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
