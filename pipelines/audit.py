@@ -1,6 +1,6 @@
 """Write one run's sealed audit report: JSON, Markdown, HTML, linked into the report chain.
 
-Steps: count each entry's rows still held in raw snapshot files (`deadline.held_in_raw`), build
+Steps: count the rows still held in raw snapshot files, per file and per entry (`raw.raw_check`), build
 the report (`report.build_report`, carrying `first_verified_gone_at` forward from the chain's
 previous report), link it to that report, render the pages, seal (hashes of pages and of the
 report itself) and write pages, report.json and the chain index line, in that order.
@@ -17,11 +17,11 @@ import pyarrow as pa
 
 from pipelines import chain
 from pipelines import report as reports
-from pipelines.deadline import held_in_raw
 from pipelines.match import Entry, connect, entries_table
+from pipelines.raw import raw_check, raw_report
 from pipelines.report_html import render_html
 from pipelines.settings import Settings
-from pipelines.sweep import DatasetOutcome, Verification, raw_still_held
+from pipelines.sweep import DatasetOutcome, Verification
 
 
 def entry_infos(entries: Sequence[Entry], created_at: Mapping[str, str], secret: bytes) -> list[reports.EntryInfo]:
@@ -39,13 +39,15 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
                        secret: bytes, now: datetime, now_text: str) -> tuple[Path, dict[str, Any]]:
     """Write the run's report files; return report.json's path and the sealed report."""
     with connect(settings.duckdb_memory_limit) as con:
-        held = held_in_raw(con, entries_table(entries), settings.datasets, settings.link_devices_through_events,
-                           linked_devices)
-    raw_paths = [p for ds in settings.datasets for p in raw_still_held(ds)]
+        # one match over the raw files still held: per file (what and where, SPEC §5) and per entry
+        raw_files, held = raw_check(con, entries_table(entries), settings.datasets,
+                                    settings.link_devices_through_events, linked_devices)
+    raw_paths = [f.path for f in raw_files]
     previous = chain.head(settings.report_dir)
     previous_doc = chain.load_report(settings.report_dir, previous.run_id) if previous else None
     report = reports.build_report(run, entry_infos(entries, created_at, secret), outcomes, verification,
                                   raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
+                                  raw_files=raw_report(raw_deleted, raw_files)["held"],
                                   identity_key_id=reports.key_id(secret), now_text=now_text)
     report = chain.link(report, previous)
     pages = {"report.md": reports.render_markdown(report), "report.html": render_html(report)}

@@ -33,6 +33,9 @@ from pipelines.sweep import (
 )
 
 REPORT_VERSION = 1
+OPERATIONS_DIR = "_operations"
+"""Ingest and ClearUserData reports live in `report_dir/_operations/<run_id>/`, apart from the sweep's
+report chain (whose folders are `report_dir/<run_id>/report.json`)."""
 MANIFEST_CARRIED = ("ingested_batches", "match_fingerprint")
 """Manifest keys a targeted run's new version inherits from the one it replaces: removing rows, or
 adding a batch verified against the whole blacklist, keeps the earlier verification valid."""
@@ -226,11 +229,11 @@ def publish_entry(written: Sequence[tuple[DatasetPlan, DatasetOutcome]]) -> None
 def write_clear_report(report_dir: Path, run: ClearRun, plans: Sequence[DatasetPlan],
                        written: Sequence[tuple[DatasetPlan, DatasetOutcome]], verification: Verification,
                        raw_held: Sequence[RawFile]) -> tuple[Path, dict[str, Any]]:
-    """Write `<report_dir>/<run_id>/clear-user-data.json` and `.md`; return the JSON path and the report."""
+    """Write `<report_dir>/_operations/<run_id>/clear-user-data.json` and `.md`; return the JSON path and the report."""
     changed = {p.config.name for p, _ in written}
     unchanged = [p.config.name for p in plans if p.config.name not in changed]
     report = build_clear_report(run, [o for _, o in written], unchanged, verification, raw_held)
-    path = report_dir / run.run_id / "clear-user-data.json"
+    path = report_dir / OPERATIONS_DIR / run.run_id / "clear-user-data.json"
     storage.write_json_atomic(path, report)
     storage.write_text_atomic(path.with_suffix(".md"), render_clear_markdown(report))
     return path, report

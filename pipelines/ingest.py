@@ -13,7 +13,7 @@ Steps, wired by `flows/ingest.py` and `gdpr_sweep.operations.ingest_batch`:
 - Report: `build_ingest_report`, with rows in = rows appended + rows dropped (`IngestStats`).
 
 Datasets are append-only: an ingested row never replaces a stored one, so a dropped row can neither
-create nor update a profile (docs/decisions/0010-ingest-guard.md).
+create nor update a profile (docs/decisions/0010-ingest-guard-clear-user-data-suppression.md).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from pipelines import storage
-from pipelines.clear import plan_current, raw_markdown, restore_manifest
+from pipelines.clear import OPERATIONS_DIR, plan_current, raw_markdown, restore_manifest
 from pipelines.errors import InputError, SchemaError, SweepError
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, find_matches
 from pipelines.raw import RawFile, raw_report
@@ -368,7 +368,7 @@ def delete_batch(job: IngestJob, delete: bool) -> list[str]:
 def write_ingest_report(report_dir: Path, run: IngestRun, job: IngestJob, stats: IngestStats | None,
                         outcome: DatasetOutcome | None, matches_found: int,
                         deleted: Sequence[str]) -> tuple[Path, dict[str, Any]]:
-    """Write `<report_dir>/<run_id>/ingest.json` and `.md`; return the JSON path and the report."""
+    """Write `<report_dir>/_operations/<run_id>/ingest.json` and `.md`; return the JSON path and the report."""
     output = None
     if outcome is not None and stats is not None and stats.rows_appended:
         f = next(f for f in outcome.files if f.relpath == job.relpath)
@@ -378,7 +378,7 @@ def write_ingest_report(report_dir: Path, run: IngestRun, job: IngestJob, stats:
                                        None if dropped is not None else "no record of the earlier ingest")]
     report = build_ingest_report(run, job.config, job.batch, stats, job.duplicate, output, matches_found,
                                  deleted, held)
-    path = report_dir / run.run_id / "ingest.json"
+    path = report_dir / OPERATIONS_DIR / run.run_id / "ingest.json"
     storage.write_json_atomic(path, report)
     storage.write_text_atomic(path.with_suffix(".md"), render_ingest_markdown(report))
     return path, report

@@ -52,19 +52,30 @@ def raw_inputs(configs: Sequence[DatasetConfig]) -> list[DatasetInput]:
 def raw_status(con: duckdb.DuckDBPyConnection, entries: pa.Table, configs: Sequence[DatasetConfig],
                link_through_events: bool, extra_linked: pa.Table | None = None) -> list[RawFile]:
     """Check every raw file still held against the blacklist; one RawFile per file."""
+    return raw_check(con, entries, configs, link_through_events, extra_linked)[0]
+
+
+def raw_check(con: duckdb.DuckDBPyConnection, entries: pa.Table, configs: Sequence[DatasetConfig],
+              link_through_events: bool, extra_linked: pa.Table | None = None,
+              ) -> tuple[list[RawFile], dict[str, dict[str, int]]]:
+    """One match over the raw files still held: per file its blacklisted rows, and per BlacklistId
+    the rows per dataset (as `pipelines.deadline.held_in_raw` counts them)."""
     inputs = [i for i in raw_inputs(configs) if i.files]
     if not inputs:
-        return []
+        return [], {}
     try:
         match = find_matches(con, entries, inputs, link_through_events, extra_linked)
     except InputError as exc:  # a raw file the run did not need is unreadable or lacks a column
-        return [RawFile(i.config.name, str(p), None, None, str(exc)) for i in inputs for p in i.files.values()]
-    held = []
+        return [RawFile(i.config.name, str(p), None, None, str(exc)) for i in inputs for p in i.files.values()], {}
+    files, by_entry = [], {}
     for i in inputs:
-        drops = match.datasets[i.config.name].drops
+        m = match.datasets[i.config.name]
         for rel, path in i.files.items():
-            held.append(RawFile(i.config.name, str(path), storage.num_rows(Path(path)), len(drops.get(rel, ()))))
-    return held
+            files.append(RawFile(i.config.name, str(path), storage.num_rows(Path(path)), len(m.drops.get(rel, ()))))
+        for bid, n in m.by_entry.items():
+            if n:
+                by_entry.setdefault(bid, {})[i.config.name] = n
+    return files, by_entry
 
 
 def raw_report(deleted: Sequence[str], held: Sequence[RawFile]) -> dict[str, Any]:

@@ -82,10 +82,13 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
                  verification: Verification, raw_deleted: Sequence[str], raw_held: Sequence[str],
                  now: datetime, *, raw_rows_by_entry: Mapping[str, Mapping[str, int]] | None = None,
                  previous: Mapping[str, Any] | None = None, identity_key_id: str | None = None,
-                 now_text: str | None = None) -> dict[str, Any]:
+                 raw_unchecked: Sequence[str] = (),
+                 now_text: str | None = None, raw_files: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The report of one run. `raw_rows_by_entry` (BlacklistId -> dataset -> rows) counts an entry's
     rows still held in raw snapshot files; `previous` is the previous report of the chain, whose
-    `first_verified_gone_at` times are carried forward."""
+    `first_verified_gone_at` times are carried forward; `raw_unchecked` lists raw files that could
+    not be read: while there are any, no entry counts as gone; `raw_files` says per raw file still held
+    whether it holds blacklisted rows (`pipelines.raw.raw_report`)."""
     raw_rows_by_entry = raw_rows_by_entry or {}
     now_text = now_text or now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     datasets = [_dataset(o) for o in outcomes]
@@ -97,7 +100,8 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
     still = {e.blacklist_id: verification.matches_by_entry.get(e.blacklist_id, 0)
              + sum(raw_rows_by_entry.get(e.blacklist_id, {}).values()) for e in ordered}
     deadlines = entry_deadlines([(e.blacklist_id, e.created_at) for e in ordered], still,
-                                (previous or {}).get("entries", []), now, now_text, run.deadline_hours)
+                                (previous or {}).get("entries", []), now, now_text, run.deadline_hours,
+                                unverified=bool(raw_unchecked))
     entry_rows = [_entry(e, d, removed_by_entry, raw_rows_by_entry) for e, d in zip(ordered, deadlines, strict=True)]
     return {
         "report_version": REPORT_VERSION,
@@ -123,6 +127,7 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
             "gone": sum(d.status == "gone" for d in deadlines),
             "gone_late": sum(d.status == "gone late" for d in deadlines),
             "where_checked": "cleaned datasets (verification) and raw snapshot files still in each `source`",
+            "raw_copies_unchecked": list(raw_unchecked),
         },
         "identity_hash": {
             "algorithm": HASH_ALGORITHM, "key_id": identity_key_id,
@@ -132,7 +137,7 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
             "files_checked": verification.files_checked, "rows_checked": verification.rows_checked,
             "matches_found": verification.matches, "ok": verification.ok,
         },
-        "raw_copies": {"deleted": list(raw_deleted), "still_held": list(raw_held)},
+        "raw_copies": {"deleted": list(raw_deleted), "still_held": list(raw_held), "held": [dict(f) for f in raw_files]},
     }
 
 
@@ -233,7 +238,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Raw copies", "", f"- Deleted after this run: {len(raw['deleted'])}"]
     lines += [f"  - `{p}`" for p in raw["deleted"]]
     lines.append(f"- Still held (raw snapshots that may hold blacklisted data until deleted): {len(raw['still_held'])}")
-    lines += [f"  - `{p}`" for p in raw["still_held"]]
+    verdicts = {h["path"]: h["verdict"] for h in raw.get("held", [])}
+    lines += [f"  - `{p}`" + (f": {verdicts[p]}" if p in verdicts else "") for p in raw["still_held"]]
     if integrity:
         lines += ["", "## Integrity", "",
                   "This page's SHA-256 and the report's own SHA-256 are in `report.json` (`integrity`); "

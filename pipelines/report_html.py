@@ -323,7 +323,10 @@ def _raw(raw: dict[str, Any]) -> str:
            f"<span class=\"{'bad' if held else 'good'}\">{len(held)}</span>"
            " (raw snapshot files that may hold blacklisted data until deleted).</p>"]
     if held:
-        out.append("<ul>" + "".join(f"<li class=mono>{_e(p)}</li>" for p in held[:200]) + "</ul>")
+        verdicts = {h["path"]: h["verdict"] for h in raw.get("held", [])}
+        out.append("<ul>" + "".join(f"<li><span class=mono>{_e(p)}</span>"
+                                    + (f": {_e(verdicts[p])}" if p in verdicts else "") + "</li>"
+                                    for p in held[:200]) + "</ul>")
     return "".join(out)
 
 
