@@ -52,11 +52,17 @@ class EntryDeadline:
     """The first report time at which none of the entry's rows were left anywhere the sweep looks."""
     hours_to_gone: float | None
     deadline_hours: float
+    unverified: bool = False
+    """A place the entry's data could be (an unreadable raw copy) was not checked: it counts as present."""
+
+    @property
+    def present(self) -> bool:
+        return self.rows_still_present > 0 or self.unverified
 
     @property
     def overdue(self) -> bool:
         """Older than the deadline and data still present: the run must fail."""
-        return self.rows_still_present > 0 and self.age_hours > self.deadline_hours
+        return self.present and self.age_hours > self.deadline_hours
 
     @property
     def deadline_met(self) -> bool | None:
@@ -71,7 +77,7 @@ class EntryDeadline:
     def status(self) -> str:
         if self.overdue:
             return "overdue"
-        if self.rows_still_present:
+        if self.present:
             return "open"
         return "gone" if self.deadline_met else "gone late"
 
@@ -86,15 +92,16 @@ def hours_between(start: str, end: datetime) -> float:
 
 def entry_deadlines(entries: Sequence[tuple[str, str]], still_present: Mapping[str, int],
                     previous_entries: Sequence[Mapping[str, Any]], now: datetime, now_text: str,
-                    deadline_hours: float) -> list[EntryDeadline]:
-    """Deadline state of each (BlacklistId, created_at); `now_text` is `now` as written in reports."""
+                    deadline_hours: float, unverified: bool = False) -> list[EntryDeadline]:
+    """Deadline state of each (BlacklistId, created_at); `now_text` is `now` as written in reports.
+    `unverified`: some raw copy could not be checked, so no entry can be verified gone by this run."""
     gone_before = {e["blacklist_id"]: e.get("first_verified_gone_at") for e in previous_entries}
     out = []
     for bid, created_at in entries:
         still = int(still_present.get(bid, 0))
-        first_gone = gone_before.get(bid) or (None if still else now_text)
+        first_gone = gone_before.get(bid) or (None if still or unverified else now_text)
         to_gone = None if first_gone is None else round(
             (parse_time(first_gone) - parse_time(created_at)).total_seconds() / 3600, 2)
         out.append(EntryDeadline(bid, created_at, hours_between(created_at, now), still, first_gone, to_gone,
-                                 deadline_hours))
+                                 deadline_hours, unverified))
     return out

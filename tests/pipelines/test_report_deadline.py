@@ -155,3 +155,14 @@ def test_artifact_tables_put_problems_first_and_are_capped():
     files = [{"path": f"f{i}", "origin": "clean", "rows_in": 2, "rows_out": 2 - (i == 3), "rows_removed": int(i == 3),
               "rewritten": i == 3, "sha256_out": "x"} for i in range(5)]
     assert [r["file"] for r in reports.dataset_table({"files": files}, limit=2)] == ["f3", "f0"]
+
+
+@pytest.mark.parametrize("created, previous_gone, status, first_gone", [
+    ("2026-11-23T02:00:00Z", None, "open", None),                               # young: open, not gone
+    ("2026-11-22T02:00:00Z", None, "overdue", None),                            # old: cannot be shown gone
+    ("2026-11-22T02:00:00Z", "2026-11-22T20:00:00Z", "overdue", "2026-11-22T20:00:00Z"),
+])
+def test_an_unreadable_raw_copy_means_no_entry_is_verified_gone(created, previous_gone, status, first_gone):
+    previous = [{"blacklist_id": "b", "first_verified_gone_at": previous_gone}] if previous_gone else []
+    (d,) = entry_deadlines([("b", created)], {}, previous, NOW, NOW_TEXT, 24.0, unverified=True)
+    assert (d.status, d.first_verified_gone_at, d.rows_still_present) == (status, first_gone, 0)
