@@ -48,6 +48,7 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
     report = reports.build_report(run, entry_infos(entries, created_at, secret), outcomes, verification,
                                   raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
                                   raw_files=raw_report(raw_deleted, raw_files)["held"],
+                                  raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
                                   identity_key_id=reports.key_id(secret), now_text=now_text)
     report = chain.link(report, previous)
     pages = {"report.md": reports.render_markdown(report), "report.html": render_html(report)}

@@ -3,9 +3,9 @@
 After a run publishes, blacklisted rows can still be held in two places the product manages:
 the cleaned datasets (verification re-reads them; a report is only written when it finds none)
 and the raw snapshot files still present in each dataset's `source` folder (kept when
-`delete_raw` is false). `held_in_raw` matches those raw files with §3 and counts rows per entry.
-`entry_deadlines` turns that into each entry's deadline state, carrying `first_verified_gone_at`
-forward from the previous report of the chain.
+`delete_raw` is false; `pipelines.raw.raw_check` matches them with §3 and counts rows per entry).
+`entry_deadlines` turns those counts into each entry's deadline state, carrying
+`first_verified_gone_at` forward from the previous report of the chain.
 """
 
 from __future__ import annotations
@@ -14,32 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import duckdb
-import pyarrow as pa
-
-from pipelines import storage
-from pipelines.match import DatasetInput, find_matches
-from pipelines.settings import DatasetConfig
-
-
-def held_in_raw(con: duckdb.DuckDBPyConnection, entries: pa.Table, configs: Sequence[DatasetConfig],
-                link_through_events: bool, extra_linked: pa.Table | None = None) -> dict[str, dict[str, int]]:
-    """Rows per BlacklistId per dataset that the raw snapshot files still present would remove."""
-    inputs = []
-    for c in configs:
-        files = {rel: c.source / rel for rel in storage.list_parquet(c.source)} if c.source else {}
-        if files:
-            inputs.append(DatasetInput(c, files))
-    if not inputs or entries.num_rows == 0:
-        return {}
-    result = find_matches(con, entries, inputs, link_through_events, extra_linked)
-    held: dict[str, dict[str, int]] = {}
-    for name, m in result.datasets.items():
-        for bid, n in m.by_entry.items():
-            if n:
-                held.setdefault(bid, {})[name] = n
-    return held
 
 
 @dataclass(frozen=True)
