@@ -237,12 +237,18 @@ def publish_version(config: DatasetConfig, outcome: DatasetOutcome) -> None:
 
 
 def delete_consumed_raw(plan: DatasetPlan) -> list[str]:
-    """Delete the raw snapshot files this run took in; return their paths."""
+    """Delete the raw snapshot files the new version holds: taken in by this run, or by an earlier
+    run and unchanged since (same size and mtime as when taken in); return their paths."""
     deleted = []
     for f in plan.files:
-        if f.origin == "source":
-            os.unlink(f.input_path)
-            deleted.append(str(f.input_path))
+        path = f.input_path if f.origin == "source" else None
+        if f.origin == "clean" and plan.config.source is not None and f.source_signature is not None:
+            raw = plan.config.source / f.relpath
+            if raw.is_file() and source_signature(raw) == f.source_signature:
+                path = raw
+        if path is not None:
+            os.unlink(path)
+            deleted.append(str(path))
     return deleted
 
 

@@ -209,3 +209,19 @@ def test_first_batch_creates_the_dataset(tmp_path):
 def test_stats_conserve_rows():
     with pytest.raises(AssertionError):
         IngestStats(rows_in=3, rows_appended=2, dropped_by_reason={"email": 2})
+
+
+def test_sweep_deletes_raw_files_taken_in_earlier_and_unchanged(tmp_path):
+    from pipelines.sweep import delete_consumed_raw, plan_dataset
+
+    (tmp_path / "gdpr-sweep.toml").write_text(CONFIG)
+    settings = load_settings(tmp_path / "gdpr-sweep.toml")
+    events = settings.dataset("events")
+    old = write(tmp_path / "raw/events/old.parquet", [make_event("bob@example.com")], EVENT_SCHEMA)
+    sweep([events], [])  # takes old.parquet in
+    new = write(tmp_path / "raw/events/new.parquet", [make_event("x@y.z")], EVENT_SCHEMA)
+    plan = plan_dataset(events)  # a later run: takes new.parquet in, old.parquet is unchanged
+    assert {f.relpath: f.origin for f in plan.files} == {"new.parquet": "source", "old.parquet": "clean"}
+    sweep([events], [], run_id="r2")
+    assert sorted(delete_consumed_raw(plan)) == [str(new), str(old)]
+    assert read_dataset(events).num_rows == 2  # the cleaned data keeps its rows (hard links are separate names)
