@@ -918,34 +918,30 @@ _CHUNK = 200_000
 
 
 def _read_entries(con: sqlite3.Connection) -> pa.Table:
-    """Read `entries` into Arrow fast: SQLite packs each chunk into one string, Arrow splits it.
+    """Read `entries` into Arrow fast: per chunk of rowids, SQLite packs each column into one string
+    (`group_concat`, all in one scan) and Arrow splits it. One Python object per column and 200k rows
+    instead of seven per row.
 
-    Emails, ids and scopes never contain control characters (validated on the way in), so the
-    separators are safe. One Python object per 200k rows instead of six per row.
+    Emails, ids, scopes and times never contain control characters (validated on the way in), so
+    the separators are safe.
     """
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     schema = _record_schema()
-    columns = schema.names
-    packed = " || char(31) || ".join(f"coalesce({c}, char(30))" for c in columns)
+    packed = ", ".join(f"group_concat(coalesce({c}, char(30)), char(31))" for c in schema.names)
+    low, high = con.execute("SELECT min(rowid), max(rowid) FROM entries").fetchone()
     chunks: list[pa.Table] = []
-    last = -1
-    while True:
-        row = con.execute(
-            f"SELECT count(*), max(r), group_concat(p, char(31)) FROM ("
-            f"SELECT rowid AS r, {packed} AS p FROM entries WHERE rowid > ? ORDER BY rowid LIMIT ?)",
-            [last, _CHUNK]).fetchone()
-        n, last, text = row
-        if not n:
-            break
-        parts = pc.split_pattern(pa.array([text]), _SEP).flatten()
+    for start in range(low or 0, (high or -1) + 1, _CHUNK):
+        row = con.execute(f"SELECT count(*), {packed} FROM entries WHERE rowid >= ? AND rowid < ?",
+                          [start, start + _CHUNK]).fetchone()
+        if not row[0]:
+            continue
         arrays = []
-        for i, name in enumerate(columns):
-            col = pc.take(parts, pa.array(np.arange(i, n * len(columns), len(columns))))
+        for column, text in zip(schema, row[1:], strict=True):
+            col = pc.split_pattern(pa.array([text]), _SEP).flatten()
             col = pc.if_else(pc.equal(col, _NULL), pa.scalar(None, pa.string()), col)
-            arrays.append(col.cast(schema.field(name).type))
+            arrays.append(col.cast(column.type))
         chunks.append(pa.Table.from_arrays(arrays, schema=schema))
     if not chunks:
         return schema.empty_table()
