@@ -99,7 +99,7 @@ class ClearRun:
 def build_clear_report(run: ClearRun, outcomes: Sequence[DatasetOutcome], unchanged: Sequence[str],
                        verification: Verification, raw_held: Sequence[RawFile]) -> dict[str, Any]:
     """The ClearUserData audit report: what was removed for one BlacklistId, from which files."""
-    datasets = []
+    datasets: list[dict[str, Any]] = []
     for o in outcomes:
         datasets.append({
             "name": o.name, "kind": o.kind, "rows_in": o.rows_in, "rows_out": o.rows_out,

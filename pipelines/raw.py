@@ -67,7 +67,8 @@ def raw_check(con: duckdb.DuckDBPyConnection, entries: pa.Table, configs: Sequen
         match = find_matches(con, entries, inputs, link_through_events, extra_linked)
     except InputError as exc:  # a raw file the run did not need is unreadable or lacks a column
         return [RawFile(i.config.name, str(p), None, None, str(exc)) for i in inputs for p in i.files.values()], {}
-    files, by_entry = [], {}
+    files: list[RawFile] = []
+    by_entry: dict[str, dict[str, int]] = {}
     for i in inputs:
         m = match.datasets[i.config.name]
         for rel, path in i.files.items():

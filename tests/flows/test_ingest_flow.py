@@ -49,3 +49,20 @@ def test_ingest_flow_drops_what_the_oracle_drops_and_ignores_a_duplicate(prefect
     again = ingest(dataset="events", batch=str(batch), config=str(settings.config_path))
     assert again["duplicate"] and again["rows_appended"] == 0
     assert storage.current_version(events.path) == version
+
+
+def test_sweep_flow_reports_raw_verdicts_and_deletes_raw_on_request(prefect_harness, tmp_path):
+    from flows.sweep import gdpr_sweep
+
+    settings = generated_lake(tmp_path, profiles=200, events=2000)
+    raw = sorted(str(p) for ds in settings.datasets for p in ds.source.glob("*.parquet"))
+    kept = json.loads(open(gdpr_sweep(config=str(settings.config_path), delete_raw=False)).read())
+    held = {h["path"]: h for h in kept["raw_copies"]["held"]}
+    assert sorted(held) == raw == sorted(kept["raw_copies"]["still_held"])
+    holding = [h for h in held.values() if h["blacklisted_rows"]]
+    assert holding and all(h["verdict"].startswith("HOLDS") for h in holding)
+    assert all(h["verdict"].startswith("holds no") for h in held.values() if h["blacklisted_rows"] == 0)
+
+    deleted = json.loads(open(gdpr_sweep(config=str(settings.config_path), delete_raw=True)).read())
+    assert sorted(deleted["raw_copies"]["deleted"]) == raw and deleted["raw_copies"]["held"] == []
+    assert not [p for ds in settings.datasets for p in ds.source.glob("*.parquet")]
