@@ -263,19 +263,37 @@ def check_dataset(ds: DatasetInput) -> dict[str, list[tuple[str, bool]]]:
     columns or types would make the cleaned dataset unreadable as one table)."""
     first: dict[str, list[tuple[str, bool]]] | None = None
     first_path: Path | None = None
-    first_schema: pa.Schema | None = None
+    check_sibling_schemas(ds.config.name, ds.files.values())
     for path in ds.files.values():
         resolved = check_schema(ds.config, path)
-        schema = read_schema(path).remove_metadata()
-        if first_schema is not None and not schema.equals(first_schema):
-            raise SchemaError(f"dataset {ds.config.name!r}, file {path}: schema differs from {first_path} "
-                              f"({_schema_difference(first_schema, schema)}); make the files' schemas agree")
         if first is None:
-            first, first_path, first_schema = resolved, path, schema
+            first, first_path = resolved, path
         elif resolved != first:
             raise SchemaError(f"dataset {ds.config.name!r}, file {path}: identity columns are nested "
                               f"differently than in {first_path}; make the files' schemas agree")
     return first or {}
+
+
+def check_files(config: DatasetConfig, paths: Sequence[Path]) -> None:
+    """Before anything is matched or written: each file has the configured columns with usable types,
+    and every file has the first file's schema."""
+    for path in paths:
+        check_schema(config, path)
+    check_sibling_schemas(config.name, paths)
+
+
+def check_sibling_schemas(dataset: str, paths: Iterable[Path]) -> None:
+    """Every file of a dataset must have the first file's schema (names, types, nullability, order);
+    SchemaError naming the dataset, the file and the first difference otherwise."""
+    first_schema: pa.Schema | None = None
+    first_path: Path | None = None
+    for path in paths:
+        schema = read_schema(path).remove_metadata()
+        if first_schema is None:
+            first_schema, first_path = schema, path
+        elif not schema.equals(first_schema):
+            raise SchemaError(f"dataset {dataset!r}, file {path}: schema differs from {first_path} "
+                              f"({_schema_difference(first_schema, schema)}); make the files' schemas agree")
 
 
 def _schema_difference(expected: pa.Schema, actual: pa.Schema) -> str:

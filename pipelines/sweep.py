@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import storage
-from pipelines.match import DatasetInput, DatasetMatches, MatchResult, find_matches
+from pipelines.errors import InputError
+from pipelines.match import DatasetInput, DatasetMatches, MatchResult, check_files, find_matches
 from pipelines.settings import DatasetConfig
 
 
@@ -140,6 +141,12 @@ def plan_dataset(config: DatasetConfig, fingerprint: str | None = None) -> Datas
             if rel in files and files[rel].source_signature == signature:
                 continue
             files[rel] = FilePlan(rel, path, "source", storage.num_rows(path), None, signature)
+    if previous is None and not files:
+        # Nothing to sweep and nothing swept before: a wrong `path`/`source` more likely than a real lake.
+        where = f"no Parquet files in {config.source} and " if config.source is not None else ""
+        raise InputError(f"dataset {config.name!r}: {where}no cleaned version at {config.path}; "
+                         "check 'source' and 'path' in the configuration")
+    check_files(config, [files[r].input_path for r in sorted(files)])
     return DatasetPlan(config, tuple(files[r] for r in sorted(files)), previous, manifest)
 
 
