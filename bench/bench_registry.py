@@ -9,6 +9,7 @@ fifth with a user id) to a temporary folder, then times, in this process:
   snapshot Registry.snapshot() (one read transaction -> Arrow)
   table    Snapshot.entries_table() (what the sweep's match step joins against)
   add      one Registry.add on the full registry, status one look-up
+With --fill the entries are written straight into the tables instead (to time the load alone).
 and prints a Markdown table row for docs/benchmarks.md: wall seconds, with CPU seconds of this
 process in brackets (on a busy machine the CPU time is close to what an idle one takes). Nothing is
 written into the repository.
@@ -44,11 +45,33 @@ def write_list(path: Path, n: int) -> None:
         fh.write("]}\n")
 
 
+def fill(registry: Registry, n: int) -> None:
+    """Entries and one history row each, written straight into the tables (no validation, no hashes)."""
+    import sqlite3
+
+    registry.list()  # creates the schema
+    con = sqlite3.connect(registry.path, isolation_level=None)
+    con.execute("PRAGMA cache_size = -262144")
+    con.execute("BEGIN IMMEDIATE")
+    con.executemany("INSERT INTO history (seq, at, action, blacklist_id, email_hash, channel, outcome, recorded_at) "
+                    "VALUES (?, '2026-11-01T00:00:00.000000Z', 'add', ?, 'h', 'import', 'applied', "
+                    "'2026-11-01T00:00:00.000000Z')", ((i + 1, f"{i:08x}-0000-4000-8000-{i:012x}") for i in range(n)))
+    con.executemany(
+        "INSERT INTO entries (blacklist_id, email, user_id, scope, created_at, source, added_seq) "
+        "VALUES (?, ?, ?, ?, '2026-11-01T00:00:00.000000Z', 'import', ?)",
+        ((f"{i:08x}-0000-4000-8000-{i:012x}", f"user{i}@example.com", f"u{i:09d}" if i % 5 == 0 else None,
+          f"site_{i % 7}" if i % 3 == 0 else None, i + 1) for i in range(n)))
+    con.execute("COMMIT")
+    con.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    parser.add_argument("--fill", action="store_true",
+                        help="skip the import: fill the entries table directly (SQL), to time only the sweep's load")
     args = parser.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-registry-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -61,16 +84,16 @@ def main() -> None:
         times[name], cpu[name] = time.perf_counter() - wall, time.process_time() - proc
         return result
     try:
-        src = work / "list.json"
-        start = time.perf_counter()
-        write_list(src, args.entries)
-        times["generate"] = time.perf_counter() - start
-
-        doc = timed("parse", lambda: json.loads(src.read_text(encoding="utf-8")))
         registry = Registry(work / "blacklist.db")
-        counts = timed("import", lambda: registry.import_optimizely(doc))
-        doc = None  # free it before the snapshot
-        assert counts["added"] == args.entries, counts
+        if args.fill:
+            timed("fill", lambda: fill(registry, args.entries))
+        else:
+            src = work / "list.json"
+            timed("generate", lambda: write_list(src, args.entries))
+            doc = timed("parse", lambda: json.loads(src.read_text(encoding="utf-8")))
+            counts = timed("import", lambda: registry.import_optimizely(doc))
+            doc = None  # free it before the snapshot
+            assert counts["added"] == args.entries, counts
         registry.close()  # a sweep runs in another process: start from a cold connection
 
         snapshot = timed("snapshot", lambda: Registry(work / "blacklist.db").snapshot())
@@ -88,6 +111,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(json.dumps({"wall": {k: round(v, 3) for k, v in times.items()},
                       "cpu": {k: round(v, 3) for k, v in cpu.items()}}))
+    if args.fill:
+        times["parse"] = cpu["parse"] = times["import"] = cpu["import"] = float("nan")
     print(f"| {args.entries:,} | {times['parse']:.1f} ({cpu['parse']:.1f}) | {times['import']:.1f} "
           f"({cpu['import']:.1f}) | {times['snapshot']:.1f} ({cpu['snapshot']:.1f}) | {times['table']:.2f} | "
           f"{times['add'] * 1000:.0f} ms | {times['status'] * 1000:.0f} ms | {db_mb:,.0f} MB | {rss_mb:,.0f} MB | "
