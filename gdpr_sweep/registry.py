@@ -16,6 +16,7 @@ history row, so a sweep can say which version it used.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import random
@@ -560,6 +561,7 @@ class Registry:
             tx.con.execute("DELETE FROM entries WHERE blacklist_id = ?", [blacklist_id])
             tx.log(tx.now, "remove", "applied", rec.blacklist_id, Identity(rec.email, rec.user_id, rec.scope),
                    channel)
+        self._drop_cache()
         self._checkpoint()
         return rec
 
@@ -609,11 +611,68 @@ class Registry:
         return Page(total, [Record(*r) for r in rows])
 
     def snapshot(self) -> Snapshot:
-        """Every entry and the version they form, read in one transaction (columnar, fast at 10M entries)."""
+        """Every entry and the version they form, read in one transaction (columnar, fast at 10M entries).
+
+        The last snapshot is kept beside the database (`<db>.snapshot.arrow`, mode 0600) with its
+        version; the next one reads only the entries touched since (every change to an entry is a
+        history row naming it), so a nightly sweep over 10M entries does not re-read them all.
+        """
         with self._connect() as con:
             version = con.execute("SELECT coalesce(max(seq), 0) FROM history").fetchone()[0]
-            table = _read_entries(con)
+            key = self._key(con, create=False)
+            cache_id = hashlib.sha256(key).hexdigest()[:32] if key else None
+            cached = self._read_cache(cache_id, version)
+            if cached is not None and cached[0] == version:
+                return Snapshot(version, cached[1])
+            table = _update_entries(con, *cached) if cached is not None else None
+            if table is None:
+                table = _read_entries(con)
+        self._write_cache(cache_id, version, table)
         return Snapshot(version, table)
+
+    def _cache_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".snapshot.arrow")
+
+    def _read_cache(self, cache_id: str | None, version: int) -> tuple[int, pa.Table] | None:
+        """The kept snapshot if it belongs to this database and is not newer than `version`."""
+        if cache_id is None:
+            return None
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        try:
+            table = feather.read_table(self._cache_path(), memory_map=False)
+        except (OSError, pa.ArrowInvalid):
+            return None
+        meta = table.schema.metadata or {}
+        try:
+            cached_version = int(meta.get(b"version", b"-1"))
+        except ValueError:
+            return None
+        if (meta.get(b"registry") != cache_id.encode() or meta.get(b"schema") != str(SCHEMA_VERSION).encode()
+                or not 0 <= cached_version <= version or table.schema.remove_metadata() != _record_schema()):
+            return None
+        return cached_version, table.replace_schema_metadata(None)
+
+    def _write_cache(self, cache_id: str | None, version: int, table: pa.Table) -> None:
+        if cache_id is None:
+            return
+        import pyarrow.feather as feather
+
+        target = self._cache_path()
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        meta = {"registry": cache_id, "version": str(version), "schema": str(SCHEMA_VERSION)}
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                feather.write_feather(table.replace_schema_metadata(meta), fh, compression="lz4")
+            os.replace(tmp, target)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # the cache only saves time; the database stays the truth
+
+    def _drop_cache(self) -> None:
+        """After a removal: the kept snapshot must not keep the removed email (best effort)."""
+        self._cache_path().unlink(missing_ok=True)
 
     def entry_versions(self) -> dict[str, int]:
         """For each current entry, the blacklist version (history `seq`) of its latest history row.
@@ -669,6 +728,7 @@ class Registry:
                                    "set" if blacklisted else "unset")
             result = self._status(tx.con, ident)
         if not blacklisted and outcome == "applied":
+            self._drop_cache()
             self._checkpoint()
         return {**result, "Outcome": outcome}
 
@@ -724,6 +784,7 @@ class Registry:
                 if outcome == "applied":
                     counts["added" if blacklisted else "removed"] += len(records)
         if counts["removed"]:
+            self._drop_cache()
             self._checkpoint()
         return counts
 
@@ -915,6 +976,32 @@ def _bulk_insert(tx: _Tx, idents: list[Identity], ids: list[str | None], channel
 _NULL = "\x1e"  # record separator: stands for NULL in the packed read below
 _SEP = "\x1f"  # unit separator between fields
 _CHUNK = 200_000
+
+
+_INCREMENTAL_MAX = 500_000
+
+
+def _update_entries(con: sqlite3.Connection, since: int, cached: pa.Table) -> pa.Table | None:
+    """The kept snapshot at version `since`, brought up to date: drop every entry a later history row
+    names, then add back those that exist now. None when too much changed (read everything instead)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    touched = [r[0] for r in con.execute(
+        "SELECT DISTINCT blacklist_id FROM history WHERE seq > ? AND blacklist_id IS NOT NULL LIMIT ?",
+        [since, _INCREMENTAL_MAX + 1])]
+    if len(touched) > _INCREMENTAL_MAX:
+        return None
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(touched), 500):
+        chunk = touched[i:i + 500]
+        rows += con.execute(f"SELECT {_COLUMNS}, added_seq FROM entries WHERE blacklist_id IN "
+                            f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+    kept = cached.filter(pc.invert(pc.is_in(cached["blacklist_id"], value_set=pa.array(touched, pa.string()))))
+    schema = _record_schema()
+    fresh = pa.Table.from_arrays([pa.array([r[i] for r in rows], f.type) for i, f in enumerate(schema)],
+                                 schema=schema)
+    return pa.concat_tables([kept, fresh]).combine_chunks()
 
 
 def _read_entries(con: sqlite3.Connection) -> pa.Table:

@@ -354,3 +354,48 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
     assert reg.history()[0]["Outcome"] == "applied"
     reg.set_status(email="new@example.com", blacklisted=False, channel="api")
     assert reg.history()[-1]["BlacklistId"] is None and reg.snapshot().version == 2
+
+
+# -- the kept snapshot ------------------------------------------------------------------------------
+def as_set(snapshot):
+    return {tuple(row.values()) for row in snapshot.table.to_pylist()}
+
+
+def test_kept_snapshot_is_brought_up_to_date_and_equals_a_full_read(reg, tmp_path):
+    kept, _ = reg.add(email="kept@example.com")
+    gone, _ = reg.add(user_id="u-gone")
+    first = reg.snapshot()
+    cache = tmp_path / "blacklist.db.snapshot.arrow"
+    assert cache.exists() and cache.stat().st_mode & 0o077 == 0
+    assert reg.snapshot().table.equals(first.table)  # same version: read from the kept file
+
+    reg.add(email="new@example.com", scope="shop")
+    reg.set_status(user_id="u-9", blacklisted=True, channel="api")
+    assert cache.exists()  # additions keep it: the next snapshot reads only what changed
+    reg.import_optimizely({"items": [{"BlacklistId": gone.blacklist_id, "UserId": "u-gone"}]})  # existing
+    updated = reg.snapshot()
+    cache.unlink()
+    full = reg.snapshot()
+    assert updated.version == full.version and as_set(updated) == as_set(full) and updated.count == 4
+
+
+def test_a_removal_drops_the_kept_snapshot(reg, tmp_path):
+    rec, _ = reg.add(email="secret.person@example.com")
+    reg.add(email="other@example.com")
+    reg.snapshot()
+    reg.remove(rec.blacklist_id)
+    assert not (tmp_path / "blacklist.db.snapshot.arrow").exists()
+    assert b"secret.person" not in db_bytes(tmp_path)
+    assert [r.email for r in reg.snapshot().records] == ["other@example.com"]
+
+
+def test_a_kept_snapshot_of_another_database_or_a_broken_one_is_ignored(tmp_path):
+    one, two = Registry(tmp_path / "one" / "blacklist.db"), Registry(tmp_path / "two" / "blacklist.db")
+    one.add(email="a@example.com")
+    two.add(email="b@example.com")
+    one.snapshot()
+    cache = tmp_path / "one" / "blacklist.db.snapshot.arrow"
+    (tmp_path / "two" / "blacklist.db.snapshot.arrow").write_bytes(cache.read_bytes())  # same version 1
+    assert [r.email for r in two.snapshot().records] == ["b@example.com"]
+    cache.write_bytes(b"not arrow")
+    assert [r.email for r in one.snapshot().records] == ["a@example.com"]
