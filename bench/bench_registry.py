@@ -9,6 +9,7 @@ fifth with a user id) to a temporary folder, then times, in this process:
   snapshot Registry.snapshot() (one read transaction -> Arrow)
   table    Snapshot.entries_table() (what the sweep's match step joins against)
   add      one Registry.add on the full registry, status one look-up
+  next     the snapshot again after 1,000 more entries (brought up to date from the kept one)
 With --fill the entries are written straight into the tables instead (to time the load alone).
 and prints a Markdown table row for docs/benchmarks.md: wall seconds, with CPU seconds of this
 process in brackets (on a busy machine the CPU time is close to what an idle one takes). Nothing is
@@ -103,6 +104,10 @@ def main() -> None:
 
         timed("add", lambda: registry.add(email="one.more@example.com"))
         timed("status", lambda: registry.status(email=f"user{args.entries - 1}@example.com"))
+        # The next night: a thousand more entries since the kept snapshot, then the sweep's load again.
+        registry.import_optimizely({"items": [{"Email": f"night{i}@example.com"} for i in range(1000)]})
+        again = timed("snapshot_next", lambda: Registry(work / "blacklist.db").snapshot())
+        assert again.count == args.entries + 1001
         db_mb = sum(f.stat().st_size for f in work.glob("blacklist.db*")) / 2**20
     finally:
         if not args.keep:
@@ -115,6 +120,7 @@ def main() -> None:
         times["parse"] = cpu["parse"] = times["import"] = cpu["import"] = float("nan")
     print(f"| {args.entries:,} | {times['parse']:.1f} ({cpu['parse']:.1f}) | {times['import']:.1f} "
           f"({cpu['import']:.1f}) | {times['snapshot']:.1f} ({cpu['snapshot']:.1f}) | {times['table']:.2f} | "
+          f"{times['snapshot_next']:.1f} ({cpu['snapshot_next']:.1f}) | "
           f"{times['add'] * 1000:.0f} ms | {times['status'] * 1000:.0f} ms | {db_mb:,.0f} MB | {rss_mb:,.0f} MB | "
           f"{load:.1f} |")
 
