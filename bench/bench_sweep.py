@@ -65,6 +65,12 @@ class Scale:
     def raw_profiles(self) -> Path:
         return self.data / "profiles"
 
+    @property
+    def landing(self) -> Path:
+        """Where the sweep's raw snapshots land: hard links to the generated files, so the sweep can
+        delete what it consumed (`delete_raw = true`, the 24-hour rule) and the data stays."""
+        return self.root / "raw"
+
     def files(self, folder: Path) -> list[str]:
         return sorted(str(p) for p in folder.glob("*.parquet"))
 
@@ -101,14 +107,14 @@ report_dir = "{root / 'reports'}"
 blacklist_db = "{root / 'blacklist.db'}"
 allow_paths_outside_base = true
 link_devices_through_events = true
-delete_raw = false
+delete_raw = true
 deadline_hours = 24
 duckdb_memory_limit = "1GB"
 
 [[datasets]]
 name = "profiles"
 kind = "profiles"
-source = "{scale.raw_profiles}"
+source = "{scale.landing / 'profiles'}"
 path = "{root / 'clean' / 'profiles'}"
 email = "Info.Email"
 user_id = "UserId"
@@ -118,7 +124,7 @@ scope = "Scope"
 [[datasets]]
 name = "events"
 kind = "events"
-source = "{scale.raw_events}"
+source = "{scale.landing / 'events'}"
 path = "{root / 'clean' / 'events'}"
 email = "User.Email"
 user_id = "User.UserId"
@@ -134,8 +140,12 @@ def reset_sweep_state(scale: Scale, items: list[dict]) -> None:
     """An empty cleaned lake and a registry holding `items` (Optimizely import)."""
     from gdpr_sweep.registry import Registry
 
-    for name in ("clean", "reports", "work"):
+    for name in ("clean", "reports", "work", "raw"):
         shutil.rmtree(scale.root / name, ignore_errors=True)
+    for kind, folder in (("profiles", scale.raw_profiles), ("events", scale.raw_events)):
+        (scale.landing / kind).mkdir(parents=True)
+        for f in folder.glob("*.parquet"):
+            os.link(f, scale.landing / kind / f.name)
     for suffix in ("", "-wal", "-shm"):
         (scale.root / f"blacklist.db{suffix}").unlink(missing_ok=True)
     scale.root.mkdir(parents=True, exist_ok=True)
@@ -302,22 +312,22 @@ def _flow(scale: Scale) -> dict[str, Any]:
         return 1
 
     warm_up()
-    t1, c1 = time.perf_counter(), _cpu_with_children()
+    t1, c1, s1 = time.perf_counter(), _cpu(), _cpu_children()
     from flows.sweep import gdpr_sweep
 
-    kinds = {"profiles": scale.raw_profiles, "events": scale.raw_events}
+    kinds = {"profiles": scale.landing / "profiles", "events": scale.landing / "events"}
     before = {k: _inodes(scale.root / "clean" / k) for k in kinds}
     report_path = gdpr_sweep(str(scale.root / "gdpr-sweep.toml"))
-    t2, c2 = time.perf_counter(), _cpu_with_children()
+    t2, c2, s2 = time.perf_counter(), _cpu(), _cpu_children()
     after = {k: _inodes(scale.root / "clean" / k) for k in kinds}
-    raw = {k: _inodes(folder) for k, folder in kinds.items()}
+    raw = {"profiles": _inodes(scale.raw_profiles), "events": _inodes(scale.raw_events)}
     # Rewritten: neither the previous version's file nor the raw file itself (both are hard links).
     rewritten = {k: sorted(n for n, ino in after[k].items() if ino not in (before[k].get(n), raw[k].get(n)))
                  for k in kinds}
     (scale.root / "rewritten.json").write_text(json.dumps(rewritten))
     report = json.loads(Path(report_path).read_text())
     removed = {d["name"]: d.get("rows_removed") for d in report.get("datasets", [])}
-    return {"seconds": t2 - t1, "cpu_seconds": c2 - c1, "prefect_startup_seconds": t1 - t0, "files_rewritten":
+    return {"seconds": t2 - t1, "cpu_seconds": c2 - c1, "prefect_server_cpu_seconds": s2 - s1, "prefect_startup_seconds": t1 - t0, "files_rewritten":
             {k: len(v) for k, v in rewritten.items()}, "rows_removed": removed}
 
 
@@ -326,11 +336,11 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _cpu_with_children() -> float:
-    """CPU seconds of this process and its live children (Prefect's temporary API server)."""
+def _cpu_children() -> float:
+    """CPU seconds of this process's live children (Prefect's temporary API server)."""
     import psutil
 
-    total = _cpu()
+    total = 0.0
     for child in psutil.Process().children(recursive=True):
         try:
             t = child.cpu_times()

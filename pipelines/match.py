@@ -114,8 +114,13 @@ def find_matches(
     inputs: Sequence[DatasetInput],
     link_through_events: bool = True,
     extra_linked: pa.Table | None = None,
+    links_only: bool = False,
 ) -> MatchResult:
-    """Apply §3 to every dataset at once (profiles link devices that events then lose)."""
+    """Apply §3 to every dataset at once (profiles link devices that events then lose).
+
+    `links_only`: stop after rule 3's first half and return only `linked_devices` (no device scan, no
+    rows to drop), for a first pass that gathers links across partitions (pipelines/scaleout.py).
+    """
     if "added" not in entries.column_names:
         entries = with_versions(entries, None)
     con.register("entries", entries)
@@ -135,14 +140,14 @@ def find_matches(
         con.execute(sql.INSERT_IDENTITY_HITS, {"dataset": ds.config.name, "links": links,
                                                "verified": ds.verified_list()})
     con.execute(sql.CREATE_LINKED)
-    any_linked = con.execute(sql.ANY_LINKED).fetchall()[0][0]
+    any_linked = not links_only and con.execute(sql.ANY_LINKED).fetchall()[0][0]
     for ds in inputs:
         if any_linked and ds.config.kind == "events" and ds.config.device_columns and ds.files:
             devices = sql.device_rows(scans[ds.config.name], ds.config.device_id is not None,
                                       ds.config.device_ids is not None)
             _scan(con, ds, sql.INSERT_DEVICE_HITS.format(devices=devices),
                   {"files": _paths(ds), "dataset": ds.config.name})
-    result = {ds.config.name: _collect(con, ds) for ds in inputs}
+    result = {ds.config.name: DatasetMatches() if links_only else _collect(con, ds) for ds in inputs}
     linked = con.sql(sql.LINKED_DEVICES).to_arrow_table().cast(LINKED_SCHEMA)
     for name in ("entries", "extra_linked"):
         con.unregister(name)
