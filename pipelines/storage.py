@@ -118,8 +118,11 @@ def _writer_options(reader: pq.ParquetFile) -> dict[str, Any]:
     meta = reader.metadata
     options: dict[str, Any] = {"version": "2.6", "write_statistics": True}
     if meta.num_row_groups and meta.num_columns:
-        codec = meta.row_group(0).column(0).compression
-        options["compression"] = "none" if codec == "UNCOMPRESSED" else codec.lower()
+        # Each column keeps its own codec (Parquet does not record the level: the codec's default).
+        first = meta.row_group(0)
+        options["compression"] = {
+            first.column(i).path_in_schema: "none" if first.column(i).compression == "UNCOMPRESSED"
+            else first.column(i).compression.lower() for i in range(meta.num_columns)}
     physical = {reader.schema.column(i).physical_type for i in range(len(reader.schema))}
     if "INT96" in physical:
         options["use_deprecated_int96_timestamps"] = True
