@@ -158,4 +158,7 @@ for _command in (ingest, clear_user_data, suppress):
 
 
 def main() -> None:
+    from pipelines.storage import restrict_umask
+
+    restrict_umask()  # files holding personal data or reports: never world-readable (docs/reliability.md)
     cli(prog_name="gdpr-sweep")

@@ -255,9 +255,25 @@ def remove_stale_versions(dataset_path: Path) -> list[Path]:
     return removed
 
 
+PRIVATE_UMASK = 0o027  # what FILE_MODE / DIR_MODE promise, for files third-party code creates too
+
+
+def restrict_umask() -> int:
+    """Make the process umask at least PRIVATE_UMASK (never looser than it was); return the old one.
+
+    Everything the process creates from then on (Prefect's home and database, SQLite's WAL files,
+    DuckDB and pyarrow temporaries, folders made with `mkdir(parents=True)`) is not world-readable."""
+    old = os.umask(PRIVATE_UMASK)
+    os.umask(old | PRIVATE_UMASK)
+    return old
+
+
 @contextmanager
 def run_lock(work_dir: Path, name: str = "sweep") -> Iterator[None]:
-    """Hold an exclusive lock for one run over a working folder; Busy if another run holds it."""
+    """Hold an exclusive lock for one run over a working folder; Busy if another run holds it.
+
+    While the lock is held the process umask is at least PRIVATE_UMASK (see `restrict_umask`)."""
+    old_umask = restrict_umask()
     work_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     path = work_dir / f"{name}.lock"
     fh = open(path, "a+")
@@ -269,3 +285,4 @@ def run_lock(work_dir: Path, name: str = "sweep") -> Iterator[None]:
         yield
     finally:
         fh.close()
+        os.umask(old_umask)
