@@ -24,3 +24,9 @@ def task_runner_for(settings: Settings) -> TaskRunner:  # type: ignore[type-arg]
         return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
     return ThreadPoolTaskRunner(max_workers=max(1, os.cpu_count() or 1))
+
+
+def partitions_per_dataset(settings: Settings) -> int:
+    """How many tasks each per-partition step gets per dataset: one in-process (a task costs ~0.2 s of
+    orchestration), two per Dask worker so a slow partition does not idle the others."""
+    return 2 * settings.dask_workers if settings.task_runner == "dask" else 1

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.runners import partitions_per_dataset
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
@@ -48,16 +49,17 @@ def extract(settings: Settings, config: DatasetConfig, fingerprint: str) -> Data
     return scaleout.plan(settings, config, fingerprint)
 
 
-# Per-file tasks (pipelines/scaleout.py): the task runner (threads, or a Dask cluster) spreads them.
+# Per-partition tasks (pipelines/scaleout.py): the task runner (threads, or a Dask cluster) spreads them.
 @task(cache_policy=NO_CACHE)
-def link_file(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpath: str, version: int) -> pa.Table:
-    return scaleout.link_file(settings, entries, plan, relpath, version)
+def link_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: tuple[str, ...],
+                   version: int) -> pa.Table:
+    return scaleout.link_partition(settings, entries, plan, relpaths, version)
 
 
 @task(cache_policy=NO_CACHE)
-def match_file(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpath: str, linked: pa.Table,
-               version: int) -> DatasetMatches:
-    return scaleout.match_file(settings, entries, plan, relpath, linked, version)
+def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: tuple[str, ...],
+                    linked: pa.Table, version: int) -> DatasetMatches:
+    return scaleout.match_partition(settings, entries, plan, relpaths, linked, version)
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -66,13 +68,15 @@ def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def purge_file(settings: Settings, plan: DatasetPlan, relpath: str, drop: Any, run_id: str) -> FileOutcome:
-    return scaleout.write_partition(settings, plan, relpath, drop, run_id)
+def purge_partition(settings: Settings, plan: DatasetPlan, relpaths: tuple[str, ...], drops: dict[str, Any],
+                    run_id: str) -> list[FileOutcome]:
+    return scaleout.write_partition(settings, plan, relpaths, drops, run_id)
 
 
 @task(cache_policy=NO_CACHE)
-def finish_dataset(settings: Settings, plan: DatasetPlan, files: list[FileOutcome], matches: DatasetMatches,
+def finish_dataset(settings: Settings, plan: DatasetPlan, parts: list[list[FileOutcome]], matches: DatasetMatches,
                    run_id: str, blacklist_version: int, fingerprint: str) -> DatasetOutcome:
+    files = [f for part in parts for f in part]
     return scaleout.finish_dataset(settings, plan, files, matches, run_id, blacklist_version, fingerprint)
 
 
@@ -83,21 +87,21 @@ def purge_table(settings: Settings, plan: DatasetPlan, matches: DatasetMatches, 
 
 
 @task(cache_policy=NO_CACHE)
-def verify_file(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table) -> Verification:
+def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table) -> Verification:
     return scaleout.verify_partition(settings, entries, piece, linked)
 
 
 def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> MatchResult:
-    """§3 over every file in two mapped passes: devices linked in any file, then each file's rows."""
+    """§3 over every partition in two mapped passes: devices linked anywhere, then each partition's rows."""
     # Incremental: clean files are matched only against entries added since their last verification.
     entries = with_versions(entries_table(blacklist.entries), blacklist.added)
-    parts = scaleout.partitions(plans)
+    parts = scaleout.partitions(plans, partitions_per_dataset(settings))
     by_name = {p.config.name: p for p in plans}
-    files = {"plan": [by_name[x.dataset] for x in parts], "relpath": [x.relpath for x in parts]}
+    files = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
     common = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
-    linked = scaleout.union_linked(link_file.map(**files, **common).result())
-    per_file = match_file.map(**files, **common, linked=unmapped(linked)).result()
-    return scaleout.merge_matches(plans, parts, per_file, linked)
+    linked = scaleout.union_linked(link_partition.map(**files, **common).result())
+    per_part = match_partition.map(**files, **common, linked=unmapped(linked)).result()
+    return scaleout.merge_matches(plans, parts, per_part, linked)
 
 
 def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, run_id: str, blacklist: Snapshot,
@@ -110,16 +114,17 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
             futures[p.config.name] = purge_table.submit(settings, p, m, run_id, blacklist.version)
             continue
         start_version(settings, p, run_id)
-        rels = [f.relpath for f in p.files]
-        files = purge_file.map(unmapped(settings), unmapped(p), rels, [m.drops.get(r) for r in rels], unmapped(run_id))
-        futures[p.config.name] = finish_dataset.submit(settings, p, files, m, run_id, blacklist.version, fingerprint)
+        rels = [x.relpaths for x in scaleout.partitions([p], partitions_per_dataset(settings))]
+        drops = [{r: m.drops[r] for r in part if r in m.drops} for part in rels]
+        parts = purge_partition.map(unmapped(settings), unmapped(p), rels, drops, unmapped(run_id))
+        futures[p.config.name] = finish_dataset.submit(settings, p, parts, m, run_id, blacklist.version, fingerprint)
     return [futures[p.config.name].result() for p in plans]
 
 
 def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcome], matches: MatchResult) -> Verification:
-    """Re-read every output file (its row count; §3 again if rewritten), file by file."""
-    pieces = scaleout.verification_slices(outcomes)
-    results = verify_file.map(unmapped(settings), unmapped(entries_table(blacklist.entries)), pieces,
+    """Re-read every output file (its row count; §3 again if rewritten), partition by partition."""
+    pieces = scaleout.verification_slices(outcomes, partitions_per_dataset(settings))
+    results = verify_partition.map(unmapped(settings), unmapped(entries_table(blacklist.entries)), pieces,
                               unmapped(matches.linked_devices)).result()
     return scaleout.merge_verifications(results)
 
@@ -197,7 +202,8 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
                               settings.deadline_hours)
         written = write_report(settings, run, blacklist, outcomes, verification, raw_deleted, matches)
         publish_artifacts(written)
-        upload_report(settings, written["path"])
+        if settings.report_url:
+            upload_report(settings, written["path"])
         path = written["path"]
         overdue = written["report"]["overdue_entries"]
         if overdue:

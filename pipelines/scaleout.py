@@ -1,15 +1,16 @@
 """Per-partition steps and dataset back-ends, so a task runner (threads, or a Dask cluster) can spread
 the sweep over files and machines (docs/decisions/0009-scaleout-dask-s3-delta.md).
 
-Partitions are files. Matching runs in two passes over them, which together equal one global
+A partition is a run of consecutive files of one dataset (`partitions`; the flow picks how many per
+dataset, flows/runners.py). Matching runs in two passes over them, which together equal one global
 `find_matches` (§3 rule 3 links devices across files and datasets):
 
-1. `link_file`: each file's identity hits (rules 1, 2) and the devices they link;
-2. `match_file`: each file again, with the union of every file's linked devices as `extra_linked`,
-   giving its rows to drop and counts. `merge_matches` adds the per-file results up.
+1. `link_partition`: each partition's identity hits (rules 1, 2) and the devices they link;
+2. `match_partition`: each partition again, with the union of every partition's linked devices as
+   `extra_linked`, giving its rows to drop and counts. `merge_matches` adds the results up.
 
-Then `write_partition` writes one file of a dataset's new version, `finish_dataset` records the
-version, `verify_partition` re-reads one output file, and `publish` switches the dataset. Each step
+Then `write_partition` writes its files of a dataset's new version, `finish_dataset` records the
+version, `verify_partition` re-reads a slice of the output files, and `publish` switches the dataset. Each step
 dispatches on where the dataset lives and its format: a local folder (`pipelines.sweep` and
 `storage`), an object-store prefix (`pipelines.objectstore`) or a Delta table (`pipelines.delta`,
 purged as a whole by the table's own transaction).
@@ -51,14 +52,22 @@ from pipelines.sweep import (
 
 @dataclass(frozen=True)
 class Partition:
-    """One file of one dataset: the unit a task runner maps over."""
+    """Consecutive files of one dataset: the unit a task runner maps over."""
 
     dataset: str
-    relpath: str
+    relpaths: tuple[str, ...]
 
 
-def partitions(plans: Sequence[DatasetPlan]) -> list[Partition]:
-    return [Partition(p.config.name, f.relpath) for p in plans for f in p.files]
+def partitions(plans: Sequence[DatasetPlan], per_dataset: int = 1) -> list[Partition]:
+    """Split each dataset's files into at most `per_dataset` partitions of consecutive files (a task
+    costs ~0.2 s of orchestration, so a partition should be worth more than that)."""
+    parts = []
+    for p in plans:
+        rels = [f.relpath for f in p.files]
+        n = max(1, min(per_dataset, len(rels)))
+        size = -(-len(rels) // n) if rels else 0
+        parts += [Partition(p.config.name, tuple(rels[i:i + size])) for i in range(0, len(rels), size or 1)]
+    return parts
 
 
 def open_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -99,17 +108,17 @@ def plan(settings: Settings, config: DatasetConfig, fingerprint: str | None = No
 # Match, per file, in two passes
 
 
-def file_input(plan: DatasetPlan, relpath: str, blacklist_version: int | None = None) -> DatasetInput:
+def partition_input(plan: DatasetPlan, relpaths: Sequence[str], blacklist_version: int | None = None) -> DatasetInput:
     whole = plan.as_input(blacklist_version)
-    return dataclasses.replace(whole, files={relpath: whole.files[relpath]})
+    return dataclasses.replace(whole, files={rel: whole.files[rel] for rel in relpaths})
 
 
-def link_file(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpath: str,
-              blacklist_version: int | None = None) -> pa.Table:
-    """Pass 1: the devices this file's matching rows link (§3 rule 3, first half)."""
+def link_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: Sequence[str],
+                   blacklist_version: int | None = None) -> pa.Table:
+    """Pass 1: the devices these files' matching rows link (§3 rule 3, first half)."""
     with open_connection(settings) as con:
-        return find_matches(con, entries, [file_input(plan, relpath, blacklist_version)],
-                            settings.link_devices_through_events).linked_devices
+        return find_matches(con, entries, [partition_input(plan, relpaths, blacklist_version)],
+                            settings.link_devices_through_events, links_only=True).linked_devices
 
 
 def union_linked(tables: Iterable[pa.Table]) -> pa.Table:
@@ -119,11 +128,11 @@ def union_linked(tables: Iterable[pa.Table]) -> pa.Table:
     return distinct.sort_by([(n, "ascending") for n in LINKED_SCHEMA.names]).cast(LINKED_SCHEMA)
 
 
-def match_file(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpath: str, linked: pa.Table,
-               blacklist_version: int | None = None) -> DatasetMatches:
-    """Pass 2: this file's rows to drop and counts, with every file's linked devices."""
+def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: Sequence[str],
+                    linked: pa.Table, blacklist_version: int | None = None) -> DatasetMatches:
+    """Pass 2: these files' rows to drop and counts, with every partition's linked devices."""
     with open_connection(settings) as con:
-        result = find_matches(con, entries, [file_input(plan, relpath, blacklist_version)],
+        result = find_matches(con, entries, [partition_input(plan, relpaths, blacklist_version)],
                               settings.link_devices_through_events, extra_linked=linked)
     return result.datasets[plan.config.name]
 
@@ -167,9 +176,18 @@ def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
     storage.new_version(plan.config.path, run_id)
 
 
-def write_partition(settings: Settings, plan: DatasetPlan, relpath: str, drop: np.ndarray | None,
-                    run_id: str) -> FileOutcome:
-    """One file of a Parquet dataset's new version."""
+def write_partition(settings: Settings, plan: DatasetPlan, relpaths: Sequence[str],
+                    drops: dict[str, np.ndarray], run_id: str) -> list[FileOutcome]:
+    """These files of a Parquet dataset's new version, two at a time (pyarrow and hashlib release the
+    GIL: on 2 cores this halves the rewrite's wall time; docs/benchmarks.md, "Sweep")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda rel: _write_one(settings, plan, rel, drops.get(rel), run_id), relpaths))
+
+
+def _write_one(settings: Settings, plan: DatasetPlan, relpath: str, drop: np.ndarray | None,
+               run_id: str) -> FileOutcome:
     if plan.config.url:
         f = next(f for f in plan.files if f.relpath == relpath)
         out = objectstore.version_url(plan.config, run_id) / relpath
@@ -199,13 +217,16 @@ def purge_table(settings: Settings, plan: DatasetPlan, matches: DatasetMatches, 
 # Verify, per output file
 
 
-def verification_slices(outcomes: Sequence[DatasetOutcome]) -> list[DatasetOutcome]:
-    """One single-file outcome per output file (for a Delta table: its files after the purge)."""
+def verification_slices(outcomes: Sequence[DatasetOutcome], per_dataset: int = 1) -> list[DatasetOutcome]:
+    """Each dataset's output files (for a Delta table: its files after the purge) in at most
+    `per_dataset` slices; a slice is an outcome of those files with nothing removed."""
     slices = []
     for o in map(delta.verifiable, outcomes):
-        for f in o.files:
-            one = dataclasses.replace(f, rows_in=f.rows_out)
-            slices.append(DatasetOutcome(o.name, o.kind, o.version, (one,), {}, {}))
+        files = [dataclasses.replace(f, rows_in=f.rows_out) for f in o.files]
+        n = max(1, min(per_dataset, len(files)))
+        size = -(-len(files) // n) if files else 1
+        for i in range(0, len(files), size):
+            slices.append(DatasetOutcome(o.name, o.kind, o.version, tuple(files[i:i + size]), {}, {}))
     return slices
 
 
