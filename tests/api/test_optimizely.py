@@ -149,3 +149,24 @@ def test_unknown_query_parameters_are_named_only_when_plain(client):
     assert resp.status_code == 400
     assert "'$fitler'" in resp.json()["message"] and "anna" not in resp.json()["message"]
     assert client.delete(f"/api/v1.0/blacklists/{uuid.uuid4()}", params={"force": "1"}).status_code == 400
+
+
+def test_same_store_as_the_cli(server, client):
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(server.config), *args],
+                              capture_output=True, text=True, timeout=120, check=True)
+
+    from_cli = json.loads(cli("blacklist", "add", "--email", "cli-added@example.com").stdout)
+    listed = client.get("/api/v1.0/blacklists", params={"$filter": "Email eq 'cli-added@example.com'"}).json()
+    assert [i["BlacklistId"] for i in listed["items"]] == [from_cli["BlacklistId"]]
+    assert listed["items"][0]["Source"] == "cli"
+
+    from_api = client.post("/api/v1.0/blacklists", json={"Email": "api-added@example.com"}).json()
+    page = json.loads(cli("blacklist", "list", "--email", "api-added@example.com").stdout)
+    assert [(i["BlacklistId"], i["Source"]) for i in page["items"]] == [(from_api["BlacklistId"], "api")]
+    assert client.delete(f"/api/v1.0/blacklists/{from_cli['BlacklistId']}").status_code == 200
+    assert json.loads(cli("blacklist", "list", "--email", "cli-added@example.com").stdout)["total"] == 0
