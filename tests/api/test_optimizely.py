@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -152,10 +155,6 @@ def test_unknown_query_parameters_are_named_only_when_plain(client):
 
 
 def test_same_store_as_the_cli(server, client):
-    import json
-    import subprocess
-    import sys
-
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(server.config), *args],
                               capture_output=True, text=True, timeout=120, check=True)
