@@ -86,6 +86,49 @@ class EventsIn(_Body):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
 
 
+# -- response bodies (documented in the OpenAPI document) --------------------------------------
+class ItemOut(BaseModel):
+    """A blacklist item: the Optimizely fields plus `UserId`, `CreatedAt` (UTC) and `Source`."""
+
+    BlacklistId: str
+    Email: str | None
+    UserId: str | None
+    Scope: str | None
+    CreatedAt: str
+    Source: str
+    Created: bool | None = Field(None, description="POST only: false when the identical item already existed")
+
+
+class ListOut(BaseModel):
+    total: int
+    count: int
+    items: list[ItemOut]
+
+
+class StatusOut(BaseModel):
+    blacklisted: bool
+    since: str | None = None
+    channel: str | None = None
+    BlacklistId: str | None = None
+    Scope: str | None = None
+    Outcome: str | None = Field(None, description="PUT only: applied, unchanged or superseded")
+
+
+class EventsOut(BaseModel):
+    received: int
+    commands: int = Field(description="Blacklisted / Whitelisted events in the batch")
+    ignored: int = Field(description="Events with other names: accepted, not stored")
+    outcomes: dict[str, int] | None = Field(None, description="applied, unchanged, superseded, duplicate, "
+                                                              "added, removed")
+
+
+class ErrorOut(BaseModel):
+    """Every error: a one-line message naming what is wrong (never echoing an email)."""
+
+    message: str
+
+
+
 # -- $filter / $orderBy (OData subset of the Profile Store API) ------------------------------------
 _FILTER_FIELDS = {"Email": "email", "Scope": "scope", "UserId": "user_id", "Source": "source"}
 _TOKEN_RE = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<bad>\S))")
@@ -349,47 +392,6 @@ def _template(request: Request) -> str:
 
 # -- the application ------------------------------------------------------------------------------
 BLACKLISTS = "/api/v1.0/blacklists"
-
-
-class ItemOut(BaseModel):
-    """A blacklist item: the Optimizely fields plus `UserId`, `CreatedAt` (UTC) and `Source`."""
-
-    BlacklistId: str
-    Email: str | None
-    UserId: str | None
-    Scope: str | None
-    CreatedAt: str
-    Source: str
-    Created: bool | None = Field(None, description="POST only: false when the identical item already existed")
-
-
-class ListOut(BaseModel):
-    total: int
-    count: int
-    items: list[ItemOut]
-
-
-class StatusOut(BaseModel):
-    blacklisted: bool
-    since: str | None = None
-    channel: str | None = None
-    BlacklistId: str | None = None
-    Scope: str | None = None
-    Outcome: str | None = Field(None, description="PUT only: applied, unchanged or superseded")
-
-
-class EventsOut(BaseModel):
-    received: int
-    commands: int = Field(description="Blacklisted / Whitelisted events in the batch")
-    ignored: int = Field(description="Events with other names: accepted, not stored")
-    outcomes: dict[str, int] | None = Field(None, description="applied, unchanged, superseded, duplicate, "
-                                                              "added, removed")
-
-
-class ErrorOut(BaseModel):
-    """Every error: a one-line message naming what is wrong (never echoing an email)."""
-
-    message: str
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
