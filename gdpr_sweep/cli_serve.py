@@ -95,6 +95,9 @@ def serve(ctx: Context, host: str, port: int, api_key_file: Path | None, no_auth
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     click.echo(f"gdpr-sweep API listening on http://{shown}:{bound_port} "
                f"({'API key required' if api_key else 'no authentication; blacklist reads refused'})")
+    if not _is_loopback(bound_host):
+        click.echo("gdpr-sweep: warning: plain HTTP on a non-loopback address; the API key and emails cross the "
+                   "network in clear text: put a TLS-terminating proxy in front", err=True)
     sys.stdout.flush()
     config = uvicorn.Config(create_app(settings, api_key), log_level="info", access_log=False,
                             server_header=False, timeout_graceful_shutdown=10)
