@@ -152,3 +152,62 @@ def test_s3_run_interrupted_before_switch_leaves_complete_version(lake, s3_serve
     assert not fs.exists(f"{bucket}/gdpr/events/{objectstore.VERSIONS}/r2")
     emails = {(r["User"] or {}).get("Email") for r in read_current(fs, events.url).to_pylist()}
     assert "keep@example.com" not in emails and len(read_current(fs, events.url)) < len(before)
+
+
+FLOW_CONFIG = """
+[sweep]
+work_dir = "work"
+report_dir = "reports"
+blacklist_db = "blacklist.db"
+report_url = "s3://{bucket}/reports"
+
+[s3]
+endpoint_url = "{endpoint}"
+region = "us-east-1"
+access_key_id = "testing"
+secret_access_key = "testing"
+
+[[datasets]]
+name = "profiles"
+kind = "profiles"
+path = "s3://{bucket}/gdpr/profiles"
+email = "Info.Email"
+user_id = "UserId"
+device_ids = "DeviceIds"
+scope = "Scope"
+
+[[datasets]]
+name = "events"
+kind = "events"
+path = "s3://{bucket}/gdpr/events"
+email = "User.Email"
+user_id = "User.UserId"
+device_id = "DeviceId"
+scope = "Scope"
+"""
+
+
+def test_s3_sweep_flow_purges_and_reports_to_s3(prefect_harness, lake, s3_server, tmp_path):
+    from flows.sweep import gdpr_sweep
+    from gdpr_sweep.registry import Registry
+    from pipelines.settings import load_settings
+
+    fs, bucket, (profiles, events) = lake
+    (tmp_path / "gdpr-sweep.toml").write_text(FLOW_CONFIG.format(bucket=bucket, endpoint=s3_server.endpoint_url))
+    settings = load_settings(tmp_path / "gdpr-sweep.toml")
+    Registry(settings.blacklist_db).add(email=GONE)
+    report_path = gdpr_sweep(config=str(settings.config_path))
+    report = json.loads(open(report_path).read())
+
+    assert report["verification"]["ok"] and report["verification"]["matches_found"] == 0
+    by_name = {d["name"]: d for d in report["datasets"]}
+    assert by_name["profiles"]["rows_removed"] == 1 and by_name["events"]["rows_removed"] == 2  # email + linked dev-g
+    for d in report["datasets"]:
+        assert d["rows_in"] == d["rows_out"] + d["rows_removed"]
+    emails = {(r["User"] or {}).get("Email") for r in read_current(fs, events.url).to_pylist()}
+    assert "Gone@Example.com" not in emails and len(read_current(fs, events.url)) == len(EVENTS[0] + EVENTS[1]) - 2
+    run_id = report["run"]["run_id"]
+    uploaded = fs.find(f"{bucket}/reports/{run_id}")
+    assert f"{bucket}/reports/{run_id}/report.json" in uploaded
+    assert json.loads(fs.cat_file(f"{bucket}/reports/{run_id}/report.json")) == report
+    assert all(GONE not in fs.cat_file(k).decode("utf-8", "replace").lower() for k in uploaded)
