@@ -163,3 +163,27 @@ def test_a_report_written_before_its_index_line_is_adopted_by_the_next_run(tmp_p
     _, third = lake.run()
     assert third["integrity"]["previous_run_id"] == second["run"]["run_id"]
     assert chain.verify_chain(lake.settings.report_dir).ok
+
+
+def independent_check(folder, previous_claim):
+    """The README's recipe, written without gdpr-sweep's code: what an auditor can run on their own."""
+    import hashlib
+
+    raw = (folder / "report.json").read_bytes()
+    doc = json.loads(raw)
+    assert raw == (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    claimed = doc["integrity"].pop("report_sha256")
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert hashlib.sha256(canonical).hexdigest() == claimed
+    for page, digest in doc["integrity"]["pages"].items():
+        assert hashlib.sha256((folder / page).read_bytes()).hexdigest() == digest
+    assert doc["integrity"]["previous_report_sha256"] == previous_claim
+    return claimed
+
+
+def test_an_auditor_can_check_the_chain_without_our_code(reports):
+    folder, runs = reports
+    claim = None
+    for run_id in runs:
+        claim = independent_check(folder / run_id, claim)
+    assert claim == chain.verify_chain(folder).head.report_sha256
