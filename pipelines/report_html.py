@@ -37,6 +37,7 @@ h3 { font-size: 15px; margin: 16px 0 6px; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 12.5px; }
 th, td { border: 1px solid var(--line); padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; } td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.t { white-space: nowrap; } td.id { font-family: "DejaVu Sans Mono", monospace; font-size: 11.5px; white-space: nowrap; }
 code, .mono { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12px; word-break: break-all; }
 .bad { color: var(--bad); font-weight: bold; } .good { color: var(--good); font-weight: bold; }
 .chart { margin: 8px 0 16px; } .chart svg { max-width: 100%; height: auto; }
@@ -285,8 +286,9 @@ def _entries_table(entries: Sequence[dict[str, Any]], hours: float) -> str:
         status = e.get("status", "")
         cls = "bad" if status == "overdue" else ("good" if status == "gone" else "")
         removed = sum(e["rows_removed"].values())
-        rows.append(f"<tr><td class=mono>{_e(e['blacklist_id'])}</td><td>{_e(e.get('scope') or 'all')}</td>"
-                    f"<td>{_e(e['created_at'][:19])}</td><td>{_e((e.get('first_verified_gone_at') or '-')[:19])}</td>"
+        rows.append(f"<tr><td class=id>{_e(e['blacklist_id'])}</td><td>{_e(e.get('scope') or 'all')}</td>"
+                    f"<td class=t>{_e(e['created_at'][:19].replace('T', ' '))}</td>"
+                    f"<td class=t>{_e((e.get('first_verified_gone_at') or '-')[:19].replace('T', ' '))}</td>"
                     f"<td class=n>{_e('-' if e.get('hours_to_gone') is None else e['hours_to_gone'])}</td>"
                     f"<td class=n>{_n(removed)}</td><td class=n>{_n(e['rows_still_present'])}</td>"
                     f"<td class=\"{cls}\">{_e(status.upper() if status == 'overdue' else status)}</td></tr>")
