@@ -183,8 +183,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     overdue = report["overdue_entries"]
     lines = [f"# gdpr-sweep purge report {run['run_id']}", ""]
     if overdue:
-        lines += [f"> **DEADLINE MISSED: {len(overdue)} blacklist entries are older than "
-                  f"{report['deadline_hours']:g} h and their data is still present. This run failed.**", ">"]
+        lines += [f"> **DEADLINE MISSED: {_entries(len(overdue))} older than {report['deadline_hours']:g} h "
+                  "with data still present. This run failed.**", ">"]
         lines += [f"> - `{bid}`" for bid in overdue]
         lines.append("")
     lines += [
@@ -247,6 +247,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _entries(n: int) -> str:
+    return f"{n} blacklist {'entry' if n == 1 else 'entries'}"
+
+
 def _or_dash(value: Any) -> str:
     return "-" if value is None else str(value)
 
@@ -257,8 +261,8 @@ def summary_markdown(report: dict[str, Any], report_path: str | None = None) -> 
     overdue = report["overdue_entries"]
     lines = [f"# gdpr-sweep run {run['run_id']}", ""]
     if overdue:
-        lines += [f"**DEADLINE MISSED: {len(overdue)} entries older than {report['deadline_hours']:g} h still "
-                  "hold data. The run failed.**", ""] + [f"- `{bid}`" for bid in overdue] + [""]
+        lines += [f"**DEADLINE MISSED: {_entries(len(overdue))} older than {report['deadline_hours']:g} h "
+                  "with data still present. The run failed.**", ""] + [f"- `{bid}`" for bid in overdue] + [""]
     lines += [
         f"- Finished {run['finished_at']}; blacklist version {report['blacklist']['version']} "
         f"({report['blacklist']['entries']} entries)",
