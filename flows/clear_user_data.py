@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from gdpr_sweep.operations import find_entry, new_run_id
+from gdpr_sweep.operations import RAW_NOT_CHECKED, find_entry, new_run_id
 from gdpr_sweep.registry import Registry, format_time
 from gdpr_sweep.version import code_version
 from pipelines import storage
@@ -26,7 +26,7 @@ from pipelines.clear import (
     write_clear_report,
 )
 from pipelines.match import MatchResult, connect
-from pipelines.raw import RawFile, raw_status
+from pipelines.raw import RawFile, raw_status, raw_unchecked
 from pipelines.settings import DatasetConfig, Settings, load_settings
 from pipelines.sweep import DatasetOutcome, DatasetPlan, Verification
 
@@ -67,7 +67,9 @@ def publish(written: Written) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def check_raw(settings: Settings, target: ClearTarget, matches: MatchResult) -> list[RawFile]:
+def check_raw(settings: Settings, target: ClearTarget, matches: MatchResult, read: bool) -> list[RawFile]:
+    if not read:
+        return raw_unchecked(settings.datasets, RAW_NOT_CHECKED)
     with connect(settings.duckdb_memory_limit) as con:
         return raw_status(con, target.entries, settings.datasets, settings.link_devices_through_events,
                           matches.linked_devices)
@@ -81,8 +83,9 @@ def write_report(settings: Settings, run: ClearRun, plans: list[DatasetPlan], wr
 
 
 @flow(name="clear_user_data", log_prints=False)
-def clear_user_data(blacklist_id: str, config: str = "gdpr-sweep.toml") -> dict[str, Any]:
-    """Remove one entry's profiles, events and linked devices now; NotFound when no profile carries it."""
+def clear_user_data(blacklist_id: str, config: str = "gdpr-sweep.toml", check_raw_files: bool = False) -> dict[str, Any]:
+    """Remove one entry's profiles, events and linked devices now; NotFound when no profile carries it.
+    With `check_raw_files`, the report also counts the entry's rows in each raw snapshot file still held."""
     settings = load_settings(Path(config))
     started = datetime.now(UTC)
     run_id = new_run_id(started, "clear")
@@ -93,7 +96,7 @@ def clear_user_data(blacklist_id: str, config: str = "gdpr-sweep.toml") -> dict[
         written = purge(plans, matches, run_id)
         verification = verify(settings, target, written, matches)
         publish(written)
-        held = check_raw(settings, target, matches)
+        held = check_raw(settings, target, matches, check_raw_files)
         run = ClearRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                        target.blacklist_version, blacklist_id, str(settings.config_path))
         summary = write_report(settings, run, plans, written, verification, held)

@@ -37,14 +37,16 @@ def ingest(ctx: Context, dataset: str, batch: Path, delete_raw: bool | None) -> 
 
 @click.command(name="clear-user-data")
 @click.argument("blacklist_id")
+@click.option("--check-raw", is_flag=True,
+              help="Also count the entry's rows in each raw snapshot file still held (reads them all).")
 @pass_ctx
 @handle_errors
-def clear_user_data(ctx: Context, blacklist_id: str) -> None:
+def clear_user_data(ctx: Context, blacklist_id: str, check_raw: bool) -> None:
     """Remove one blacklist entry's profiles, events and linked devices now (Optimizely ClearUserData).
 
     Exit 3 when there is no such entry or no profile carries its email (nothing is changed then).
     """
-    emit(run_clear_user_data(ctx.settings, blacklist_id))
+    emit(run_clear_user_data(ctx.settings, blacklist_id, check_raw))
 
 
 @click.command()

@@ -44,10 +44,13 @@ from pipelines.ingest import (
     write_ingest_report,
 )
 from pipelines.match import connect
-from pipelines.raw import raw_status
+from pipelines.raw import raw_status, raw_unchecked
 from pipelines.settings import DatasetConfig, Settings
 from pipelines.suppress import REASON, find_recipient_columns, split_recipients, suppression_list
 from pipelines.sweep import publish_version
+
+RAW_NOT_CHECKED = ("ClearUserData does not read raw snapshots unless asked (--check-raw); the nightly sweep's "
+                   "report checks every raw file")
 
 
 def new_run_id(moment: datetime, kind: str) -> str:
@@ -63,13 +66,15 @@ def find_entry(registry: Registry, blacklist_id: str) -> tuple[Record, int]:
     raise NotFound(f"no blacklist entry with id {blacklist_id[:64]!r}")
 
 
-def clear_user_data(settings: Settings, blacklist_id: str) -> dict[str, Any]:
+def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = False) -> dict[str, Any]:
     """Remove one blacklist entry's profiles, events and linked devices now (Optimizely ClearUserData).
 
     Raises NotFound when there is no such entry, or when no profile carries the entry's email (or,
     for an entry without an email, its user id); nothing is changed then. Otherwise only the files
     holding the entry's rows are rewritten, each changed dataset gets a new version swapped in
     atomically, and a small audit report is written. Returns ids and counts, never the email.
+    Raw snapshot files are not changed; with `check_raw` the report counts the entry's rows in each
+    (a second full read of the raw files), otherwise it lists them as not checked.
     """
     started = datetime.now(UTC)
     run_id = new_run_id(started, "clear")
@@ -83,7 +88,8 @@ def clear_user_data(settings: Settings, blacklist_id: str) -> dict[str, Any]:
             written = purge_entry(plans, match, run_id)
             verification = verify_entry(con, target, written, match, link)
             publish_entry(written)
-            held = raw_status(con, target.entries, settings.datasets, link, match.linked_devices)
+            held = (raw_status(con, target.entries, settings.datasets, link, match.linked_devices) if check_raw
+                    else raw_unchecked(settings.datasets, RAW_NOT_CHECKED))
         run = ClearRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(), version,
                        blacklist_id, str(settings.config_path))
         path, report = write_clear_report(settings.report_dir, run, plans, written, verification, held)

@@ -49,6 +49,11 @@ def raw_inputs(configs: Sequence[DatasetConfig]) -> list[DatasetInput]:
     return inputs
 
 
+def raw_unchecked(configs: Sequence[DatasetConfig], why: str) -> list[RawFile]:
+    """The raw files still held, listed without reading them (a verdict of NOT CHECKED, with `why`)."""
+    return [RawFile(i.config.name, str(p), None, None, why) for i in raw_inputs(configs) for p in i.files.values()]
+
+
 def raw_status(con: duckdb.DuckDBPyConnection, entries: pa.Table, configs: Sequence[DatasetConfig],
                link_through_events: bool, extra_linked: pa.Table | None = None) -> list[RawFile]:
     """Check every raw file still held against the blacklist; one RawFile per file."""

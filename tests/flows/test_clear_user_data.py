@@ -90,7 +90,7 @@ def test_clear_removes_every_scope_and_file_and_rewrites_only_those(tmp_path):
     before_p, before_e = inodes(profiles), inodes(events)
     bid = Registry(settings.blacklist_db).add(email=E)[0].blacklist_id
 
-    summary = clear_user_data(settings, bid)
+    summary = clear_user_data(settings, bid, check_raw=True)
 
     assert summary["BlacklistId"] == bid and summary["rows_removed"] == 6
     assert summary["files_rewritten"] == 5 and summary["datasets"] == {"profiles": 2, "events": 4}
@@ -133,6 +133,8 @@ def test_scoped_entry_clears_only_its_scope(tmp_path):
     summary = clear_user_data(settings, bid)
 
     assert summary["datasets"] == {"profiles": 1, "events": 1}
+    held = json.loads(open(summary["report"]).read())["raw_copies"]["held"]  # raw files not read by default
+    assert len(held) == 7 and all(h["verdict"].startswith("NOT CHECKED") and h["holds_blacklisted_data"] for h in held)
     assert sorted(r["ProfileId"] for r in read_dataset(profiles).to_pylist()) == ["a2", "b1", "c1", "d1"]
     # the anonymous d1 event is in scope `news`: outside the entry's scope, kept
     kept = read_dataset(events).to_pylist()
