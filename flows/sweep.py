@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
@@ -34,7 +35,7 @@ from pipelines.sweep import (
 )
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def load_blacklist(settings: Settings) -> Snapshot:
     registry = Registry(settings.blacklist_db)
     for ds in settings.datasets:  # Blacklisted / Whitelisted events in the snapshot set the status first
@@ -44,7 +45,7 @@ def load_blacklist(settings: Settings) -> Snapshot:
     return registry.snapshot()
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def extract(settings: Settings, config: DatasetConfig, fingerprint: str) -> DatasetPlan:
     return scaleout.plan(settings, config, fingerprint)
 
@@ -62,12 +63,12 @@ def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, re
     return scaleout.match_partition(settings, entries, plan, relpaths, linked, version)
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
     scaleout.start_version(settings, plan, run_id)
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def purge_partition(settings: Settings, plan: DatasetPlan, relpaths: tuple[str, ...], drops: dict[str, Any],
                     run_id: str) -> list[FileOutcome]:
     return scaleout.write_partition(settings, plan, relpaths, drops, run_id)
@@ -166,7 +167,7 @@ def publish_artifacts(written: dict[str, Any]) -> None:
                           description="Blacklist entries: created, first verified gone, rows still present")
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def upload_report(settings: Settings, path: str) -> list[str]:
     """Copy the run's report folder to `[sweep] report_url` on object storage, when configured."""
     return scaleout.upload_report(settings, path)
@@ -187,6 +188,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
     with storage.run_lock(settings.work_dir):
+        storage.remove_stale_temporaries(settings.report_dir)  # left by a run that was killed
         blacklist = load_blacklist(settings)
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
         plans = [extract(settings, ds, fingerprint) for ds in settings.datasets]

@@ -255,6 +255,17 @@ def remove_stale_versions(dataset_path: Path) -> list[Path]:
     return removed
 
 
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the dot-named `*.tmp` files a killed run left under `folder` (call it under the run lock:
+    no live writer exists then). Readers never saw them; this only tidies up."""
+    if not folder.exists():
+        return []
+    stale = [p for p in folder.rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 PRIVATE_UMASK = 0o027  # what FILE_MODE / DIR_MODE promise, for files third-party code creates too
 
 
