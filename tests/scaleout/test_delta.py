@@ -150,3 +150,57 @@ def test_partition_on_identity_column_is_refused(tmp_path):
     config = DatasetConfig(name="p", kind="profiles", path=path, format="delta", email="Email", scope="Scope")
     with pytest.raises(Exception, match="partition column"):
         delta.plan_table(config)
+
+
+FLOW_CONFIG = """
+[sweep]
+work_dir = "work"
+report_dir = "reports"
+blacklist_db = "blacklist.db"
+
+[[datasets]]
+name = "profiles"
+kind = "profiles"
+format = "delta"
+path = "profiles"
+email = "Email"
+user_id = "UserId"
+device_ids = "DeviceIds"
+scope = "Scope"
+
+[[datasets]]
+name = "events"
+kind = "events"
+format = "delta"
+path = "events"
+email = "User.Email"
+user_id = "User.UserId"
+device_id = "DeviceId"
+scope = "Scope"
+"""
+
+
+def test_sweep_flow_purges_delta_tables(prefect_harness, tables, tmp_path):
+    import json
+
+    from flows.sweep import gdpr_sweep
+    from gdpr_sweep.registry import Registry
+    from pipelines.settings import load_settings
+
+    (tmp_path / "gdpr-sweep.toml").write_text(FLOW_CONFIG)
+    settings = load_settings(tmp_path / "gdpr-sweep.toml")
+    assert [d.format for d in settings.datasets] == ["delta", "delta"]
+    registry = Registry(settings.blacklist_db)
+    for email in BLACKLISTED:
+        registry.add(email=email)
+    report = json.loads(open(gdpr_sweep(config=str(settings.config_path))).read())
+
+    assert report["verification"]["ok"] and report["totals"]["rows_removed"] > 0
+    for d in report["datasets"]:
+        assert d["rows_in"] == d["rows_out"] + d["rows_removed"]
+    for c in tables:
+        assert files_containing(c.path, BLACKLISTED) == []
+    # Idempotent: the second run removes nothing and adds no Delta commit.
+    version = DeltaTable(str(tables[1].path)).version()
+    again = json.loads(open(gdpr_sweep(config=str(settings.config_path))).read())
+    assert again["totals"]["rows_removed"] == 0 and DeltaTable(str(tables[1].path)).version() == version
