@@ -54,6 +54,7 @@ def fill(registry: Registry, n: int) -> None:
     con = sqlite3.connect(registry.path, isolation_level=None)
     con.execute("PRAGMA cache_size = -262144")
     con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO meta (key, value) VALUES ('hmac_key', ?)", [os.urandom(32).hex()])  # as a write makes
     con.executemany("INSERT INTO history (seq, at, action, blacklist_id, email_hash, channel, outcome, recorded_at) "
                     "VALUES (?, '2026-11-01T00:00:00.000000Z', 'add', ?, 'h', 'import', 'applied', "
                     "'2026-11-01T00:00:00.000000Z')", ((i + 1, f"{i:08x}-0000-4000-8000-{i:012x}") for i in range(n)))
