@@ -3,7 +3,8 @@
 Run as `python crash_runner.py SPEC.json`. The parent imports everything once, then for each case
 forks a child that wraps the OS-boundary functions the product uses (renames, links, unlinks,
 symlinks, fsyncs, folder removal, file copies, Parquet row-group writes, SQLite commits) with a
-counter and sends itself SIGKILL just before call number `kill_at`. The child's job is what a real
+counter and sends itself SIGKILL just before call number `kill_at` (or, with `pause_at` and
+`pause_dir`, writes `pause_dir/paused` and waits there until `pause_dir/resume` exists). The child's job is what a real
 night looks like: a blacklist write (as `gdpr-sweep blacklist add` does) and then a sweep, either the
 pipeline steps without Prefect (`mode = "pipeline"`, fast) or the real Prefect flow (`mode = "flow"`,
 against the API in PREFECT_API_URL). With `kill_at = 0` nothing is killed and the child reports how
@@ -18,6 +19,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -31,6 +33,8 @@ from tests.helpers import sweep  # noqa: E402
 
 CALLS = 0
 KILL_AT = 0
+PAUSE_AT = 0
+PAUSE_DIR: Path | None = None
 
 
 def _hit() -> None:
@@ -38,6 +42,10 @@ def _hit() -> None:
     CALLS += 1
     if CALLS == KILL_AT:
         os.kill(os.getpid(), signal.SIGKILL)
+    if CALLS == PAUSE_AT and PAUSE_DIR is not None:  # test_concurrency: hold the run here
+        (PAUSE_DIR / "paused").write_text(str(os.getpid()))
+        while not (PAUSE_DIR / "resume").exists():
+            time.sleep(0.02)
 
 
 def _wrap(owner, name: str) -> None:
@@ -61,9 +69,10 @@ class CountingConnection(sqlite3.Connection):
         return super().commit()
 
 
-def install(kill_at: int) -> None:
-    global KILL_AT
-    KILL_AT = kill_at
+def install(kill_at: int, pause_at: int = 0, pause_dir: str | None = None) -> None:
+    global KILL_AT, PAUSE_AT, PAUSE_DIR
+    KILL_AT, PAUSE_AT = kill_at, pause_at
+    PAUSE_DIR = Path(pause_dir) if pause_dir else None
     for name in ("replace", "rename", "link", "unlink", "symlink", "fsync"):
         _wrap(os, name)
     for name in ("rmtree", "copyfile"):
@@ -103,7 +112,7 @@ def main() -> None:
             os.close(read)
             code = 0
             try:
-                install(case["kill_at"])
+                install(case["kill_at"], case.get("pause_at", 0), case.get("pause_dir"))
                 job(Path(case["config"]), spec["mode"])
             except BaseException as exc:  # reported to the parent, which decides
                 os.write(write, f"error {type(exc).__name__}: {exc}".encode()[:2000])
