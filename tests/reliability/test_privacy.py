@@ -3,11 +3,9 @@ blacklist, two sweeps), no blacklisted person's email, name or device id appears
 output and logs, the reports, the Prefect logs and artifacts, the cleaned data, or any file the run
 left behind (temporary files included). Only the raw input snapshots and the registry may hold them.
 
-How we checked that it fails when the protection is removed: adding the linked device ids to the
-report (`report["linked"] = matches.linked_devices.column("device").to_pylist()` in the flow's
-write_report) or logging an entry's email (`logger.info("entry %s", e.email)` in load_blacklist) makes
-`test_no_identifier_in_outputs_logs_or_files` fail; keeping the raw snapshot copy inside the cleaned
-dataset (linking every input regardless of matches) makes `test_cleaned_data_holds_no_identifier` fail.
+How we checked that it fails when the protection is removed: logging the entries' emails in the
+flow's `load_blacklist` (`get_run_logger().info("entries %s", [r.email for r in ...])`) makes
+`test_no_identifier_in_outputs_logs_or_files` fail (the command's captured output holds them).
 """
 
 from __future__ import annotations
