@@ -10,8 +10,9 @@ incremental state, verification, the switch, old-version removal, the report), a
 flow for a handful more (its report chain, artifacts and registry updates included).
 
 How we checked that it fails when the protection is removed: making `storage.switch_version` delete
-the old version before pointing at the new one (`shutil.rmtree(old)` before `_point`) leaves, at the
-kill points between the two, a dataset symlink pointing at a missing folder, and the test fails.
+the old version before pointing at the new one (`shutil.rmtree(old)` before `_point`) leaves, at kill
+points inside or after that removal, a dataset that is neither old nor new (files missing), and the
+test fails.
 """
 
 from __future__ import annotations

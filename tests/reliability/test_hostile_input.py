@@ -6,12 +6,12 @@ once; a few cases also run the real `gdpr-sweep` command to check the exit code 
 message. Cases that are awkward but valid (quotes, semicolons and SQL keywords in column names and
 values, very long strings, unicode emails) must sweep correctly instead.
 
-How we checked that these tests fail when their protection is removed: without the `_scan` wrapper in
-`pipelines/match.py` the invalid-UTF-8 case fails (DuckDB's InvalidInputException, exit 1, and its
-message quotes the email); without the sibling-schema comparison in `match.check_dataset` the
-`sibling-extra-column` and `sibling-other-type` cases publish a mixed dataset; without
-`settings._check_inside_base` the outside-base cases load; without the empty-dataset check in
-`pipelines.sweep.plan_dataset` the `empty-dataset` case publishes an empty version and writes a report.
+How we checked that these tests fail when their protection is removed (each broken in a copy of the
+code): without the `_scan` wrapper in `pipelines/match.py` (DuckDB errors passed through) the
+invalid-UTF-8 case fails: DuckDB's InvalidInputException is not an exit-2 error and its message
+quotes the email. The other protections are single checks whose removal lets the case through:
+`match.check_files` called from `pipelines.sweep.plan_dataset` (sibling and mistyped schemas),
+`settings._check_inside_base` (outside-base cases), the empty-dataset check in `plan_dataset`.
 """
 
 from __future__ import annotations
