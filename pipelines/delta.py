@@ -37,6 +37,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from pipelines import sql
 from pipelines.errors import ConfigError, DataFileError, SchemaError, SweepError
 from pipelines.match import DatasetMatches, resolve_column
+from pipelines.objectstore import Url
 from pipelines.settings import DatasetConfig
 from pipelines.sweep import DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
 
@@ -121,8 +122,8 @@ def _num_rows(uri: str, fs: fsspec.AbstractFileSystem) -> int:
 
 
 def _local(uri: str) -> Any:
-    """What the matcher reads: a local Path for local tables (it stats them), the URL otherwise."""
-    return Path(uri) if "://" not in uri else uri
+    """What the matcher reads: a local Path for local tables (it stats them), an object URL otherwise."""
+    return Path(uri) if "://" not in uri else Url(uri)
 
 
 def plan_table(config: DatasetConfig, storage_options: dict[str, str] | None = None,
