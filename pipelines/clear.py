@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import storage
-from pipelines.errors import NotFound, SweepError
+from pipelines.errors import ConfigError, NotFound, SweepError
 from pipelines.match import Entry, MatchResult, entries_table, find_matches
 from pipelines.raw import RawFile, raw_report
 from pipelines.settings import DatasetConfig
@@ -42,7 +42,11 @@ adding a batch verified against the whole blacklist, keeps the earlier verificat
 
 
 def plan_current(config: DatasetConfig) -> DatasetPlan:
-    """The dataset's current cleaned files as a plan (no raw snapshot files)."""
+    """The dataset's current cleaned files as a plan (no raw snapshot files). Local Parquet datasets
+    only: Delta tables and object storage are purged by the nightly sweep (ConfigError here)."""
+    if config.format != "parquet" or config.url:
+        raise ConfigError(f"dataset {config.name!r}: ingest and ClearUserData work on local Parquet datasets; "
+                          "this one is purged by the nightly sweep (gdpr-sweep sweep)")
     previous = storage.current_version(config.path)
     manifest = storage.read_manifest(previous)
     known = manifest.get("files", {})

@@ -225,3 +225,16 @@ def test_sweep_deletes_raw_files_taken_in_earlier_and_unchanged(tmp_path):
     sweep([events], [], run_id="r2")
     assert sorted(delete_consumed_raw(plan)) == [str(new), str(old)]
     assert read_dataset(events).num_rows == 2  # the cleaned data keeps its rows (hard links are separate names)
+
+
+def test_delta_or_object_storage_datasets_are_left_to_the_sweep(tmp_path):
+    from dataclasses import replace
+
+    from pipelines.clear import plan_current
+    from pipelines.errors import ConfigError
+
+    (tmp_path / "gdpr-sweep.toml").write_text(CONFIG)
+    events = load_settings(tmp_path / "gdpr-sweep.toml").dataset("events")
+    for other in (replace(events, format="delta"), replace(events, url="s3://bucket/events")):
+        with pytest.raises(ConfigError, match="local Parquet datasets"):
+            plan_current(other)
