@@ -624,10 +624,10 @@ class Registry:
             cached = self._read_cache(cache_id, version)
             if cached is not None and cached[0] == version:
                 return Snapshot(version, cached[1])
-            table = _update_entries(con, *cached) if cached is not None else None
-            if table is None:
-                table = _read_entries(con)
-        self._write_cache(cache_id, version, table)
+            updated = _update_entries(con, *cached) if cached is not None else None
+            table = updated[0] if updated is not None else _read_entries(con)
+        if updated is None or updated[1] > _REWRITE_AFTER:
+            self._write_cache(cache_id, version, table)  # else the kept file stays valid for its own version
         return Snapshot(version, table)
 
     def _cache_path(self) -> Path:
@@ -641,7 +641,7 @@ class Registry:
         import pyarrow.feather as feather
 
         try:
-            table = feather.read_table(self._cache_path(), memory_map=False)
+            table = feather.read_table(self._cache_path(), memory_map=True)
         except (OSError, pa.ArrowInvalid):
             return None
         meta = table.schema.metadata or {}
@@ -665,7 +665,7 @@ class Registry:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
-                feather.write_feather(table.replace_schema_metadata(meta), fh, compression="lz4")
+                feather.write_feather(table.replace_schema_metadata(meta), fh, compression="uncompressed")
             os.replace(tmp, target)
         except OSError:
             tmp.unlink(missing_ok=True)  # the cache only saves time; the database stays the truth
@@ -979,11 +979,13 @@ _CHUNK = 200_000
 
 
 _INCREMENTAL_MAX = 500_000
+_REWRITE_AFTER = 50_000
 
 
-def _update_entries(con: sqlite3.Connection, since: int, cached: pa.Table) -> pa.Table | None:
+def _update_entries(con: sqlite3.Connection, since: int, cached: pa.Table) -> tuple[pa.Table, int] | None:
     """The kept snapshot at version `since`, brought up to date: drop every entry a later history row
-    names, then add back those that exist now. None when too much changed (read everything instead)."""
+    names, then add back those that exist now; with the number of entries touched. None when too
+    much changed (read everything instead)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -1001,7 +1003,7 @@ def _update_entries(con: sqlite3.Connection, since: int, cached: pa.Table) -> pa
     schema = _record_schema()
     fresh = pa.Table.from_arrays([pa.array([r[i] for r in rows], f.type) for i, f in enumerate(schema)],
                                  schema=schema)
-    return pa.concat_tables([kept, fresh]).combine_chunks()
+    return pa.concat_tables([kept, fresh]), len(touched)
 
 
 def _read_entries(con: sqlite3.Connection) -> pa.Table:

@@ -374,9 +374,12 @@ def test_kept_snapshot_is_brought_up_to_date_and_equals_a_full_read(reg, tmp_pat
     assert cache.exists()  # additions keep it: the next snapshot reads only what changed
     reg.import_optimizely({"items": [{"BlacklistId": gone.blacklist_id, "UserId": "u-gone"}]})  # existing
     updated = reg.snapshot()
+    reg.add(user_id="u-10")  # the kept file is still the first version's: the delta grows
+    later = reg.snapshot()
     cache.unlink()
     full = reg.snapshot()
-    assert updated.version == full.version and as_set(updated) == as_set(full) and updated.count == 4
+    assert later.version == full.version and as_set(later) == as_set(full) and later.count == 5
+    assert as_set(updated) == as_set(full) - {row for row in as_set(full) if row[2] == "u-10"}
 
 
 def test_a_removal_drops_the_kept_snapshot(reg, tmp_path):
