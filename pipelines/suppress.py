@@ -79,7 +79,8 @@ def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _norm(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.utf8_lower(pc.utf8_trim(_text(column), characters=WHITESPACE))
+    # As `sql.norm_text` and `identity.normalize_email`: trim, Unicode NFC, lower-case (docs/reliability.md).
+    return pc.utf8_lower(pc.utf8_normalize(pc.utf8_trim(_text(column), characters=WHITESPACE), form="NFC"))
 
 
 def _row_scopes(table: pa.Table, cols: RecipientColumns) -> pa.ChunkedArray:
