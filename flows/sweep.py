@@ -209,8 +209,9 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         path = written["path"]
         overdue = written["report"]["overdue_entries"]
         if overdue:
-            raise SweepError(f"deadline missed: {len(overdue)} blacklist entries older than "
-                             f"{settings.deadline_hours:g} h still hold data; see {Path(path).with_suffix('.html')}")
+            raise SweepError(f"deadline missed: {len(overdue)} blacklist {'entry' if len(overdue) == 1 else 'entries'} "
+                             f"older than {settings.deadline_hours:g} h with data still present; "
+                             f"see {Path(path).with_suffix('.html')}")
     logger.info("run %s: %d rows removed across %d datasets; report %s",
                 run_id, sum(o.rows_removed for o in outcomes), len(outcomes), path)
     return str(path)
