@@ -107,3 +107,35 @@ def sweep(configs, entries, run_id="r1", link_through_events=True, version=1):
 def read_dataset(config: DatasetConfig) -> pa.Table:
     files = sorted(config.path.glob("**/*.parquet"))
     return pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+
+
+def lake_config(source_root: str | None = "raw") -> str:
+    """The TOML of a two-dataset lake (profiles + events, Optimizely columns) under a test folder.
+
+    `source_root` is where raw snapshots land (`<root>/profiles`, `<root>/events`); None: no source.
+    """
+    sources = {ds: f'source = "{source_root}/{ds}"\n' if source_root else "" for ds in ("profiles", "events")}
+    return f"""
+[sweep]
+work_dir = "work"
+report_dir = "reports"
+blacklist_db = "blacklist.db"
+
+[[datasets]]
+name = "profiles"
+kind = "profiles"
+{sources["profiles"]}path = "clean/profiles"
+email = "Info.Email"
+user_id = "UserId"
+device_ids = "DeviceIds"
+scope = "Scope"
+
+[[datasets]]
+name = "events"
+kind = "events"
+{sources["events"]}path = "clean/events"
+email = "User.Email"
+user_id = "User.UserId"
+device_id = "DeviceId"
+scope = "Scope"
+"""

@@ -12,34 +12,18 @@ import pytest
 
 from gdpr_sweep.registry import Registry
 from pipelines.settings import load_settings
-from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, read_dataset, sweep, write
+from tests.helpers import (
+    EVENT_SCHEMA,
+    PROFILE_SCHEMA,
+    lake_config,
+    make_event,
+    make_profile,
+    read_dataset,
+    sweep,
+    write,
+)
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "raw/profiles"
-path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "raw/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_config("raw")
 E = "anna@example.com"
 
 

@@ -10,34 +10,9 @@ from gdpr_sweep.demo import prepare_demo
 from gdpr_sweep.registry import Registry
 from pipelines import storage
 from pipelines.settings import load_settings
-from tests.helpers import logical_event, logical_profile, sweep
+from tests.helpers import lake_config, logical_event, logical_profile, sweep
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "data/sample/profiles"
-path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "data/sample/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_config("data/sample")
 
 
 def generated_lake(tmp_path, profiles=300, events=6000):

@@ -15,36 +15,20 @@ from pipelines import storage
 from pipelines.errors import NotFound
 from pipelines.settings import load_settings
 from tests.flows.conftest_lake import clean_rows, generated_lake, logical, oracle_entries
-from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, read_dataset, sweep, write
+from tests.helpers import (
+    EVENT_SCHEMA,
+    PROFILE_SCHEMA,
+    lake_config,
+    make_event,
+    make_profile,
+    read_dataset,
+    sweep,
+    write,
+)
 from tests.oracle import expected_kept, norm_email
 
 E = "anna@example.com"
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "raw/profiles"
-path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "raw/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_config("raw")
 
 
 def lake(tmp_path, profiles=None, events=None):

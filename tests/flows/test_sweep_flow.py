@@ -10,33 +10,9 @@ import pytest
 from gdpr_sweep.demo import prepare_demo
 from gdpr_sweep.registry import Registry
 from pipelines.settings import load_settings
+from tests.helpers import lake_config  # noqa: E402
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "data/sample/profiles"
-path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "data/sample/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_config("data/sample")
 
 
 @pytest.fixture
