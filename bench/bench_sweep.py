@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_sweep.py                      # 20M events, 1M profiles, 365 daily files
     .venv/bin/python bench/bench_sweep.py --scales 4,20        # also 4M events (linear growth, 5x)
-    .venv/bin/python bench/bench_sweep.py --scales 4,20,100    # also 100M events (long: ~1 h)
+    .venv/bin/python bench/bench_sweep.py --scales 20,100      # also 100M events (full sweep and floor)
 
 Per scale (events in millions; profiles = events / 20; `pipelines.generate`, seed 7):
 
@@ -470,7 +470,17 @@ def machine() -> dict[str, Any]:
             "load_average_at_start": os.getloadavg()}
 
 
-def run_scale(scale: Scale, entries: int, log, full_only: bool) -> dict[str, Any]:
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time (the lower middle of an even count), with every run's times."""
+    chosen = dict(sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2])
+    chosen["runs_seconds"] = [r["seconds"] for r in runs]
+    chosen["runs_cpu_seconds"] = [r["cpu_seconds"] for r in runs]
+    return chosen
+
+
+def run_scale(scale: Scale, entries: int, log, full_only: bool, repeat: int) -> dict[str, Any]:
+    """Every variant `repeat` times, round by round (each round runs them all in the same order, so
+    a slow spell of a shared machine hits every variant alike); each keeps its median run."""
     info = ensure_data(scale, entries)
     scale.root.mkdir(parents=True, exist_ok=True)
     write_config(scale)
@@ -478,26 +488,31 @@ def run_scale(scale: Scale, entries: int, log, full_only: bool) -> dict[str, Any
     write_keys(scale)
     sizes = {k: sum(os.path.getsize(f) for f in scale.files(d)) for k, d in
              (("profiles", scale.raw_profiles), ("events", scale.raw_events))}
-    results: dict[str, Any] = {"data": {**info, "bytes": sizes, "entries_full": len(base),
-                                        "entries_new": len(new)}, "variants": {}}
-    order = ["copy", "sweep_full"] if full_only else ["copy", "duckdb_antijoin", "polars", "pyarrow", "sweep_full"]
-    for variant in order:
-        if variant == "sweep_full":
-            reset_sweep_state(scale, base)
-        results["variants"][variant] = run_variant(variant, scale, log)
-        shutil.rmtree(scale.root / "out", ignore_errors=True)
-        print(f"{scale.millions}M {variant}: {results['variants'][variant]}", flush=True)
-    if not full_only:
-        from gdpr_sweep.registry import Registry
+    runs: dict[str, list[dict[str, Any]]] = {}
 
-        Registry(scale.root / "blacklist.db").import_optimizely({"items": new})
-        for variant in ("sweep_incremental", "scan_identity", "copy_affected"):
-            results["variants"][variant] = run_variant(variant, scale, log)
-            shutil.rmtree(scale.root / "out", ignore_errors=True)
-            print(f"{scale.millions}M {variant}: {results['variants'][variant]}", flush=True)
+    def run(variant: str) -> None:
+        result = run_variant(variant, scale, log)
+        runs.setdefault(variant, []).append(result)
+        shutil.rmtree(scale.root / "out", ignore_errors=True)
+        print(f"{scale.millions}M {variant}: {result}", flush=True)
+
+    order = ["copy", "sweep_full"] if full_only else ["copy", "duckdb_antijoin", "polars", "pyarrow", "sweep_full"]
+    for _ in range(repeat):
+        for variant in order:
+            if variant == "sweep_full":
+                reset_sweep_state(scale, base)
+            run(variant)
+        if not full_only:
+            from gdpr_sweep.registry import Registry
+
+            Registry(scale.root / "blacklist.db").import_optimizely({"items": new})
+            for variant in ("sweep_incremental", "scan_identity", "copy_affected"):
+                run(variant)
+    if not full_only:
         reset_sweep_state(scale, base)
-        results["variants"]["sweep_steps"] = run_variant("sweep_steps", scale, log)
-        print(f"{scale.millions}M sweep_steps: {results['variants']['sweep_steps']}", flush=True)
+        run("sweep_steps")
+    results: dict[str, Any] = {"data": {**info, "bytes": sizes, "entries_full": len(base), "entries_new": len(new)},
+                               "repeat": repeat, "variants": {k: median_run(v) for k, v in runs.items()}}
     shutil.rmtree(scale.root / "clean", ignore_errors=True)
     shutil.rmtree(scale.root / "clean", ignore_errors=True)
     for name in (".profiles.versions", ".events.versions"):
@@ -512,6 +527,8 @@ def main() -> None:
     parser.add_argument("--scales", default="20", help="comma-separated millions of events; the largest "
                         "scale gets every variant, the others the floor and the full sweep (default 20)")
     parser.add_argument("--entries", type=int, default=10_000, help="blacklist entries in the full sweep")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of every variant at the main scale; each "
+                        "variant keeps its median run (default 3); other scales run once")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -527,7 +544,8 @@ def main() -> None:
     with open(args.work / "bench.log", "a") as log:
         for millions in [main_scale] + [s for s in scales if s != main_scale]:
             out["scales"][str(millions)] = run_scale(Scale(args.work, millions), args.entries, log,
-                                                     full_only=millions != main_scale)
+                                                     full_only=millions != main_scale,
+                                                     repeat=args.repeat if millions == main_scale else 1)
             (args.work / "results.json").write_text(json.dumps(out, indent=2))
     out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out["machine"]["load_average_at_end"] = os.getloadavg()

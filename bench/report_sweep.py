@@ -25,6 +25,10 @@ def _bar(value: float, top: float, width: int = 40) -> str:
     return "█" * max(1, round(width * value / top)) if top else ""
 
 
+def _runs(result: dict[str, Any]) -> str:
+    return ", ".join(f"{x:.1f}" for x in result.get("runs_seconds", [result["seconds"]]))
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -46,24 +50,28 @@ def markdown(out: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; Python {m['python']}, "
         f"DuckDB {m['duckdb']}, Polars {m['polars']}, pyarrow {m['pyarrow']}, Prefect {m['prefect']}; "
         f"gdpr-sweep at commit `{m['git_commit']}`. Load average at start {m['load_average_at_start'][0]:.1f}, "
-        f"at end {m.get('load_average_at_end', [float('nan')])[0]:.1f} (other work shared the machine).",
+        f"at end {m.get('load_average_at_end', [float('nan')])[0]:.1f} (2 cores: above ~2, other work shared the machine).",
         "",
         f"Data (`pipelines.generate`, seed {d['seed']}): {d['events']:,} events in {d['days']} daily files "
         f"({d['bytes']['events'] / 1e6:,.0f} MB zstd), {d['profiles']:,} profiles "
         f"({d['bytes']['profiles'] / 1e6:,.0f} MB); {d['entries_full']:,} blacklist entries for the full sweep "
         f"(emails, half of them scoped, one user id), {d['entries_new']} more for the nightly run.",
         "",
+        f"Each variant ran {s.get('repeat', 1)} times, round by round (every round runs all variants in the "
+        "same order, so a slow spell hits them alike); the tables show each variant's median run, and the "
+        "last column every run's wall seconds.",
+        "",
         f"### Full sweep, {int(main)}M events",
         "",
-        "| variant | wall s | × floor | CPU s | × floor CPU | peak RSS |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | wall s | × floor | CPU s | × floor CPU | peak RSS | runs (wall s) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     floor_cpu = v["copy"]["cpu_seconds"]
     for key in ("sweep_full", "copy", "duckdb_antijoin", "polars", "pyarrow"):
         if key in v:
             lines.append(f"| {LABELS[key]} | {v[key]['seconds']:.1f} | {v[key]['seconds'] / floor:.2f} | "
                          f"{v[key]['cpu_seconds']:.1f} | {v[key]['cpu_seconds'] / floor_cpu:.2f} | "
-                         f"{v[key]['peak_rss_mb']:,} MB |")
+                         f"{v[key]['peak_rss_mb']:,} MB | {_runs(v[key])} |")
     lines += [
         "",
         f"Prefect's fixed start-up (import, temporary API server, a first flow run), not in the row above: "
@@ -104,14 +112,16 @@ def markdown(out: dict[str, Any]) -> str:
         lines += [
             f"### Nightly incremental sweep: {d['entries_new']} new entries",
             "",
-            "| what | wall s | CPU s | peak RSS |",
-            "| --- | ---: | ---: | ---: |",
+            "| what | wall s | CPU s | peak RSS | runs (wall s) |",
+            "| --- | ---: | ---: | ---: | --- |",
             f"| gdpr-sweep incremental sweep (flow, verification and report included) | {inc['seconds']:.1f} | "
-            f"{inc['cpu_seconds']:.1f} | {inc['peak_rss_mb']:,} MB |",
+            f"{inc['cpu_seconds']:.1f} | {inc['peak_rss_mb']:,} MB | {_runs(inc)} |",
             f"| DuckDB scan of the identity columns of every file | {scan:.1f} | "
-            f"{v['scan_identity']['cpu_seconds']:.1f} | {v['scan_identity']['peak_rss_mb']:,} MB |",
+            f"{v['scan_identity']['cpu_seconds']:.1f} | {v['scan_identity']['peak_rss_mb']:,} MB | "
+            f"{_runs(v['scan_identity'])} |",
             f"| DuckDB plain copy of just the affected files ({v['copy_affected']['files']}) | {copy_aff:.1f} | "
-            f"{v['copy_affected']['cpu_seconds']:.1f} | {v['copy_affected']['peak_rss_mb']:,} MB |",
+            f"{v['copy_affected']['cpu_seconds']:.1f} | {v['copy_affected']['peak_rss_mb']:,} MB | "
+            f"{_runs(v['copy_affected'])} |",
             f"| its floor: scan + copy of the affected files | {inc_floor:.1f} | {inc_floor_cpu:.1f} | |",
             "",
             f"Files rewritten: {inc['files_rewritten']}; every other file of the new version is a hard link to "

@@ -11,6 +11,7 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset
@@ -51,16 +52,19 @@ def extract(settings: Settings, config: DatasetConfig, fingerprint: str) -> Data
 
 
 # Per-partition tasks (pipelines/scaleout.py): the task runner (threads, or a Dask cluster) spreads them.
+# Tasks the flow calls directly get their large arguments (the blacklist snapshot, matches, outcomes, the
+# report) in `quote(...)`: Prefect otherwise walks every element looking for futures, seconds per run at
+# 10,000 entries. Not on `.map`/`.submit`: a Dask runner passes the wrapper through unopened.
 @task(cache_policy=NO_CACHE)
 def link_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: tuple[str, ...],
-                   version: int) -> pa.Table:
+                   version: int) -> scaleout.Links:
     return scaleout.link_partition(settings, entries, plan, relpaths, version)
 
 
 @task(cache_policy=NO_CACHE)
 def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: tuple[str, ...],
-                    linked: pa.Table, version: int) -> DatasetMatches:
-    return scaleout.match_partition(settings, entries, plan, relpaths, linked, version)
+                    linked: pa.Table, version: int, own: scaleout.Links) -> DatasetMatches:
+    return scaleout.match_partition(settings, entries, plan, relpaths, linked, version, own)
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
@@ -93,15 +97,17 @@ def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcom
 
 
 def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> MatchResult:
-    """§3 over every partition in two mapped passes: devices linked anywhere, then each partition's rows."""
+    """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere,
+    then each partition's device scan and rows to drop."""
     # Incremental: clean files are matched only against entries added since their last verification.
     entries = with_versions(entries_table(blacklist.entries), blacklist.added)
     parts = scaleout.partitions(plans, partitions_per_dataset(settings))
     by_name = {p.config.name: p for p in plans}
     files = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
     common = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
-    linked = scaleout.union_linked(link_partition.map(**files, **common).result())
-    per_part = match_partition.map(**files, **common, linked=unmapped(linked)).result()
+    links = link_partition.map(**files, **common).result()
+    linked = scaleout.union_linked(x.linked for x in links)
+    per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links).result()
     return scaleout.merge_matches(plans, parts, per_part, linked)
 
 
@@ -114,7 +120,7 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
         if p.config.format == "delta":
             futures[p.config.name] = purge_table.submit(settings, p, m, run_id, blacklist.version)
             continue
-        start_version(settings, p, run_id)
+        start_version(settings, quote(p), run_id)
         rels = [x.relpaths for x in scaleout.partitions([p], partitions_per_dataset(settings))]
         drops = [{r: m.drops[r] for r in part if r in m.drops} for part in rels]
         parts = purge_partition.map(unmapped(settings), unmapped(p), rels, drops, unmapped(run_id))
@@ -126,7 +132,7 @@ def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcom
     """Re-read every output file (its row count; §3 again if rewritten), partition by partition."""
     pieces = scaleout.verification_slices(outcomes, partitions_per_dataset(settings))
     results = verify_partition.map(unmapped(settings), unmapped(entries_table(blacklist.entries)), pieces,
-                              unmapped(matches.linked_devices)).result()
+                                   unmapped(matches.linked_devices)).result()
     return scaleout.merge_verifications(results)
 
 
@@ -198,12 +204,13 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         if not verification.ok:
             raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                              "nothing was published")
-        raw_deleted = publish(settings, plans, outcomes, blacklist)
+        raw_deleted = publish(settings, quote(plans), quote(outcomes), quote(blacklist))
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
-        written = write_report(settings, run, blacklist, outcomes, verification, raw_deleted, matches)
-        publish_artifacts(written)
+        written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
+                               quote(matches))
+        publish_artifacts(quote(written))
         if settings.report_url:
             upload_report(settings, written["path"])
         path = written["path"]

@@ -31,6 +31,10 @@ ENTRY_SCHEMA = pa.schema([("bid", pa.string()), ("email", pa.string()), ("user_i
 NEVER_VERIFIED = -1
 """The `verified` version of a file no sweep has checked yet (a new raw snapshot): every entry applies."""
 LINKED_SCHEMA = pa.schema([("device", pa.string()), ("scope", pa.string()), ("bid", pa.string())])
+HITS_SCHEMA = pa.schema([("dataset", pa.string()), ("file", pa.int64()), ("row", pa.int64()), ("bid", pa.string()),
+                         ("rank", pa.int8()), ("entry_scope", pa.string()), ("device_id", pa.string()),
+                         ("device_ids", pa.list_(pa.string())), ("links", pa.bool_())])
+"""One matched (row, entry) pair: `file` indexes the dataset input's files, `rank` is the §3 rule."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class MatchResult:
     datasets: dict[str, DatasetMatches]
     linked_devices: pa.Table
     """(device, scope, bid) linked by rule 3; kept to re-check outputs in verification."""
+    identity_hits: pa.Table | None = None
+    """With `links_only`: the rows rules 1 and 2 matched (HITS_SCHEMA), for the second pass to reuse."""
 
     @property
     def rows_removed(self) -> int:
@@ -115,24 +121,29 @@ def find_matches(
     link_through_events: bool = True,
     extra_linked: pa.Table | None = None,
     links_only: bool = False,
+    identity_hits: pa.Table | None = None,
 ) -> MatchResult:
     """Apply §3 to every dataset at once (profiles link devices that events then lose).
 
-    `links_only`: stop after rule 3's first half and return only `linked_devices` (no device scan, no
-    rows to drop), for a first pass that gathers links across partitions (pipelines/scaleout.py).
+    `links_only`: stop after rule 3's first half and return `linked_devices` and the `identity_hits`
+    (no device scan, no rows to drop), for a first pass that gathers links across partitions
+    (pipelines/scaleout.py). `identity_hits`: that first pass's hits for the same `inputs`, used
+    instead of scanning the identity columns again.
     """
     if "added" not in entries.column_names:
         entries = with_versions(entries, None)
     con.register("entries", entries)
     con.register("extra_linked", extra_linked if extra_linked is not None else LINKED_SCHEMA.empty_table())
+    con.register("prior_hits", identity_hits if identity_hits is not None else HITS_SCHEMA.empty_table())
     con.execute(sql.CREATE_HITS)
+    con.execute(sql.INSERT_PRIOR_HITS)
     newest = max(entries.column("added").to_pylist(), default=NEVER_VERIFIED)
     scans = {}
     for ds in inputs:
         if not ds.files:
             continue
         scans[ds.config.name] = _scan_sql(ds)
-        if min(ds.verified_list()) >= newest:
+        if identity_hits is not None or min(ds.verified_list()) >= newest:
             continue  # every file was verified against every entry: rules 1 and 2 cannot match
         links = ds.config.kind == "profiles" or link_through_events
         _scan(con, ds, sql.CREATE_CANDIDATES.format(scan=scans[ds.config.name]),
@@ -149,9 +160,10 @@ def find_matches(
                   {"files": _paths(ds), "dataset": ds.config.name})
     result = {ds.config.name: DatasetMatches() if links_only else _collect(con, ds) for ds in inputs}
     linked = con.sql(sql.LINKED_DEVICES).to_arrow_table().cast(LINKED_SCHEMA)
-    for name in ("entries", "extra_linked"):
+    hits = con.sql(sql.IDENTITY_HITS).to_arrow_table().cast(HITS_SCHEMA) if links_only else None
+    for name in ("entries", "extra_linked", "prior_hits"):
         con.unregister(name)
-    return MatchResult(datasets=result, linked_devices=linked)
+    return MatchResult(datasets=result, linked_devices=linked, identity_hits=hits)
 
 
 _DUCKDB_FILE_RE = re.compile(r'Parquet file "([^"]+)"')

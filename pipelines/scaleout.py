@@ -5,9 +5,11 @@ A partition is a run of consecutive files of one dataset (`partitions`; the flow
 dataset, flows/runners.py). Matching runs in two passes over them, which together equal one global
 `find_matches` (§3 rule 3 links devices across files and datasets):
 
-1. `link_partition`: each partition's identity hits (rules 1, 2) and the devices they link;
-2. `match_partition`: each partition again, with the union of every partition's linked devices as
-   `extra_linked`, giving its rows to drop and counts. `merge_matches` adds the results up.
+1. `link_partition`: each partition's identity hits (rules 1, 2) and the devices they link (a scan
+   of the identity columns);
+2. `match_partition`: each partition's device scan, with the union of every partition's linked
+   devices as `extra_linked` and its own identity hits from pass 1, giving its rows to drop and
+   counts. `merge_matches` adds the results up. Each column is read once.
 
 Then `write_partition` writes its files of a dataset's new version, `finish_dataset` records the
 version, `verify_partition` re-reads a slice of the output files, and `publish` switches the dataset. Each step
@@ -113,12 +115,24 @@ def partition_input(plan: DatasetPlan, relpaths: Sequence[str], blacklist_versio
     return dataclasses.replace(whole, files={rel: whole.files[rel] for rel in relpaths})
 
 
+@dataclass(frozen=True)
+class Links:
+    """Pass 1's result for one partition."""
+
+    linked: pa.Table
+    """The devices its matching rows link (LINKED_SCHEMA)."""
+    hits: pa.Table
+    """Its rows matched by rules 1 and 2 (HITS_SCHEMA), which pass 2 reuses instead of reading them again."""
+
+
 def link_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: Sequence[str],
-                   blacklist_version: int | None = None) -> pa.Table:
-    """Pass 1: the devices these files' matching rows link (§3 rule 3, first half)."""
+                   blacklist_version: int | None = None) -> Links:
+    """Pass 1: these files' identity hits and the devices they link (§3 rules 1, 2 and rule 3's first half)."""
     with open_connection(settings) as con:
-        return find_matches(con, entries, [partition_input(plan, relpaths, blacklist_version)],
-                            settings.link_devices_through_events, links_only=True).linked_devices
+        found = find_matches(con, entries, [partition_input(plan, relpaths, blacklist_version)],
+                             settings.link_devices_through_events, links_only=True)
+    assert found.identity_hits is not None
+    return Links(found.linked_devices, found.identity_hits)
 
 
 def union_linked(tables: Iterable[pa.Table]) -> pa.Table:
@@ -129,11 +143,15 @@ def union_linked(tables: Iterable[pa.Table]) -> pa.Table:
 
 
 def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: Sequence[str],
-                    linked: pa.Table, blacklist_version: int | None = None) -> DatasetMatches:
-    """Pass 2: these files' rows to drop and counts, with every partition's linked devices."""
+                    linked: pa.Table, blacklist_version: int | None = None,
+                    own: Links | None = None) -> DatasetMatches:
+    """Pass 2: these files' rows to drop and counts, with every partition's linked devices. `own`:
+    this partition's pass-1 result (its identity hits are reused); without it the identity columns
+    are scanned again."""
     with open_connection(settings) as con:
         result = find_matches(con, entries, [partition_input(plan, relpaths, blacklist_version)],
-                              settings.link_devices_through_events, extra_linked=linked)
+                              settings.link_devices_through_events, extra_linked=linked,
+                              identity_hits=own.hits if own is not None else None)
     return result.datasets[plan.config.name]
 
 

@@ -33,25 +33,32 @@ def column_ref(path: Sequence[tuple[str, bool]]) -> str:
 
 def norm_text(expr: str) -> str:
     """Trimmed, NFC-normalised, lower-cased text; the comparison form of emails (and data scopes).
-    Must agree with `pipelines.identity.normalize_email` (NFC, then simple per-character lower-case)."""
-    return f"lower(nfc_normalize(trim(CAST({expr} AS VARCHAR), {quote_literal(WHITESPACE)})))"
+    Must agree with `pipelines.identity.normalize_email` (NFC, then simple per-character lower-case).
+
+    `trim` with a character list costs three times a plain read on 20M emails, so it runs only where
+    the first or last character (code point) is a control character or space: every other value has
+    nothing to trim (docs/benchmarks.md, "Sweep")."""
+    text = f"CAST({expr} AS VARCHAR)"
+    trimmed = (f"CASE WHEN ord({text}[1]) <= 32 OR ord({text}[-1]) <= 32 "
+               f"THEN trim({text}, {quote_literal(WHITESPACE)}) ELSE {text} END")
+    return f"lower(nfc_normalize({trimmed}))"
 
 
-def norm_scope(expr: str | None) -> str:
+def norm_scope(expr: str) -> str:
     """Null, empty or whitespace scope is DefaultScope; scopes compare case-insensitively."""
-    if expr is None:
-        return "'defaultscope'"
     return f"coalesce(nullif({norm_text(expr)}, ''), 'defaultscope')"
 
 
 def identity_scan(email: str | None, user_id: str | None, scope: str | None,
                   device_id: str | None, device_ids: str | None) -> str:
-    """One row per data row: which file and row, and its normalised identities."""
+    """One row per data row: which file and row, and its identities. The email is normalised here
+    (the candidate filter needs it); the scope is left raw (`raw_scope`) and normalised by
+    `norm_scope` only for the few rows that survive a filter."""
     return f"""
         SELECT t.file_index AS file, t.file_row_number AS row,
                {norm_text(email) if email else 'NULL::VARCHAR'} AS email,
                {f'CAST({user_id} AS VARCHAR)' if user_id else 'NULL::VARCHAR'} AS user_id,
-               {norm_scope(scope)} AS scope,
+               {f'CAST({scope} AS VARCHAR)' if scope else 'NULL::VARCHAR'} AS raw_scope,
                {f'CAST({device_id} AS VARCHAR)' if device_id else 'NULL::VARCHAR'} AS device_id,
                {f'CAST({device_ids} AS VARCHAR[])' if device_ids else 'NULL::VARCHAR[]'} AS device_ids
         FROM read_parquet($files, union_by_name = true) AS t"""
@@ -62,10 +69,11 @@ def identity_scan(email: str | None, user_id: str | None, scope: str | None,
 # `$oldest` is the oldest blacklist version among the files: only entries added after it can match.
 CREATE_CANDIDATES = """
     CREATE OR REPLACE TEMP TABLE candidates AS
-    SELECT * FROM ({scan}) AS i
+    SELECT i.file, i.row, i.email, i.user_id, {scope} AS scope, i.device_id, i.device_ids
+    FROM ({scan}) AS i
     WHERE i.email IN (SELECT email FROM entries WHERE added > $oldest)
        OR i.user_id IN (SELECT user_id FROM entries WHERE added > $oldest)
-"""
+""".replace("{scope}", norm_scope("i.raw_scope"))
 
 # Rules 1 and 2, exactly, on the few candidates: email or user id matches an entry within the
 # entry's scope. `$verified[file + 1]` is the blacklist version the file was verified against: only
@@ -102,25 +110,30 @@ CREATE_LINKED = """
 
 ANY_LINKED = "SELECT count(*) > 0 FROM linked"
 
+# A first pass's identity hits (`find_matches(links_only=True)`), in and out, so the second pass
+# does not scan the identity columns again.
+INSERT_PRIOR_HITS = "INSERT INTO hits SELECT * FROM prior_hits"
+IDENTITY_HITS = "SELECT * FROM hits WHERE rank < 3 ORDER BY dataset, file, row, bid, rank"
+
 # Rule 3, second half: event rows from a linked device, within the linked scope. `{devices}` is
 # `device_rows(...)`: one streaming scan, the linked table is small.
 INSERT_DEVICE_HITS = """
     INSERT INTO hits
     SELECT $dataset, d.file, d.row, l.bid, 3, l.scope, NULL, NULL, false
     FROM ({devices}) AS d JOIN linked AS l ON d.device = l.device
-    WHERE l.scope IS NULL OR l.scope = d.scope
-"""
+    WHERE l.scope IS NULL OR l.scope = {scope}
+""".replace("{scope}", norm_scope("d.raw_scope"))
 
 
 def device_rows(scan: str, device_id: bool, device_ids: bool) -> str:
-    """(file, row, scope, device) per device of each row, in a single pass over `scan`."""
+    """(file, row, raw_scope, device) per device of each row, in a single pass over `scan`."""
     if device_id and device_ids:
         device = "unnest(list_concat([device_id], device_ids))"
     elif device_ids:
         device = "unnest(device_ids)"
     else:
         device = "device_id"
-    return f"SELECT file, row, scope, {device} AS device FROM ({scan})"
+    return f"SELECT file, row, raw_scope, {device} AS device FROM ({scan})"
 
 
 # Rows to drop per file, and counts per reason (each row once, by its first reason) and per entry.

@@ -184,7 +184,9 @@ def write_file(plan: DatasetPlan, relpath: str, drop: np.ndarray | None, run_id:
 
 def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutcome], matches: DatasetMatches,
                    run_id: str, blacklist_version: int, fingerprint: str | None = None) -> DatasetOutcome:
-    """Write the version's manifest once all its files are written; return the dataset's outcome."""
+    """Sync the version's files to disk and write its manifest, once all its files are written;
+    return the dataset's outcome."""
+    storage.sync_folder(version)
     manifest_files = {o.relpath: {"rows": o.rows_out, "sha256": o.sha256_out, "source": f.source_signature,
                                   "blacklist_version": blacklist_version}
                       for f, o in zip(plan.files, outcomes, strict=True)}

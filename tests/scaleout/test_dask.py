@@ -48,17 +48,19 @@ def test_per_file_matching_equals_one_global_match(tmp_path):
     parts = scaleout.partitions(plans, per_dataset=3)  # one file per partition
     assert len(parts) == 5
     by_name = {p.config.name: p for p in plans}
-    linked = scaleout.union_linked(scaleout.link_partition(settings, entries, by_name[x.dataset], x.relpaths)
-                                   for x in parts)
-    per_file = [scaleout.match_partition(settings, entries, by_name[x.dataset], x.relpaths, linked) for x in parts]
-    merged = scaleout.merge_matches(plans, parts, per_file, linked)
-
-    assert merged.linked_devices.equals(whole.linked_devices)
+    links = [scaleout.link_partition(settings, entries, by_name[x.dataset], x.relpaths) for x in parts]
+    linked = scaleout.union_linked(x.linked for x in links)
+    reused = [scaleout.match_partition(settings, entries, by_name[x.dataset], x.relpaths, linked, own=own)
+              for x, own in zip(parts, links, strict=True)]
+    rescanned = [scaleout.match_partition(settings, entries, by_name[x.dataset], x.relpaths, linked) for x in parts]
     assert whole.datasets["events"].rows_removed == 5  # x@ itself; d9 via that event, d1/d2 via a profile, d4 in shop only
-    for name, m in whole.datasets.items():
-        got = merged.datasets[name]
-        assert {k: v.tolist() for k, v in got.drops.items()} == {k: v.tolist() for k, v in m.drops.items()}
-        assert got.by_reason == m.by_reason and got.by_entry == m.by_entry
+    for per_file in (reused, rescanned):  # pass 2 with pass 1's identity hits, or scanning them again
+        merged = scaleout.merge_matches(plans, parts, per_file, linked)
+        assert merged.linked_devices.equals(whole.linked_devices)
+        for name, m in whole.datasets.items():
+            got = merged.datasets[name]
+            assert {k: v.tolist() for k, v in got.drops.items()} == {k: v.tolist() for k, v in m.drops.items()}
+            assert got.by_reason == m.by_reason and got.by_entry == m.by_entry
 
 
 def _config_file(root):

@@ -229,9 +229,11 @@ def test_delta_table_on_s3(s3_server, tmp_path):
 
     plan = scaleout.plan(settings, config)
     parts = scaleout.partitions([plan])
-    linked = scaleout.union_linked(scaleout.link_partition(settings, entries, plan, x.relpaths) for x in parts)
+    links = [scaleout.link_partition(settings, entries, plan, x.relpaths) for x in parts]
+    linked = scaleout.union_linked(x.linked for x in links)
     matches = scaleout.merge_matches([plan], parts, [scaleout.match_partition(settings, entries, plan, x.relpaths,
-                                                                              linked) for x in parts], linked)
+                                                                              linked, own=own)
+                                                     for x, own in zip(parts, links, strict=True)], linked)
     outcome = scaleout.purge_table(settings, plan, matches.datasets["events"], "r1", 1)
     checks = [scaleout.verify_partition(settings, entries, piece, linked)
               for piece in scaleout.verification_slices([outcome])]
