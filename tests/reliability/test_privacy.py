@@ -1,7 +1,8 @@
 """Privacy (SPEC §1, §5, §7): after a full demo run through the real command (sample data, sample
 blacklist, two sweeps), no blacklisted person's email, name or device id appears in the command's
 output and logs, the reports, the Prefect logs and artifacts, the cleaned data, or any file the run
-left behind (temporary files included). Only the raw input snapshots and the registry may hold them.
+left behind (temporary files included). Only the registry may hold them (the demo deletes the raw
+snapshots it consumed; the test reads its own copy of them, `reference/`).
 
 How we checked that it fails when the protection is removed: logging the entries' emails in the
 flow's `load_blacklist` (`get_run_logger().info("entries %s", [r.email for r in ...])`) makes
@@ -23,7 +24,7 @@ from pipelines.settings import load_settings
 
 
 def _sample(run) -> Path:
-    return run.root / "data" / "sample"
+    return run.reference
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,9 @@ def identifiers(demo_run):
 
 
 def _protected(path: Path, run) -> bool:
-    """Files that may hold identifiers: the raw input snapshots and the registry itself."""
+    """Files that may hold identifiers: the test's reference copy of the sample and the registry itself."""
     rel = path.relative_to(run.root).as_posix()
-    return rel.startswith("data/sample/") or Path(rel).name.startswith("blacklist.db")
+    return rel.startswith("reference/") or Path(rel).name.startswith("blacklist.db")
 
 
 def _found(text: str, needles: set[str]) -> list[str]:
