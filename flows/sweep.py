@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from flows.retry import retry_unless_input_error
-from flows.runners import partitions_per_dataset
+from flows.runners import partitions_per_dataset, task_runner_for
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
@@ -222,3 +222,15 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
     logger.info("run %s: %d rows removed across %d datasets; report %s",
                 run_id, sum(o.rows_removed for o in outcomes), len(outcomes), path)
     return str(path)
+
+
+def configured_sweep(settings: Settings):  # type: ignore[no-untyped-def]
+    """The sweep flow on the task runner `[sweep] task_runner` names: threads, or a Dask cluster."""
+    return gdpr_sweep.with_options(task_runner=task_runner_for(settings))
+
+
+@flow(name="gdpr_sweep_nightly", log_prints=False)
+def nightly_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) -> str:
+    """prefect.yaml's nightly entry point: a deployment cannot pick a task runner from the configuration
+    itself, so this flow reads it and runs `gdpr_sweep` as a subflow on that runner; return the report's path."""
+    return configured_sweep(load_settings(Path(config)))(config=config, delete_raw=delete_raw)

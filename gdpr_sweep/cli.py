@@ -94,12 +94,10 @@ def sweep(ctx: Context, delete_raw: bool | None) -> None:
 
 def run_sweep(settings: Settings, delete_raw: bool | None = None) -> str:
     prepare_prefect(settings)
-    from flows.runners import task_runner_for
-    from flows.sweep import gdpr_sweep  # Prefect is imported only once its home is set
+    from flows.sweep import configured_sweep  # Prefect is imported only once its home is set
 
     # [sweep] task_runner: threads here, or a Dask cluster (README "Scaling out")
-    flow = gdpr_sweep.with_options(task_runner=task_runner_for(settings))
-    return flow(config=str(settings.config_path), delete_raw=delete_raw)
+    return configured_sweep(settings)(config=str(settings.config_path), delete_raw=delete_raw)
 
 
 @cli.command()

@@ -53,3 +53,37 @@ def test_sweep_flow_purges_reports_and_is_idempotent(prefect_harness, demo_setti
     assert second["totals"]["rows_removed"] == 0
     after = {p.name: p.read_bytes() for p in settings.dataset("events").path.glob("*.parquet")}
     assert before == after
+
+
+def test_nightly_deployment_flow_runs_the_sweep_as_a_subflow(prefect_harness, demo_settings):
+    """prefect.yaml's nightly entry point: the sweep runs as its subflow and the report is the sweep's."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    from flows.sweep import nightly_sweep
+
+    state = nightly_sweep(config=str(demo_settings.config_path), return_state=True)
+    assert state.is_completed()
+    report = json.loads(open(state.result()).read())
+    assert report["verification"]["ok"] and report["totals"]["rows_removed"] > 0
+
+    async def child_flow_names():
+        parent = FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id])
+        async with get_client() as client:
+            children = await client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=parent))
+            return [(await client.read_flow(r.flow_id)).name for r in children]
+
+    assert asyncio.run(child_flow_names()) == ["gdpr_sweep"]
+
+
+@pytest.mark.parametrize(("runner", "expected"), [("local", "ThreadPoolTaskRunner"), ("dask", "DaskTaskRunner")])
+def test_configured_sweep_uses_the_configured_task_runner(tmp_path, runner, expected):
+    """The runner `nightly_sweep` and `gdpr-sweep sweep` give the sweep comes from `[sweep] task_runner`
+    (tests/scaleout/test_dask.py runs a sweep on a real Dask cluster through the same call)."""
+    from flows.sweep import configured_sweep
+
+    (tmp_path / "gdpr-sweep.toml").write_text(CONFIG.replace("[sweep]\n", f'[sweep]\ntask_runner = "{runner}"\n'))
+    flow = configured_sweep(load_settings(tmp_path / "gdpr-sweep.toml"))
+    assert type(flow.task_runner).__name__ == expected and flow.name == "gdpr_sweep"

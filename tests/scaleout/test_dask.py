@@ -110,8 +110,7 @@ def _outputs(settings):
 
 def test_flow_on_two_dask_workers_equals_local_run(prefect_harness, tmp_path):
     """One Dask test (a local cluster costs ~20 s to start): same lake, same blacklist, two runners."""
-    from flows.runners import task_runner_for
-    from flows.sweep import gdpr_sweep
+    from flows.sweep import configured_sweep
 
     local_root, dask_root = tmp_path / "local", tmp_path / "dask"
     local_root.mkdir()
@@ -127,9 +126,9 @@ def test_flow_on_two_dask_workers_equals_local_run(prefect_harness, tmp_path):
 
     reports = {}
     for name, s in (("local", settings), ("dask", dask_settings)):
-        runner = task_runner_for(s)
-        assert type(runner).__name__ == ("DaskTaskRunner" if name == "dask" else "ThreadPoolTaskRunner")
-        path = gdpr_sweep.with_options(task_runner=runner)(config=str(s.config_path))
+        flow = configured_sweep(s)  # what `gdpr-sweep sweep` and prefect.yaml's `nightly_sweep` run
+        assert type(flow.task_runner).__name__ == ("DaskTaskRunner" if name == "dask" else "ThreadPoolTaskRunner")
+        path = flow(config=str(s.config_path))
         reports[name] = json.loads(open(path).read())
 
     local, dask = reports["local"], reports["dask"]
