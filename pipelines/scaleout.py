@@ -201,7 +201,10 @@ def write_partition(settings: Settings, plan: DatasetPlan, relpaths: Sequence[st
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda rel: _write_one(settings, plan, rel, drops.get(rel), run_id), relpaths))
+        outcomes = list(pool.map(lambda rel: _write_one(settings, plan, rel, drops.get(rel), run_id), relpaths))
+    if not plan.config.url:  # durable on the machine that wrote them (a Dask worker may be another one)
+        storage.sync_folder(storage.versions_dir(plan.config.path) / run_id)
+    return outcomes
 
 
 def _write_one(settings: Settings, plan: DatasetPlan, relpath: str, drop: np.ndarray | None,

@@ -164,8 +164,9 @@ def sync_folder(folder: Path) -> None:
     """Make every file written under `folder` durable before anything points at them.
 
     One `syncfs` of the folder's file system instead of an `fsync` per file (a few ms each, 369
-    files in the benchmark's sweep); where `syncfs` is not available, each file and folder is
-    fsynced."""
+    files in the benchmark's sweep); where `syncfs` is not available or fails, each file and folder
+    is fsynced. It flushes what this machine wrote: writers on other machines (Dask) call it on
+    their own files too (`scaleout.write_partition`)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         if _syncfs is not None and _syncfs(fd) == 0:
@@ -179,11 +180,11 @@ def sync_folder(folder: Path) -> None:
 
 
 def _load_syncfs():  # type: ignore[no-untyped-def]
+    """libc's `syncfs` (Linux) from the running process's own symbols, or None."""
     try:
         import ctypes
-        import ctypes.util
 
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).syncfs
+        return ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
         return None
 
