@@ -1,6 +1,8 @@
 """Incremental sweeps are exact: after any sequence of adds, removes, new raw files and sweeps, the
 cleaned data equals what a full sweep gives (tests/oracle.py applied to the same data), and files
-that hold no match are carried over as hard links, never rewritten.
+that hold no match are carried over as hard links, never rewritten. At every sweep the flow's
+partitioned two-pass match (pipelines/scaleout.py, pass 2 reusing pass 1's identity hits) must give
+exactly the rows of the one global match.
 
 The blacklist version here is a counter with the registry's meaning (one step per add or remove;
 an entry is new for every file verified before the step that added it). One test runs through the
@@ -18,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gdpr_sweep.registry import Registry
-from pipelines import storage
-from pipelines.match import Entry, connect, entries_table, find_matches, with_versions
+from pipelines import scaleout, storage
+from pipelines.match import Entry, MatchResult, connect, entries_table, find_matches, with_versions
+from pipelines.settings import Settings
 from pipelines.sweep import match_fingerprint, plan_dataset, publish_version, verify_versions, write_version
 from tests import oracle
 from tests.helpers import (
@@ -84,6 +87,9 @@ class Lake:
     def __post_init__(self) -> None:
         self.configs = [profiles_config(self.root), events_config(self.root)]
         self.fingerprint = match_fingerprint(self.configs, self.link_through_events)
+        self.settings = Settings(config_path=self.root / "gdpr-sweep.toml", work_dir=self.root / "work",
+                                 report_dir=self.root / "reports", blacklist_db=self.root / "blacklist.db",
+                                 link_devices_through_events=self.link_through_events, datasets=tuple(self.configs))
 
     # -- changes ---------------------------------------------------------------------------
     def add(self, email: str | None, user_id: str | None, scope: str | None) -> None:
@@ -122,6 +128,7 @@ class Lake:
         table = with_versions(entries_table(current), {bid: v for bid, (_, v) in self.entries.items()})
         with connect() as con:
             matches = find_matches(con, table, [p.as_input(self.version) for p in plans], self.link_through_events)
+            _assert_same_rows(_two_passes(self.settings, table, plans, self.version), matches)
             outcomes = [write_version(p, matches.datasets[p.config.name], f"r{self.sweeps}", self.version,
                                       self.fingerprint) for p in plans]
             verification = verify_versions(con, entries_table(current), outcomes, self.configs, matches,
@@ -161,6 +168,24 @@ class Lake:
             on_disk = {rel: pq.read_table(version / rel).to_pylist() for rel in storage.list_parquet(version)} \
                 if version else {}
             assert on_disk == self.expected[config.name], config.name
+
+
+def _two_passes(settings: Settings, entries, plans, version: int) -> MatchResult:
+    """The flow's match: two partitions per dataset, pass 1 (identity scan) then pass 2 (device scan)."""
+    parts = scaleout.partitions(plans, per_dataset=2)
+    by_name = {p.config.name: p for p in plans}
+    links = [scaleout.link_partition(settings, entries, by_name[x.dataset], x.relpaths, version) for x in parts]
+    linked = scaleout.union_linked(x.linked for x in links)
+    per_part = [scaleout.match_partition(settings, entries, by_name[x.dataset], x.relpaths, linked, version, own)
+                for x, own in zip(parts, links, strict=True)]
+    return scaleout.merge_matches(plans, parts, per_part, linked)
+
+
+def _assert_same_rows(got: MatchResult, expected: MatchResult) -> None:
+    for name, m in expected.datasets.items():
+        g = got.datasets[name]
+        assert {k: v.tolist() for k, v in g.drops.items()} == {k: v.tolist() for k, v in m.drops.items()}, name
+        assert (g.by_reason, g.by_entry) == (m.by_reason, m.by_entry), name
 
 
 def _inodes(dataset: Path) -> dict[str, int]:
