@@ -144,7 +144,7 @@ def find_matches(
             continue
         scans[ds.config.name] = _scan_sql(ds)
         if identity_hits is not None or min(ds.verified_list()) >= newest:
-            continue  # every file was verified against every entry: rules 1 and 2 cannot match
+            continue  # hits given by pass 1, or every file verified against every entry: nothing to scan
         links = ds.config.kind == "profiles" or link_through_events
         _scan(con, ds, sql.CREATE_CANDIDATES.format(scan=scans[ds.config.name]),
               {"files": _paths(ds), "oldest": min(ds.verified_list())})

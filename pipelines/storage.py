@@ -1,9 +1,9 @@
 """All file I/O of datasets and reports: listing, schema reads, exact rewrites, atomic swaps.
 
 A cleaned dataset's path is a symlink to its current version folder beside it
-(`events` -> `.events.versions/<run_id>`). A run writes a complete new version folder, syncs it to
-disk once (`sync_folder`, before its manifest is written), then replaces the symlink in one `rename`: readers see the old complete dataset or the new one,
-never a mix (docs/decisions/0002-versioned-dataset-swap.md). Unchanged files are hard links, so a
+(`events` -> `.events.versions/<run_id>`). A run writes a complete new version folder (each writer
+ends with one `sync_folder`), writes its manifest, then replaces the symlink in one `rename`:
+readers see the old complete dataset or the new one, never a mix (docs/decisions/0002-versioned-dataset-swap.md). Unchanged files are hard links, so a
 version costs only the files that changed.
 """
 
@@ -106,7 +106,7 @@ def rewrite_without_rows(src: Path, dst: Path, drop: np.ndarray) -> WriteResult:
                 rows_in += n
                 rows_out += table.num_rows
                 offset += n
-        os.chmod(tmp, FILE_MODE)  # durable with the whole version: `sync_folder` before the manifest
+        os.chmod(tmp, FILE_MODE)  # made durable with its folder: the writer's `sync_folder`
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)

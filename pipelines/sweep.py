@@ -172,6 +172,7 @@ def write_version(plan: DatasetPlan, matches: DatasetMatches, run_id: str, black
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         outcomes = list(pool.map(lambda f: _write_file(f, version / f.relpath, matches.drops.get(f.relpath)),
                                  plan.files))
+    storage.sync_folder(version)
     return finish_version(plan, version, outcomes, matches, run_id, blacklist_version, fingerprint)
 
 
@@ -184,9 +185,7 @@ def write_file(plan: DatasetPlan, relpath: str, drop: np.ndarray | None, run_id:
 
 def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutcome], matches: DatasetMatches,
                    run_id: str, blacklist_version: int, fingerprint: str | None = None) -> DatasetOutcome:
-    """Sync the version's files to disk and write its manifest, once all its files are written;
-    return the dataset's outcome."""
-    storage.sync_folder(version)
+    """Write the version's manifest once all its files are written and synced; return the dataset's outcome."""
     manifest_files = {o.relpath: {"rows": o.rows_out, "sha256": o.sha256_out, "source": f.source_signature,
                                   "blacklist_version": blacklist_version}
                       for f, o in zip(plan.files, outcomes, strict=True)}
