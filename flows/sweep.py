@@ -15,6 +15,7 @@ from prefect.utilities.annotations import quote
 
 from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset, task_runner_for
+from gdpr_sweep.holds import HoldStore
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
@@ -24,6 +25,7 @@ from pipelines import scaleout, storage
 from pipelines.audit import write_audit_report
 from pipelines.commands import read_commands
 from pipelines.errors import SweepError
+from pipelines.holds import HoldState, recheck_ids, to_settle
 from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
 from pipelines.settings import DatasetConfig, Settings, load_settings
 from pipelines.sweep import (
@@ -47,6 +49,12 @@ def load_blacklist(settings: Settings) -> Snapshot:
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
+def load_holds(settings: Settings) -> HoldState:
+    """The retention holds in force now, and those that ended since the last sweep (pipelines/holds.py)."""
+    return HoldState(tuple(HoldStore(settings).for_sweep()), format_time(datetime.now(UTC)))
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def extract(settings: Settings, config: DatasetConfig, fingerprint: str) -> DatasetPlan:
     return scaleout.plan(settings, config, fingerprint)
 
@@ -63,8 +71,8 @@ def link_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, rel
 
 @task(cache_policy=NO_CACHE)
 def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: tuple[str, ...],
-                    linked: pa.Table, version: int, own: scaleout.Links) -> DatasetMatches:
-    return scaleout.match_partition(settings, entries, plan, relpaths, linked, version, own)
+                    linked: pa.Table, version: int, own: scaleout.Links, held: pa.Table) -> DatasetMatches:
+    return scaleout.match_partition(settings, entries, plan, relpaths, linked, version, own, held)
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
@@ -92,22 +100,27 @@ def purge_table(settings: Settings, plan: DatasetPlan, matches: DatasetMatches, 
 
 
 @task(cache_policy=NO_CACHE)
-def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table) -> Verification:
-    return scaleout.verify_partition(settings, entries, piece, linked)
+def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table,
+                     held: pa.Table) -> Verification:
+    return scaleout.verify_partition(settings, entries, piece, linked, held)
 
 
-def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> MatchResult:
+def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], holds: HoldState) -> MatchResult:
     """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere,
-    then each partition's device scan and rows to drop."""
-    # Incremental: clean files are matched only against entries added since their last verification.
-    entries = with_versions(entries_table(blacklist.entries), blacklist.added)
+    then each partition's device scan and rows to drop (rows only held pairs match are kept)."""
+    # Incremental: clean files are matched only against entries added since their last verification;
+    # entries under a hold, or whose hold just ended, against every file (their kept rows are counted or go).
+    recheck = recheck_ids(holds.holds, holds.now_text, [e.blacklist_id for e in blacklist.entries])
+    entries = with_versions(entries_table(blacklist.entries),
+                            {bid: v for bid, v in blacklist.added.items() if bid not in recheck})
     parts = scaleout.partitions(plans, partitions_per_dataset(settings))
     by_name = {p.config.name: p for p in plans}
     files = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
     common = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
     links = link_partition.map(**files, **common).result()
     linked = scaleout.union_linked(x.linked for x in links)
-    per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links).result()
+    per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links,
+                                   held=unmapped(holds.table())).result()
     return scaleout.merge_matches(plans, parts, per_part, linked)
 
 
@@ -128,11 +141,12 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
     return [futures[p.config.name].result() for p in plans]
 
 
-def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcome], matches: MatchResult) -> Verification:
-    """Re-read every output file (its row count; §3 again if rewritten), partition by partition."""
+def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcome], matches: MatchResult,
+           holds: HoldState) -> Verification:
+    """Re-read every output file (its row count; §3 again if rewritten, rows kept by a hold excepted)."""
     pieces = scaleout.verification_slices(outcomes, partitions_per_dataset(settings))
     results = verify_partition.map(unmapped(settings), unmapped(entries_table(blacklist.entries)), pieces,
-                                   unmapped(matches.linked_devices)).result()
+                                   unmapped(matches.linked_devices), unmapped(holds.table())).result()
     return scaleout.merge_verifications(results)
 
 
@@ -150,13 +164,17 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
 
 @task(cache_policy=NO_CACHE)
 def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, outcomes: list[DatasetOutcome],
-                 verification: Verification, raw_deleted: list[str], matches: MatchResult) -> dict[str, Any]:
-    """Write the sealed report (JSON, Markdown, HTML) into the report chain; return it."""
+                 verification: Verification, raw_deleted: list[str], matches: MatchResult,
+                 holds: HoldState) -> dict[str, Any]:
+    """Write the sealed report (JSON, Markdown, HTML) into the report chain; then mark the holds that had
+    ended as acted on (this run erased what they kept); return the report."""
     now = datetime.now(UTC)
     created = {r.blacklist_id: r.created_at for r in blacklist.records}
+    held = holds.with_rows({name: m.held_by_entry for name, m in matches.datasets.items()})
     path, report = write_audit_report(settings, run, blacklist.entries, created, outcomes, verification,
                                       raw_deleted, matches.linked_devices, report_secret(settings), now,
-                                      format_time(now))
+                                      format_time(now), held)
+    HoldStore(settings).settle(to_settle(holds.holds, holds.now_text), run.run_id)
     return {"path": str(path), "report": report}
 
 
@@ -196,11 +214,12 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
     with storage.run_lock(settings.work_dir):
         storage.remove_stale_temporaries(settings.report_dir)  # left by a run that was killed
         blacklist = load_blacklist(settings)
+        holds = load_holds(settings)
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
         plans = [extract(settings, ds, fingerprint) for ds in settings.datasets]
-        matches = match(settings, blacklist, plans)
+        matches = match(settings, blacklist, plans, holds)
         outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
-        verification = verify(settings, blacklist, outcomes, matches)
+        verification = verify(settings, blacklist, outcomes, matches, holds)
         if not verification.ok:
             raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                              "nothing was published")
@@ -209,7 +228,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
         written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
-                               quote(matches))
+                               quote(matches), quote(holds))
         publish_artifacts(quote(written))
         if settings.report_url:
             upload_report(settings, written["path"])

@@ -153,6 +153,9 @@ from gdpr_sweep.cli_ops import clear_user_data, ingest, suppress  # noqa: E402
 
 for _command in (ingest, clear_user_data, suppress):
     cli.add_command(_command)
+from gdpr_sweep.cli_hold import hold  # noqa: E402
+
+cli.add_command(hold)
 
 
 def main() -> None:

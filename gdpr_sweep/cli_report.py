@@ -29,6 +29,10 @@ def _report_dir(ctx: Context) -> Path:
 
 
 def _status(doc: dict[str, Any]) -> str:
+    if chain.kind(doc) == "hold":
+        return f"retention hold {'placed' if doc['hold']['action'] == 'place' else 'released'}"
+    if chain.kind(doc) != "sweep":
+        return chain.kind(doc)
     if doc.get("overdue_entries"):
         return "FAILED: deadline missed"
     if not doc.get("verification", {}).get("ok", False):
@@ -93,8 +97,11 @@ def show(ctx: Context, run_id: str | None, as_json: bool) -> None:
     if as_json:
         emit(doc)
         return
-    click.echo(reports.summary_markdown(doc).rstrip("\n"))
     folder = _report_dir(ctx) / chosen
+    if chain.kind(doc) == "sweep":
+        click.echo(reports.summary_markdown(doc).rstrip("\n"))
+    elif (folder / "report.md").exists():  # another operation's record (a retention hold): its own page
+        click.echo((folder / "report.md").read_text(encoding="utf-8").rstrip("\n"))
     click.echo("")
     for name in ("report.json", *chain.PAGE_NAMES):
         if (folder / name).exists():
@@ -144,6 +151,8 @@ def lookup(ctx: Context, email: str | None, user_id: str | None, as_json: bool) 
     entries: dict[str, dict[str, Any]] = {}
     runs = []
     for doc in chain.iter_reports(_report_dir(ctx)):
+        if chain.kind(doc) != "sweep":
+            continue  # hold records name BlacklistIds only
         searched += 1
         report_key = doc.get("identity_hash", {}).get("key_id")
         if report_key is None:

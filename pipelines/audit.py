@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from pipelines import chain
 from pipelines import report as reports
+from pipelines.holds import HoldState
 from pipelines.match import Entry, connect, entries_table
 from pipelines.raw import raw_check, raw_report
 from pipelines.report_html import render_html
@@ -36,21 +37,25 @@ def entry_infos(entries: Sequence[Entry], created_at: Mapping[str, str], secret:
 def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequence[Entry],
                        created_at: Mapping[str, str], outcomes: Sequence[DatasetOutcome],
                        verification: Verification, raw_deleted: Sequence[str], linked_devices: pa.Table | None,
-                       secret: bytes, now: datetime, now_text: str) -> tuple[Path, dict[str, Any]]:
-    """Write the run's report files; return report.json's path and the sealed report."""
+                       secret: bytes, now: datetime, now_text: str,
+                       holds: HoldState | None = None) -> tuple[Path, dict[str, Any]]:
+    """Write the run's report files; return report.json's path and the sealed report. `holds`: the
+    retention holds the run applied and the rows they kept (reported `held`, never `gone`)."""
     with connect(settings.duckdb_memory_limit) as con:
         # one match over the raw files still held: per file (what and where, SPEC §5) and per entry
         raw_files, held = raw_check(con, entries_table(entries), settings.datasets,
-                                    settings.link_devices_through_events, linked_devices)
+                                    settings.link_devices_through_events, linked_devices,
+                                    holds.table() if holds is not None else None)
     raw_paths = [f.path for f in raw_files]
-    previous = chain.head(settings.report_dir)
-    previous_doc = chain.load_report(settings.report_dir, previous.run_id) if previous else None
-    report = reports.build_report(run, entry_infos(entries, created_at, secret), outcomes, verification,
-                                  raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
-                                  raw_files=raw_report(raw_deleted, raw_files)["held"],
-                                  raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
-                                  identity_key_id=reports.key_id(secret), now_text=now_text)
-    report = chain.link(report, previous)
-    pages = {"report.md": reports.render_markdown(report), "report.html": render_html(report)}
-    sealed = chain.seal(report, pages)
-    return chain.write_sealed(settings.report_dir, sealed, pages), sealed
+    with chain.locked(settings.report_dir):  # a hold recorded meanwhile must not fork the chain
+        previous = chain.head(settings.report_dir)
+        previous_doc = chain.latest_of_kind(settings.report_dir, "sweep")
+        report = reports.build_report(run, entry_infos(entries, created_at, secret), outcomes, verification,
+                                      raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
+                                      raw_files=raw_report(raw_deleted, raw_files)["held"],
+                                      raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
+                                      identity_key_id=reports.key_id(secret), now_text=now_text, holds=holds)
+        report = chain.link(report, previous)
+        pages = {"report.md": reports.render_markdown(report), "report.html": render_html(report)}
+        sealed = chain.seal(report, pages)
+        return chain.write_sealed(settings.report_dir, sealed, pages), sealed

@@ -19,10 +19,12 @@ helpers.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from typing import Any
 from pipelines import storage
 
 INDEX_NAME = "chain.jsonl"
+LOCK_NAME = ".chain.lock"
 REPORT_NAME = "report.json"
 PAGE_NAMES = ("report.md", "report.html")
 _RUN_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,127}")
@@ -129,6 +132,32 @@ def iter_reports(report_dir: Path) -> Iterator[dict[str, Any]]:
         doc = load_report(report_dir, run_id)
         if doc is not None:
             yield doc
+
+
+def kind(doc: Mapping[str, Any]) -> str:
+    """What a chained record is: `sweep` (a run's report; records before kinds existed are sweeps),
+    or another operation's record (`hold`: a retention hold placed or released, pipelines/hold_records.py)."""
+    return str(doc.get("kind") or "sweep")
+
+
+def latest_of_kind(report_dir: Path, wanted: str = "sweep") -> dict[str, Any] | None:
+    """The newest record of the chain of one kind (the previous sweep report, to carry its entries'
+    state forward past other records), or None."""
+    for entry in reversed(read_index(report_dir)):
+        doc = load_report(report_dir, entry.run_id)
+        if doc is not None and kind(doc) == wanted:
+            return doc
+    return None
+
+
+@contextmanager
+def locked(report_dir: Path) -> Iterator[None]:
+    """Serialise writers of the chain (a sweep's report, a hold placed from the API meanwhile): each
+    reads the head and appends under this lock, so two records never claim the same predecessor."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with open(report_dir / LOCK_NAME, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def head(report_dir: Path) -> ChainLink | None:

@@ -10,8 +10,9 @@ is pure: holds in, tables and lookups out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -100,3 +101,47 @@ def holding(holds: Iterable[Hold], blacklist_id: str, dataset: str, now_text: st
 def _neg(text: str) -> str:
     """A key that sorts later times first."""
     return "".join(chr(0x10FFFF - ord(c)) for c in text)
+
+
+@dataclass(frozen=True)
+class HoldState:
+    """The holds one run read (at `now_text`) and the rows they kept: what its report says about holds."""
+
+    holds: tuple[Hold, ...]
+    now_text: str
+    held_rows: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Dataset -> BlacklistId -> rows kept under a hold in the run's outputs."""
+
+    def table(self) -> pa.Table:
+        return held_table(self.holds, self.now_text)
+
+    def with_rows(self, held_rows: Mapping[str, Mapping[str, int]]) -> HoldState:
+        return HoldState(self.holds, self.now_text, {d: dict(r) for d, r in held_rows.items() if r})
+
+    def entry_rows(self, blacklist_id: str) -> dict[str, int]:
+        return {d: rows[blacklist_id] for d, rows in sorted(self.held_rows.items()) if rows.get(blacklist_id)}
+
+    def entry_held(self, blacklist_id: str) -> list[dict[str, Any]]:
+        """Per dataset where the entry has rows kept: how many, and the hold that keeps them."""
+        out = []
+        for dataset, n in self.entry_rows(blacklist_id).items():
+            h = holding(self.holds, blacklist_id, dataset, self.now_text)
+            out.append({"dataset": dataset, "rows": n, "hold_id": h.hold_id if h else None,
+                        "reason": h.reason if h else None, "until": h.until if h else None})
+        return out
+
+    def report_block(self) -> dict[str, Any]:
+        """The report's `holds`: the active holds, and those that ended since the last sweep (this run
+        erased what they had kept)."""
+        ended = [h for h in self.holds if h.ended_at(self.now_text) is not None]
+        return {
+            "checked_at": self.now_text,
+            "active": [_public(h) for h in active(self.holds, self.now_text)],
+            "ended_since_last_sweep": [{**_public(h), "ended_at": h.ended_at(self.now_text)} for h in ended],
+            "rows_held": {d: sum(r.values()) for d, r in sorted(self.held_rows.items())},
+        }
+
+
+def _public(h: Hold) -> dict[str, Any]:
+    return {"hold_id": h.hold_id, "blacklist_id": h.blacklist_id, "dataset": h.dataset, "reason": h.reason,
+            "until": h.until, "placed_at": h.placed_at, "released_at": h.released_at}
