@@ -20,12 +20,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gdpr_sweep.registry import Registry, format_time, utc_now
 from pipelines import hold_records
 from pipelines.errors import InputError, NotFound, SweepError
-from pipelines.holds import Hold
+from pipelines.holds import Hold, held_table
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MAX_REASON = 500
 CHANNELS = ("cli", "api")
@@ -162,6 +166,10 @@ class HoldStore:
         """The holds a sweep must know: active ones, and ended ones no sweep has acted on yet."""
         now = utc_now()
         return [h for h in self.list() if h.active_at(now) or h.settled_run is None]
+
+    def held_now(self) -> pa.Table:
+        """The active holds as (bid, dataset) pairs, for an operation outside the sweep (ClearUserData)."""
+        return held_table(self.list(), utc_now())
 
     def settle(self, hold_ids: Sequence[str], run_id: str) -> None:
         """Record that `run_id`, a sweep that read these holds after they ended, erased what they kept."""
