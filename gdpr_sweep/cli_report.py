@@ -29,15 +29,34 @@ def _report_dir(ctx: Context) -> Path:
 
 
 def _status(doc: dict[str, Any]) -> str:
-    if chain.kind(doc) == "hold":
-        return f"retention hold {'placed' if doc['hold']['action'] == 'place' else 'released'}"
-    if chain.kind(doc) != "sweep":
-        return chain.kind(doc)
+    if doc.get("kind") == "hold":  # a retention hold placed or released (pipelines/hold_records.py)
+        return f"hold {doc['hold']['action']}d: {doc['hold']['hold_id']}"
     if doc.get("overdue_entries"):
         return "FAILED: deadline missed"
     if not doc.get("verification", {}).get("ok", False):
         return "FAILED: verification"
+    if doc.get("residuals", {}).get("found"):
+        return "residuals found"
     return "passed"
+
+
+def _removed(doc: dict[str, Any]) -> int | None:
+    """Rows a run took out: a sweep's or ClearUserData's removals, an ingest's dropped rows."""
+    if "totals" in doc:
+        return doc["totals"].get("rows_removed")
+    return doc.get("rows_dropped")
+
+
+def _list_row(report_dir: Path, rel: str) -> dict[str, Any]:
+    run_id = chain.run_id_of(rel)
+    doc = chain.load_document(report_dir, rel)
+    if doc is None:
+        return {"run_id": run_id, "kind": None, "finished_at": None, "rows_removed": None, "overdue_entries": None,
+                "status": f"no readable {rel.rsplit('/', 1)[-1]}"}
+    overdue = doc.get("overdue_entries")
+    return {"run_id": run_id, "kind": doc.get("kind") or chain.SWEEP,
+            "finished_at": doc.get("run", {}).get("finished_at"), "rows_removed": _removed(doc),
+            "overdue_entries": len(overdue) if isinstance(overdue, list) else None, "status": _status(doc)}
 
 
 @report.command(name="list")
@@ -45,27 +64,18 @@ def _status(doc: dict[str, Any]) -> str:
 @pass_ctx
 @handle_errors
 def list_reports(ctx: Context, as_json: bool) -> None:
-    """List the runs that wrote a report, oldest first."""
-    rows = []
-    for run_id in chain.report_folders(_report_dir(ctx)):
-        doc = chain.load_report(_report_dir(ctx), run_id)
-        if doc is None:
-            rows.append({"run_id": run_id, "finished_at": None, "rows_removed": None, "overdue_entries": None,
-                         "status": "no readable report.json"})
-            continue
-        rows.append({"run_id": run_id, "finished_at": doc["run"].get("finished_at"),
-                     "rows_removed": doc.get("totals", {}).get("rows_removed"),
-                     "overdue_entries": len(doc.get("overdue_entries", [])), "status": _status(doc)})
+    """List every run that wrote a report (sweep, ClearUserData, ingest), oldest first."""
+    rows = [_list_row(_report_dir(ctx), rel) for rel in chain.documents(_report_dir(ctx))]
     if as_json:
         emit({"total": len(rows), "items": rows})
         return
     if not rows:
         click.echo(f"no reports in {_report_dir(ctx)}")
         return
-    click.echo(f"{'RUN':<24}  {'FINISHED (UTC)':<20}  {'REMOVED':>9}  {'OVERDUE':>7}  STATUS")
+    click.echo(f"{'RUN':<30}  {'KIND':<15}  {'FINISHED (UTC)':<20}  {'REMOVED':>9}  {'OVERDUE':>7}  STATUS")
     for r in rows:
-        click.echo(f"{r['run_id']:<24}  {(r['finished_at'] or '-')[:19]:<20}  {_num(r['rows_removed']):>9}  "
-                   f"{_num(r['overdue_entries']):>7}  {r['status']}")
+        click.echo(f"{r['run_id']:<30}  {(r['kind'] or '-'):<15}  {(r['finished_at'] or '-')[:19]:<20}  "
+                   f"{_num(r['rows_removed']):>9}  {_num(r['overdue_entries']):>7}  {r['status']}")
 
 
 def _num(value: int | None) -> str:
@@ -97,11 +107,8 @@ def show(ctx: Context, run_id: str | None, as_json: bool) -> None:
     if as_json:
         emit(doc)
         return
+    click.echo(reports.summary_markdown(doc).rstrip("\n"))
     folder = _report_dir(ctx) / chosen
-    if chain.kind(doc) == "sweep":
-        click.echo(reports.summary_markdown(doc).rstrip("\n"))
-    elif (folder / "report.md").exists():  # another operation's record (a retention hold): its own page
-        click.echo((folder / "report.md").read_text(encoding="utf-8").rstrip("\n"))
     click.echo("")
     for name in ("report.json", *chain.PAGE_NAMES):
         if (folder / name).exists():
@@ -151,8 +158,6 @@ def lookup(ctx: Context, email: str | None, user_id: str | None, as_json: bool) 
     entries: dict[str, dict[str, Any]] = {}
     runs = []
     for doc in chain.iter_reports(_report_dir(ctx)):
-        if chain.kind(doc) != "sweep":
-            continue  # hold records name BlacklistIds only
         searched += 1
         report_key = doc.get("identity_hash", {}).get("key_id")
         if report_key is None:

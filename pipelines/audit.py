@@ -47,15 +47,14 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
                                     settings.link_devices_through_events, linked_devices,
                                     holds.table() if holds is not None else None)
     raw_paths = [f.path for f in raw_files]
-    with chain.locked(settings.report_dir):  # a hold recorded meanwhile must not fork the chain
-        previous = chain.head(settings.report_dir)
-        previous_doc = chain.latest_of_kind(settings.report_dir, "sweep")
-        report = reports.build_report(run, entry_infos(entries, created_at, secret), outcomes, verification,
-                                      raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
-                                      raw_files=raw_report(raw_deleted, raw_files)["held"],
-                                      raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
-                                      identity_key_id=reports.key_id(secret), now_text=now_text, holds=holds)
-        report = chain.link(report, previous)
-        pages = {"report.md": reports.render_markdown(report), "report.html": render_html(report)}
-        sealed = chain.seal(report, pages)
-        return chain.write_sealed(settings.report_dir, sealed, pages), sealed
+    previous_doc = chain.latest(settings.report_dir, chain.SWEEP)  # deadline times carry forward sweep to sweep
+    report = reports.build_report(run, entry_infos(entries, created_at, secret), outcomes, verification,
+                                  raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
+                                  raw_files=raw_report(raw_deleted, raw_files)["held"],
+                                  raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
+                                  identity_key_id=reports.key_id(secret), now_text=now_text, holds=holds)
+    return chain.write_linked(settings.report_dir, report, _pages)
+
+
+def _pages(report: dict[str, Any]) -> dict[str, str]:
+    return {"report.md": reports.render_markdown(report), "report.html": render_html(report)}

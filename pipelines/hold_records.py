@@ -1,9 +1,9 @@
 """Retention holds in the report hash chain: each placement and release is a sealed record.
 
-A record is a folder of the report directory like a run's, `<time>-hold-<action>-<id8>/`, with a
-`report.json` of `kind: hold` and a `report.md` page, linked to the chain's head and sealed
-(`pipelines.chain`), so `gdpr-sweep report verify` covers it and an auditor sees when a hold was
-placed or released, by which channel, and why. It names the BlacklistId and the dataset, never a
+A record is an operation report of the chain, `_operations/<time>-hold-<action>-<id8>/hold.json`
+(`kind: hold`) with a `hold.md` page beside it, linked to the chain's head and sealed
+(`pipelines.chain.write_linked`), so `gdpr-sweep report verify` covers it and an auditor sees when a
+hold was placed or released, by which channel, and why. It names the BlacklistId and the dataset, never a
 person's email or user id.
 """
 
@@ -17,6 +17,8 @@ from pipelines import chain
 from pipelines.holds import Hold
 
 RECORD_VERSION = 1
+RECORD_NAME = "hold.json"
+PAGE_NAME = "hold.md"
 
 
 def record_id(hold: Hold, action: str, at: str) -> str:
@@ -52,10 +54,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 
 def record(report_dir: Path, hold: Hold, action: str, at: str) -> Path:
-    """Append the placement or release of `hold` to the report chain; return its report.json path."""
+    """Append the placement or release of `hold` to the report chain; return its JSON's path."""
     if action not in ("place", "release"):
         raise ValueError(f"unknown hold action {action!r}")
-    with chain.locked(report_dir):
-        doc = chain.link(build_record(hold, action, at), chain.head(report_dir))
-        pages = {"report.md": render_markdown(doc)}
-        return chain.write_sealed(report_dir, chain.seal(doc, pages), pages)
+    doc = build_record(hold, action, at)
+    relpath = f"{chain.OPERATIONS_DIR}/{doc['run']['run_id']}/{RECORD_NAME}"
+    path, _ = chain.write_linked(report_dir, doc, lambda linked: {PAGE_NAME: render_markdown(linked)}, relpath)
+    return path
