@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gdpr_sweep import __version__
+from gdpr_sweep import __version__, api_holds
 from gdpr_sweep.api_guard import BLACKLISTS, HEALTH_PATH, ASGIApp, Guard, log, presented_keys
 from gdpr_sweep.api_models import (
     BlacklistIn,
@@ -287,4 +287,5 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
                 summary["outcome"] = _events_outcome(registry, body, [line["event"] for line in lines])
         return summary
 
+    api_holds.install(app, settings, require_disclosure)  # retention holds: blacklist keys only
     return Guard(app, api_key)

@@ -18,8 +18,10 @@ MAX_BODY_BYTES = 64 * 1024
 """Request bodies above this size are refused with 413 before they are parsed."""
 HEALTH_PATH = "/healthz"
 BLACKLISTS = "/api/v1.0/blacklists"
+HOLDS = "/api/v1.0/holds"
 ROUTES = (BLACKLISTS, BLACKLISTS + "/{blacklist_id}", BLACKLISTS + "/{blacklist_id}/ClearUserData",
-          "/users/{user_id}/blacklist-status", "/events", HEALTH_PATH, "/openapi.json")
+          "/users/{user_id}/blacklist-status", "/events", HEALTH_PATH, "/openapi.json",
+          HOLDS, HOLDS + "/{hold_id}", HOLDS + "/{hold_id}/release")
 """Every path the API serves, spelled as documented; `canonical_path` maps the variants onto them."""
 
 Scope = dict[str, Any]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from gdpr_sweep.cli import Context, emit, handle_errors, pass_ctx
-from gdpr_sweep.holds import HoldStore
+from gdpr_sweep.holds import HoldStore, hold_json
 from gdpr_sweep.registry import utc_now
 
 
@@ -28,7 +28,7 @@ def hold() -> None:
 @handle_errors
 def add(ctx: Context, blacklist_id: str | None, dataset: str | None, reason: str, until: str | None) -> None:
     """Place a hold; print it (HoldId is what `release` takes)."""
-    emit(HoldStore(ctx.settings).place(blacklist_id, dataset, reason, until, channel="cli").to_json())
+    emit(hold_json(HoldStore(ctx.settings).place(blacklist_id, dataset, reason, until, channel="cli")))
 
 
 @hold.command()
@@ -37,7 +37,7 @@ def add(ctx: Context, blacklist_id: str | None, dataset: str | None, reason: str
 @handle_errors
 def release(ctx: Context, hold_id: str) -> None:
     """Release a hold: the next sweep erases the rows it kept (exit 3: no such hold)."""
-    emit(HoldStore(ctx.settings).release(hold_id, channel="cli").to_json())
+    emit(hold_json(HoldStore(ctx.settings).release(hold_id, channel="cli")))
 
 
 @hold.command(name="list")
@@ -48,6 +48,5 @@ def list_holds(ctx: Context, only_active: bool) -> None:
     """List holds, oldest first, with their state (`active`, `released`, `expired`)."""
     now = utc_now()
     holds = HoldStore(ctx.settings).list(include_ended=not only_active)
-    items = [h.to_json() | {"State": "active" if h.active_at(now) else ("released" if h.released_at else "expired")}
-             for h in holds]
+    items = [hold_json(h, now) for h in holds]
     emit({"total": len(items), "items": items})

@@ -79,6 +79,13 @@ def check_reason(reason: str | None) -> str:
     return text
 
 
+def hold_json(hold: Hold, now: str | None = None) -> dict[str, str | None]:
+    """A hold as the CLI and the API print it, with its state now (`active`, `released`, `expired`)."""
+    now = now or utc_now()
+    state = "active" if hold.active_at(now) else ("released" if hold.released_at else "expired")
+    return hold.to_json() | {"State": state}
+
+
 class HoldStore:
     def __init__(self, settings: Settings):
         self.settings = settings

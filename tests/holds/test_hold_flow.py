@@ -5,6 +5,7 @@ the release the next sweep erases them and says so."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
@@ -76,3 +77,33 @@ def test_hold_on_one_dataset_keeps_exactly_its_rows_until_released(prefect_harne
     assert chain.verify_chain(settings.report_dir).ok
     listed = gdpr(settings, "hold", "list")
     assert listed["items"][0]["State"] == "released" and listed["items"][0]["SettledRun"] == after["run"]["run_id"]
+
+
+def test_dataset_wide_hold_keeps_that_dataset_only_and_its_end_date_ends_it(prefect_harness, tmp_path):
+    settings = three_dataset_lake(tmp_path)
+    anna, _ = Registry(settings.blacklist_db).add(email=PEOPLE["anna"]["email"])
+    bo, _ = Registry(settings.blacklist_db).add(user_id=PEOPLE["bo"]["user_id"])
+    placed = gdpr(settings, "hold", "add", "--dataset", "orders", "--reason", "tax audit 2026", "--until", "2030-01-01")
+
+    report = json.loads(Path(run_flow(settings)).read_text())
+    by_name = {d.name: d for d in settings.datasets}
+    assert rows_of(by_name["orders"]) == orders_rows()  # every row of the held dataset, exactly as it was
+    for name in ("profiles", "events"):  # and nothing held anywhere else
+        assert not any(p["email"] in json.dumps(rows_of(by_name[name]), default=str).lower()
+                       for k, p in PEOPLE.items() if k != "cleo")
+    entries = {e["blacklist_id"]: e for e in report["entries"]}
+    assert entries[anna.blacklist_id]["rows_held"] == {"orders": 2} == entries[bo.blacklist_id]["rows_held"]
+    assert [h["reason"] for h in entries[bo.blacklist_id]["held"]] == ["tax audit 2026"]
+    assert report["holds"]["rows_held"] == {"orders": 4} and report["verification"]["ok"]
+
+    # The end date passes (moved back in the registry file, as time would): the next sweep erases.
+    with sqlite3.connect(settings.blacklist_db) as con:
+        con.execute("UPDATE holds SET until = ? WHERE hold_id = ?", ["2026-01-01T00:00:00.000000Z", placed["HoldId"]])
+    after = json.loads(Path(run_flow(settings)).read_text())
+    assert [r["EventType"] for r in rows_of(by_name["orders"])] == ["order-cleo-1", "order-cleo-2", "order-anon"]
+    ended = after["holds"]["ended_since_last_sweep"]
+    assert [(h["hold_id"], h["ended_at"]) for h in ended] == [(placed["HoldId"], "2026-01-01T00:00:00.000000Z")]
+    entries = {e["blacklist_id"]: e for e in after["entries"]}
+    assert entries[anna.blacklist_id]["status"] == entries[bo.blacklist_id]["status"] == "gone"
+    assert entries[bo.blacklist_id]["rows_removed"] == {"orders": 2}
+    assert gdpr(settings, "hold", "list")["items"][0]["State"] == "expired"
