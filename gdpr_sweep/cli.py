@@ -156,6 +156,7 @@ for _command in (ingest, clear_user_data, suppress):
 from gdpr_sweep.cli_hold import hold  # noqa: E402
 
 cli.add_command(hold)
+import gdpr_sweep.cli_certificate  # noqa: E402, F401  (adds `report certificate | verify-certificate`)
 
 
 def main() -> None:
