@@ -86,14 +86,29 @@ def _run(item: chain.ChainLink, doc: Mapping[str, Any], bid: str) -> dict[str, A
             "rows_removed": removed}
 
 
-def _residuals(doc: Mapping[str, Any], bid: str, run_id: str) -> list[dict[str, Any]]:
-    found = (doc.get("residuals") or {}).get("findings") or []
-    return [{"dataset": f["target"], "column": f["column"], "rows": f.get("rows"), "run_id": run_id}
-            for f in found if f.get("blacklist_id") == bid and f.get("kind", "dataset") == "dataset"]
+def _last_scan(records: Sequence[tuple[chain.ChainLink, dict[str, Any]]]
+               ) -> tuple[chain.ChainLink | None, dict[str, Any]]:
+    """The newest residual scan of the chain (a sweep's or a `gdpr-sweep scan`'s `residuals` block): only
+    its findings stand; an earlier finding that a later scan no longer sees was dealt with."""
+    for item, doc in reversed(records):
+        block = doc.get("residuals") or {}
+        if isinstance(block, dict) and block.get("scanned"):
+            return item, block
+    return None, {}
+
+
+def _residual_scan(item: chain.ChainLink | None, block: Mapping[str, Any], bid: str) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    found = [{"target": f.get("target"), "kind": f.get("kind", "dataset"), "column": f.get("column"),
+              "rows": f.get("rows")}
+             for f in block.get("findings") or [] if f.get("blacklist_id") == bid]
+    return {"run_id": item.run_id, "report": item.relpath, "scanned_at": block.get("scanned_at"),
+            "found": bool(found), "findings": found}
 
 
 def _dataset(desc: Mapping[str, str], runs: Sequence[dict[str, Any]], latest: Mapping[str, Any],
-             holds: Sequence[dict[str, Any]], residuals: Sequence[dict[str, Any]]) -> dict[str, Any]:
+             holds: Sequence[dict[str, Any]], scan: Mapping[str, Any] | None) -> dict[str, Any]:
     name = desc["name"]
     by_run = {r["run_id"]: r["rows_removed"][name] for r in runs if r["rows_removed"].get(name)}
     removal = [{"run_id": r["run_id"], "at": r["finished_at"], "rows": r["rows_removed"][name],
@@ -101,7 +116,7 @@ def _dataset(desc: Mapping[str, str], runs: Sequence[dict[str, Any]], latest: Ma
                for r in runs if r["rows_removed"].get(name)]
     held = next((h for h in latest.get("held", []) if h["dataset"] == name), None)
     released = [h for h in holds if h["action"] == "release" and h["dataset"] in (name, None)]
-    found = [r for r in residuals if r["dataset"] == name]
+    found = [f for f in (scan or {}).get("findings", []) if f["kind"] == "dataset" and f["target"] == name]
     if held is not None:
         outcome = f"held: {held['reason']} until {held['until'] or 'released'}"
     elif by_run:
@@ -110,8 +125,9 @@ def _dataset(desc: Mapping[str, str], runs: Sequence[dict[str, Any]], latest: Ma
     else:
         outcome = "none held"
     if found:
-        outcome += "; " + "; ".join(f"residual found in column {r['column']} ({r['rows']} rows, run {r['run_id']})"
-                                    for r in found)
+        outcome += "; " + "; ".join(f"residual found in column {f['column']} ({f['rows']} "
+                                    f"{'row' if f['rows'] == 1 else 'rows'}, scan {scan['run_id']})"  # type: ignore[index]
+                                    for f in found)
     return {"name": name, "storage": desc["storage"], "outcome": outcome, "rows_removed": sum(by_run.values()),
             "rows_removed_by_run": by_run, "held": held, "hold_releases": released, "residuals": list(found),
             "removal": removal}
@@ -144,12 +160,12 @@ def build_certificate(report_dir: Path, blacklist_id: str, channel: str | None,
               "dataset": doc["hold"]["dataset"], "reason": doc["hold"]["reason"], "until": doc["hold"]["until"],
               "entry_wide": doc["hold"]["blacklist_id"] is None, "run_id": item.run_id}
              for item, doc in mine if item.kind == "hold"]
-    residuals = [r for item, doc in mine for r in _residuals(doc, blacklist_id, item.run_id)]
+    scan = _residual_scan(*_last_scan(records), blacklist_id)
     return {
         "certificate_version": CERTIFICATE_VERSION, "kind": KIND, "blacklist_id": blacklist_id,
         "generated_at": generated_at, "request": _request(latest, channel),
-        "datasets": [_dataset(d, runs, latest, holds, residuals) for d in datasets],
-        "runs": runs, "holds": holds,
+        "datasets": [_dataset(d, runs, latest, holds, scan) for d in datasets],
+        "runs": runs, "holds": holds, "residual_scan": scan,
         "completion": {key: latest.get(key) for key in ("status", "first_verified_gone_at", "hours_to_gone",
                                                         "deadline_met", "deadline_from", "rows_held")}
         | {"deadline_hours": sweeps[-1].get("deadline_hours") if sweeps else None,

@@ -50,6 +50,19 @@ def _rows(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _residual_html(scan: dict[str, Any] | None) -> str:
+    if scan is None:
+        return '<p class="note">No residual scan in the report chain: only the configured columns were checked.</p>'
+    when = f"Last scan {_e(scan['scanned_at'])} (run <span class=mono>{_e(scan['run_id'])}</span>)"
+    if not scan["found"]:
+        return f'<p class="note">{when}: this entry was found nowhere else.</p>'
+    rows = [[_e(f["target"]), _e(f["kind"]), f"<span class=mono>{_e(f['column'])}</span>", _e(f["rows"])]
+            for f in scan["findings"]]
+    return (f'<p class="note">{when}: rows of this entry found outside the configured columns (nothing was '
+            "deleted for them; configure the column to have it swept).</p>"
+            + _rows(["dataset or folder", "kind", "column", "rows"], rows))
+
+
 def render_html(cert: dict[str, Any]) -> str:
     req = cert["request"]
     datasets = [[_e(d["name"]), _e(d["outcome"]),
@@ -79,6 +92,8 @@ def render_html(cert: dict[str, Any]) -> str:
         "<h2>Retention holds</h2>",
         _rows(["at", "action", "hold", "dataset", "reason", "until"], holds) if holds
         else '<p class="note">No retention hold covered this entry.</p>',
+        "<h2>Residual scan (copies outside the configured columns)</h2>",
+        _residual_html(cert.get("residual_scan")),
         "<h2>Runs and their chain hashes</h2>",
         _rows(["run", "kind", "finished (UTC)", "rows removed", "report SHA-256"], runs),
         "<h2>How to verify</h2>",
