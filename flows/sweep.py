@@ -17,6 +17,7 @@ from flows.runners import partitions_per_dataset, task_runner_for
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
+from gdpr_sweep.secret_blocks import with_secret_blocks
 from gdpr_sweep.version import code_version
 from pipelines import report as reports
 from pipelines import scaleout, storage
@@ -179,7 +180,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
     """Sweep every configured dataset against the blacklist; return the report's path.
 
     `delete_raw` True/False overrides every dataset's `delete_raw` (the CLI's `--delete-raw`/`--keep-raw`)."""
-    settings = force_delete_raw(load_settings(Path(config)), delete_raw)
+    settings = force_delete_raw(with_secret_blocks(load_settings(Path(config))), delete_raw)
     logger = get_run_logger()
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
