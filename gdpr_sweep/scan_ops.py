@@ -1,7 +1,7 @@
 """`gdpr-sweep scan`: the residual scan on demand, as an operation in the report chain.
 
 Reads the current cleaned datasets (and `[scan] lake_roots`) under the run lock, so a sweep cannot
-swap a version away mid-scan; searches for every blacklist entry and its remembered linked devices;
+swap a version away mid-scan; searches for every blacklist entry's email and user id (linked devices: nightly scan only);
 writes `report_dir/_operations/<run_id>/residual-scan.json` (+ `.md`, `.html`) sealed into the chain.
 """
 
@@ -19,11 +19,6 @@ from pipelines.residual_scan import residual_block, residual_failure, run_scan
 from pipelines.settings import Settings
 
 
-def remembered_devices(registry: Registry) -> list[tuple[str, str]]:
-    """(BlacklistId, device id) of the devices linked to current entries, as far as the registry keeps them."""
-    return []
-
-
 def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any]:
     """Run the scan now and write its report; return a summary (ids, columns and counts only).
 
@@ -34,7 +29,9 @@ def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any
     with storage.run_lock(settings.work_dir):
         registry = Registry(settings.blacklist_db)
         snapshot = registry.snapshot()
-        result = run_scan(settings, snapshot.entries, remembered_devices(registry))
+        # No linked devices: the tool keeps no device id in clear between runs (the nightly scan searches
+        # the devices its own match linked); docs/decisions/0261-residual-scan.md.
+        result = run_scan(settings, snapshot.entries)
         finished = datetime.now(UTC)
         block = residual_block(result, settings, format_time(finished), "gdpr-sweep scan")
         if fail is not None:

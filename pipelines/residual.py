@@ -14,7 +14,7 @@ normalised, and joined against the blacklist (never one pattern per entry). Whol
 normalised with the project's identity rules (`pipelines.identity`) before they are compared.
 
 A finding names the column and counts rows per BlacklistId; the value itself is never returned,
-logged or reported. Nothing is deleted here (docs/decisions/0262-residual-scan.md).
+logged or reported. Nothing is deleted here (docs/decisions/0261-residual-scan.md).
 """
 
 from __future__ import annotations
