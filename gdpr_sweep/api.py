@@ -1,4 +1,5 @@
-"""The HTTP API of `gdpr-sweep serve`: the blacklist registry behind the two source systems' paths.
+"""The HTTP API of `gdpr-sweep serve`: the blacklist registry behind the two source systems' paths,
+and the reports, read-only, for the auditor key (`api_reports.py`).
 
 Optimizely Profile Store: `GET/POST /api/v1.0/blacklists`, `DELETE /api/v1.0/blacklists/{id}` and
 `DELETE /api/v1.0/blacklists/{id}/ClearUserData`. CrossEngage: `PUT/GET /users/{id}/blacklist-status`
@@ -40,6 +41,7 @@ from gdpr_sweep.api_query import (
     parse_order_by,
     reject_unknown_params,
 )
+from gdpr_sweep.api_reports import router as report_routes
 from gdpr_sweep.registry import DEFAULT_TOP, Registry, command_name, parse_feed_line
 from pipelines.errors import Busy, ConfigError, DataFileError, InputError, NotFound, SchemaError, SweepError
 from pipelines.settings import Settings
@@ -146,9 +148,10 @@ def _openapi_without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
+def create_app(settings: Settings, api_key: str | None, auditor_key: str | None = None) -> ASGIApp:
     """The ASGI application. `api_key=None` serves without authentication (loopback only, enforced by
-    `gdpr-sweep serve`); then the endpoints that would tell whether someone is blacklisted refuse."""
+    `gdpr-sweep serve`); then the endpoints that would tell whether someone is blacklisted refuse.
+    `auditor_key`: the key of the read-only report routes (`api_reports`); None: they answer 401."""
     registry = Registry(settings.blacklist_db)
     authenticated = api_key is not None
     app = FastAPI(title="gdpr-sweep blacklist API", version=__version__, docs_url=None, redoc_url=None, redirect_slashes=False,
@@ -287,4 +290,5 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
                 summary["outcome"] = _events_outcome(registry, body, [line["event"] for line in lines])
         return summary
 
-    return Guard(app, api_key)
+    app.include_router(report_routes(settings))
+    return Guard(app, api_key, auditor_key=auditor_key)
