@@ -32,7 +32,6 @@ from pipelines.sweep import (
     DatasetPlan,
     FileOutcome,
     Verification,
-    delete_consumed_raw,
     match_fingerprint,
 )
 
@@ -145,7 +144,7 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
     for plan, outcome in zip(plans, outcomes, strict=True):
         scaleout.publish(settings, plan, outcome, unscoped_emails)
         if plan.config.delete_raw if plan.config.delete_raw is not None else settings.delete_raw:
-            deleted += delete_consumed_raw(plan)
+            deleted += scaleout.delete_consumed_raw(settings, plan, outcome)
     return deleted
 
 
