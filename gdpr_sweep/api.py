@@ -1,4 +1,5 @@
-"""The HTTP API of `gdpr-sweep serve`: the blacklist registry behind the two source systems' paths.
+"""The HTTP API of `gdpr-sweep serve`: the blacklist registry behind the two source systems' paths,
+and the reports, read-only, for a separate auditor key (`api_reports.py`, under `/api/reports`).
 
 Optimizely Profile Store: `GET/POST /api/v1.0/blacklists`, `DELETE /api/v1.0/blacklists/{id}` and
 `DELETE /api/v1.0/blacklists/{id}/ClearUserData`. CrossEngage: `PUT/GET /users/{id}/blacklist-status`
@@ -23,6 +24,7 @@ from gdpr_sweep.api_errors import ERROR_RESPONSES, install_error_handlers, opena
 from gdpr_sweep.api_guard import HEALTH_PATH, ASGIApp, Guard, presented_keys
 from gdpr_sweep.api_optimizely import optimizely_router
 from gdpr_sweep.api_query import parse_filter, parse_order_by
+from gdpr_sweep.api_reports import router as report_router
 from gdpr_sweep.registry import Registry
 from pipelines.settings import Settings
 
@@ -34,9 +36,10 @@ DESCRIPTION = ("Optimizely Profile Store and CrossEngage compatible blacklist en
                "`{\"message\": ...}`.")
 
 
-def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
+def create_app(settings: Settings, api_key: str | None, auditor_key: str | None = None) -> ASGIApp:
     """The ASGI application. `api_key=None` serves without authentication (loopback only, enforced by
-    `gdpr-sweep serve`); then the endpoints that would tell whether someone is blacklisted refuse."""
+    `gdpr-sweep serve`); then the endpoints that would tell whether someone is blacklisted refuse.
+    `auditor_key`: the key of the read-only report routes (`api_reports`); None: they answer 401."""
     ctx = ApiContext(settings=settings, registry=Registry(settings.blacklist_db), authenticated=api_key is not None)
     app = FastAPI(title="gdpr-sweep blacklist API", version=__version__, docs_url=None, redoc_url=None,
                   redirect_slashes=False, openapi_url="/openapi.json", responses=ERROR_RESPONSES,
@@ -50,4 +53,5 @@ def create_app(settings: Settings, api_key: str | None) -> ASGIApp:
 
     app.include_router(optimizely_router(ctx))
     app.include_router(crossengage_router(ctx))
-    return Guard(app, api_key)
+    app.include_router(report_router(settings))
+    return Guard(app, api_key, auditor_key=auditor_key)
