@@ -10,21 +10,19 @@ of the report hash chain (`gdpr_sweep/holds.py`), with channel `api`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from gdpr_sweep.api_context import CHANNEL, ApiContext
 from gdpr_sweep.api_guard import HOLDS
 from gdpr_sweep.api_query import reject_unknown_params
 from gdpr_sweep.holds import MAX_REASON, HoldStore, hold_json
 from gdpr_sweep.registry import utc_now
 from pipelines.errors import InputError, NotFound
-from pipelines.settings import Settings
 
-CHANNEL = "api"
 _UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -65,11 +63,14 @@ def _hold_id(hold_id: str) -> str:
     return hold_id.lower()
 
 
-def install(app: FastAPI, settings: Settings, require_key: Callable[[str], None]) -> None:
-    """Add the hold routes to `app`; `require_key(what)` refuses (401) when no blacklist key is configured."""
-    store = HoldStore(settings)
+def holds_router(ctx: ApiContext) -> APIRouter:
+    """The hold routes. The guard lets only the blacklist key reach them (the auditor key gets 403);
+    served without a key (`--no-auth`), every one of them refuses (401)."""
+    store = HoldStore(ctx.settings)
+    app = APIRouter(tags=["holds"])
+    require_key = ctx.require_disclosure
 
-    @app.get(HOLDS, tags=["holds"], summary="List retention holds", responses={200: {"model": HoldListOut}})
+    @app.get(HOLDS, summary="List retention holds", responses={200: {"model": HoldListOut}})
     def list_holds(request: Request, active: str | None = Query(None, description="true: only holds in force now")
                    ) -> dict[str, Any]:
         reject_unknown_params(request, ("active",))
@@ -80,7 +81,7 @@ def install(app: FastAPI, settings: Settings, require_key: Callable[[str], None]
         items = [hold_json(h, now) for h in store.list(include_ended=active != "true")]
         return {"total": len(items), "items": items}
 
-    @app.post(HOLDS, status_code=201, tags=["holds"], summary="Place a retention hold",
+    @app.post(HOLDS, status_code=201, summary="Place a retention hold",
               responses={201: {"model": HoldOut}})
     def place_hold(request: Request, body: HoldIn) -> JSONResponse:
         reject_unknown_params(request)
@@ -89,15 +90,17 @@ def install(app: FastAPI, settings: Settings, require_key: Callable[[str], None]
         hold = store.place(bid, body.Dataset, body.Reason, body.Until, channel=CHANNEL)
         return JSONResponse(hold_json(hold), status_code=201)
 
-    @app.get(HOLDS + "/{hold_id}", tags=["holds"], summary="One retention hold", responses={200: {"model": HoldOut}})
+    @app.get(HOLDS + "/{hold_id}", summary="One retention hold", responses={200: {"model": HoldOut}})
     def get_hold(request: Request, hold_id: str) -> dict[str, Any]:
         reject_unknown_params(request)
         require_key("reading a retention hold")
         return hold_json(store.get(_hold_id(hold_id)))
 
-    @app.post(HOLDS + "/{hold_id}/release", tags=["holds"], summary="Release a retention hold (the next sweep "
+    @app.post(HOLDS + "/{hold_id}/release", summary="Release a retention hold (the next sweep "
               "erases the rows it kept)", responses={200: {"model": HoldOut}})
     def release_hold(request: Request, hold_id: str) -> dict[str, Any]:
         reject_unknown_params(request)
         require_key("releasing a retention hold")
         return hold_json(store.release(_hold_id(hold_id), channel=CHANNEL))
+
+    return app
