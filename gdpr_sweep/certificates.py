@@ -58,13 +58,21 @@ def _channel(settings: Settings, blacklist_id: str) -> str | None:
         return history[0]["Channel"] if history else None
 
 
-def make_certificate(settings: Settings, blacklist_id: str) -> tuple[dict[str, Any], str]:
-    """The sealed certificate and its HTML page; NotFound when no report of the chain names the entry."""
+def make_certificate(settings: Settings, blacklist_id: str, as_of_head: bool = False) -> tuple[dict[str, Any], str]:
+    """The sealed certificate and its HTML page; NotFound when no report of the chain names the entry.
+
+    `as_of_head`: date it with the chain head's finish time instead of now, so the JSON and the page
+    fetched in two requests (the auditor's routes) are the same pair as long as the chain has not grown."""
     descriptors = [dataset_descriptor(d.name, d.format, d.url is not None) for d in settings.datasets]
     try:
         with chain.chain_lock(settings.report_dir):  # a consistent head while a sweep may be appending
+            at = format_time(datetime.now(UTC))
+            if as_of_head:
+                top = chain.head(settings.report_dir)
+                doc = chain.load_document(settings.report_dir, top.relpath) if top else None
+                at = str(((doc or {}).get("run") or {}).get("finished_at") or at)
             content = build_certificate(settings.report_dir, blacklist_id, _channel(settings, blacklist_id),
-                                        descriptors, format_time(datetime.now(UTC)))
+                                        descriptors, at)
     except LookupError as exc:
         raise NotFound(str(exc)) from None
     html = render_html(content)
