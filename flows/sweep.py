@@ -28,7 +28,7 @@ from pipelines.commands import read_commands
 from pipelines.errors import SweepError
 from pipelines.holds import HoldState, recheck_ids, to_settle
 from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
-from pipelines.residual_scan import linked_pairs, residual_failure, scheduled_block
+from pipelines.residual_scan import excluding_held, linked_pairs, residual_failure, scheduled_block
 from pipelines.settings import DatasetConfig, Settings, load_settings
 from pipelines.sweep import (
     DatasetOutcome,
@@ -181,10 +181,12 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
 
 
 @task(cache_policy=NO_CACHE)
-def residual_scan(settings: Settings, blacklist: Snapshot, matches: MatchResult) -> dict[str, Any]:
-    """Search every column of the published datasets for blacklisted people, when `[scan] schedule` says so."""
+def residual_scan(settings: Settings, blacklist: Snapshot, matches: MatchResult, holds: HoldState) -> dict[str, Any]:
+    """Search every column of the published datasets for blacklisted people, when `[scan] schedule` says so;
+    rows a retention hold keeps are not residuals."""
     now = datetime.now(UTC)
-    return scheduled_block(settings, blacklist.entries, linked_pairs(matches.linked_devices), now, format_time(now))
+    block = scheduled_block(settings, blacklist.entries, linked_pairs(matches.linked_devices), now, format_time(now))
+    return excluding_held(block, holds.holds, holds.now_text)
 
 
 @task(cache_policy=NO_CACHE)
@@ -236,7 +238,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
-        residuals = residual_scan(settings, quote(blacklist), quote(matches))
+        residuals = residual_scan(settings, quote(blacklist), quote(matches), quote(holds))
         written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
                                quote(matches), quote(residuals), quote(holds))
         prefect_runs.publish_report_artifacts(tree, written, settings.report_url)

@@ -55,6 +55,10 @@ def test_hold_on_one_dataset_keeps_exactly_its_rows_until_released(prefect_harne
     assert {e["blacklist_id"]: e for e in report["entries"]}[bo.blacklist_id]["status"] == "gone"
     assert report["overdue_entries"] == [] and report["verification"]["ok"]
     assert report["holds"]["rows_held"] == {"orders": 2}
+    # the nightly residual scan sees the held rows and does not call them residuals
+    assert report["residuals"]["scanned"] and report["residuals"]["found"] is False
+    assert {(f["target"], f["blacklist_id"], f["hold_id"]) for f in report["residuals"]["held_findings"]} == {
+        ("orders", anna.blacklist_id, placed["HoldId"])}
     pages = {name: (settings.report_dir / report["run"]["run_id"] / name).read_text()
              for name in ("report.md", "report.html")}
     for text in pages.values():
