@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipelines.config_types import Expect
+from pipelines.config_types import NAME_RE as _NAME_RE
 
 _SECRET_KEYS = {"secret_access_key", "access_key_id"}
 _UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
@@ -32,30 +32,15 @@ _GENERIC = {
 
 def where(loc: tuple[Any, ...]) -> str:
     """`("sweep", "deadline_hours")` -> `[sweep] deadline_hours`; `("datasets", 0, "path")` -> `datasets[0].path`."""
-    parts = [p for p in loc if p not in ("function-after[_consistent()]", "function-before[_object_store_path()]")]
+    parts = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
     if not parts:
-        return "(file)"
+        return ""
     head, rest = parts[0], parts[1:]
     if head == "datasets" and rest and isinstance(rest[0], int):
         return f"datasets[{rest[0]}]" + "".join(f".{p}" for p in rest[1:])
     if head in ("sweep", "s3") and rest:
         return f"[{head}] " + ".".join(str(p) for p in rest)
     return ".".join(str(p) for p in parts)
-
-
-def _expect(loc: tuple[Any, ...]) -> str | None:
-    """The `Expect` phrase annotated on the field at `loc`, if any."""
-    from pipelines.settings import DatasetConfig, S3Settings, SweepSettings
-
-    section = {"sweep": SweepSettings, "s3": S3Settings, "datasets": DatasetConfig}.get(loc[0]) if loc else None
-    name = loc[-1] if loc else None
-    if section is None or not isinstance(name, str):
-        return None
-    info = section.__pydantic_fields__.get(name)  # type: ignore[attr-defined]
-    for meta in getattr(info, "metadata", ()):
-        if isinstance(meta, Expect):
-            return meta.phrase
-    return None
 
 
 def _shown(value: Any) -> str:
@@ -74,29 +59,41 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def message(err: dict[str, Any]) -> str:
-    """`<key>: <what is wrong>` for one pydantic error."""
+def message(err: dict[str, Any], raw: dict[str, Any] | None = None) -> str:
+    """`<key>: <what is wrong>` for one pydantic error; `raw` (the parsed file) names the dataset."""
     loc = tuple(err.get("loc", ()))
-    key = where(loc)
-    kind = err.get("type", "")
+    key = where(loc) + _dataset_name(loc, raw)
+    kind, msg = err.get("type", ""), str(err.get("msg", ""))
     if kind in _UNKNOWN:
         return f"{key}: unknown key; see README 'Configure' or docs/config.schema.json"
     if kind == "missing":
         return f"{key}: required key is missing"
-    if kind == "config" and not (loc and isinstance(loc[-1], str) and _expect(loc)):
-        return f"{key}: {err.get('msg')}"  # a rule across keys, worded where it is checked
+    if kind == "config" and not msg.startswith("expected "):
+        return f"{key}: {msg}" if key else msg  # a rule across keys, worded where it is checked
     if kind == "config":
-        expected = err.get("msg", "").removeprefix("expected ")
+        expected = msg.removeprefix("expected ")
     elif kind == "literal_error":
         expected = "one of " + str(err.get("ctx", {}).get("expected", "")).replace(" or ", ", ")
     else:
-        expected = _expect(loc) or _GENERIC.get(kind) or err.get("msg", "a valid value")
-    shown = "" if (loc and loc[-1] in _SECRET_KEYS) or "input" not in err else f", got {_shown(err['input'])}"
+        expected = _GENERIC.get(kind) or msg or "a valid value"
+    secret = any(part in _SECRET_KEYS for part in loc)
+    shown = "" if secret or "input" not in err else f", got {_shown(err['input'])}"
     return f"{key}: expected {expected}{shown}"
+
+
+def _dataset_name(loc: tuple[Any, ...], raw: dict[str, Any] | None) -> str:
+    """` (events)` for an error inside `datasets[i]` whose table has a valid-looking name."""
+    if len(loc) < 2 or loc[0] != "datasets" or not isinstance(loc[1], int) or not isinstance(raw, dict):
+        return ""
+    tables = raw.get("datasets")
+    if not isinstance(tables, list) or loc[1] >= len(tables) or not isinstance(tables[loc[1]], dict):
+        return ""
+    name = tables[loc[1]].get("name")
+    return f" ({name})" if isinstance(name, str) and _NAME_RE.fullmatch(name) else ""
 
 
 def describe(exc: ValidationError, config_path: Path, raw: dict[str, Any] | None = None) -> str:
     """The one line for the first error of a failed validation of the file at `config_path`."""
     errors = exc.errors(include_url=False)
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return f"{config_path}: {message(errors[0])}{more}"
+    return f"{config_path}: {message(errors[0], raw)}{more}"

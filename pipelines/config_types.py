@@ -1,29 +1,21 @@
 """Value types of the configuration file: each says what it accepts and, for errors, what it expected.
 
 A leaf module of `pipelines/settings.py`. Every type is strict about what TOML gives it (`"24"` is
-not a number, `1` is not `true`) and carries an `Expect` phrase, so an error reads
-`[sweep] deadline_hours: expected a positive number of hours, got "24h"`.
+not a number, `1` is not `true`, `true` is not a number) and its check raises the phrase of the
+one-line error (`[sweep] deadline_hours: expected a positive number of hours, ..., got "24h"`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, Strict, StrictBool, ValidationInfo
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 S3_SCHEME = "s3://"
-
-
-@dataclass(frozen=True)
-class Expect:
-    """Annotation: what a key expects, in words, for the one-line error."""
-
-    phrase: str
 
 
 def _fail(expect: str) -> PydanticCustomError:
@@ -91,17 +83,57 @@ def _text(value: Any) -> str:
     return value
 
 
-LocalPath = Annotated[Path, BeforeValidator(_local_path), Expect("a path string")]
-"""A local folder or file; relative paths are relative to the configuration file."""
-Column = Annotated[str, BeforeValidator(_column), Expect("a column name or dotted path like 'User.Email'")]
-Hours = Annotated[float, BeforeValidator(_positive_hours), Expect("a positive number of hours")]
-MemoryLimit = Annotated[str, BeforeValidator(_memory_limit), Expect("a size like '1GB'")]
-S3Url = Annotated[str, BeforeValidator(_s3_url), Expect("an object-store URL like 's3://bucket/prefix'")]
-HttpUrl = Annotated[str, BeforeValidator(_http_url), Expect("an http(s) URL")]
-Text = Annotated[str, BeforeValidator(_text), Expect("a non-empty string")]
-Flag = Annotated[StrictBool, Expect("true or false")]
-Workers = Annotated[int, Strict(), Field(ge=1, le=256), Expect("a whole number from 1 to 256")]
-Name = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"),
-                 Expect("1-64 letters, digits, '_' or '-', starting with a letter or digit")]
-NoSpace = Annotated[str, Strict(), Field(min_length=1, pattern=r"^\S+$"),
-                    Expect("a non-empty string without spaces")]
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail("true or false")
+    return value
+
+
+def _workers(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
+        raise _fail("a whole number from 1 to 256")
+    return value
+
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+        raise _fail("a name of 1-64 letters, digits, '_' or '-', starting with a letter or digit")
+    return value
+
+
+def _no_space(value: Any) -> str:
+    if not isinstance(value, str) or not value or any(ch.isspace() for ch in value):
+        raise _fail("a non-empty string without spaces, like 'tcp://host:8786'")
+    return value
+
+
+def _schema(json_type: str, description: str, **constraints: Any) -> WithJsonSchema:
+    """The type's JSON Schema (docs/config.schema.json), stated next to the check that enforces it."""
+    return WithJsonSchema({"type": json_type, "description": description, **constraints})
+
+
+# Each type: the Python type, the check that gives the one-line error, and what the JSON Schema says.
+LocalPath = Annotated[Path, BeforeValidator(_local_path), _schema(
+    "string", "A local path; relative paths are relative to the configuration file.", minLength=1)]
+Column = Annotated[str, BeforeValidator(_column), _schema(
+    "string", "A column name, or a dotted path into structs ('User.Email').",
+    pattern=r"^[^.]*\S[^.]*(\.[^.]*\S[^.]*)*$")]
+Hours = Annotated[float, BeforeValidator(_positive_hours), _schema(
+    "number", "Hours, more than 0, at most 720.", exclusiveMinimum=0, maximum=720)]
+MemoryLimit = Annotated[str, BeforeValidator(_memory_limit), _schema(
+    "string", "A size like '1GB' or '512MiB', at least 256MB.", pattern=r"^\d+(\.\d+)?\s*([KkMmGgTt][Ii]?)?[Bb]$")]
+S3Url = Annotated[str, BeforeValidator(_s3_url), _schema(
+    "string", "An object-store URL like 's3://bucket/prefix'.", pattern=r"^s3://[^/\s]+(/\S*)?$")]
+HttpUrl = Annotated[str, BeforeValidator(_http_url), _schema(
+    "string", "An http(s) URL like 'http://127.0.0.1:9000'.", pattern=r"^https?://[^\s/]+(/\S*)?$")]
+Text = Annotated[str, BeforeValidator(_text), _schema("string", "A non-empty string.", pattern=r"\S")]
+Flag = Annotated[bool, BeforeValidator(_flag), _schema("boolean", "true or false.")]
+Workers = Annotated[int, BeforeValidator(_workers), _schema(
+    "integer", "A whole number from 1 to 256.", minimum=1, maximum=256)]
+Name = Annotated[str, BeforeValidator(_name), _schema(
+    "string", "1-64 letters, digits, '_' or '-', starting with a letter or digit.", pattern=f"^{NAME_RE.pattern}$")]
+NoSpace = Annotated[str, BeforeValidator(_no_space), _schema(
+    "string", "A non-empty string without spaces.", pattern=r"^\S+$")]

@@ -18,7 +18,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
@@ -106,11 +106,11 @@ class DatasetConfig:
 
     @model_validator(mode="before")
     @classmethod
-    def _object_store_path(cls, data: Any) -> Any:
-        """From the file, `path = "s3://..."` sets `url` (a Path would fold `s3://` into `s3:/`)."""
+    def _object_store_path(cls, data: Any, info: ValidationInfo) -> Any:
+        """`path = "s3://..."` sets `url` (a Path would fold `s3://` into `s3:/`)."""
         if not isinstance(data, dict):
             return data
-        if "url" in data:
+        if "url" in data and info.context is not None:  # from the file (code may pass both)
             raise PydanticCustomError("config", "'url' is not a key of the file; give 's3://...' as 'path'")
         path = data.get("path")
         if isinstance(path, str) and path.startswith(S3_SCHEME):
@@ -122,7 +122,10 @@ class DatasetConfig:
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> DatasetConfig:
+    def _consistent(self, info: ValidationInfo) -> DatasetConfig:
+        """Rules across keys, checked on the file's tables (code and tests may build partial configs)."""
+        if info.context is None:
+            return self
         if not self.email and not self.user_id:
             raise PydanticCustomError("config", "configure at least one of 'email' or 'user_id'")
         if (self.event_name or self.event_time) and self.kind != "events":
@@ -231,7 +234,7 @@ class ConfigFile(BaseModel):
         names = [d.name for d in self.datasets]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise PydanticCustomError("config", "dataset names must be unique; repeated: {names}",
+            raise PydanticCustomError("config", "datasets: every dataset needs its own 'name'; repeated: {names}",
                                       {"names": ", ".join(repeated)})
         return self
 
