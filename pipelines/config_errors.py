@@ -27,6 +27,7 @@ _GENERIC = {
     "dataclass_type": "a table",
     "dict_type": "a table",
     "too_short": "at least one [[datasets]] table",
+    "tuple_type": "an array",
 }
 
 
@@ -38,7 +39,7 @@ def where(loc: tuple[Any, ...]) -> str:
     head, rest = parts[0], parts[1:]
     if head == "datasets" and rest and isinstance(rest[0], int):
         return f"datasets[{rest[0]}]" + "".join(f".{p}" for p in rest[1:])
-    if head in ("sweep", "s3") and rest:
+    if head in ("sweep", "s3", "scan") and rest:
         return f"[{head}] " + ".".join(str(p) for p in rest)
     return ".".join(str(p) for p in parts)
 

@@ -76,6 +76,8 @@ def dataset_locations(settings: Settings) -> list[Location]:
         if ds.source is not None:
             forms = {ds.source, _real(ds.source)}
             found.append(Location(key.format("source"), tuple(sorted(p.parts for p in forms))))
+        if ds.source_url is not None:
+            found.append(Location(key.format("source"), (tuple(ds.source_url.rstrip("/").split("/")),)))
     return found
 
 

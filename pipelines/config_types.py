@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
+from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 S3_SCHEME = "s3://"
@@ -25,6 +25,16 @@ def _fail(expect: str) -> PydanticCustomError:
 def is_url_path(path: Path) -> bool:
     """A `Path` made from an object-store URL (`s3://b/p` becomes `s3:/b/p`): never resolved locally."""
     return str(path).startswith("s3:/")
+
+
+def object_store_url(table: dict[str, Any], key: str) -> str | None:
+    """The `s3://` URL at `table[key]` without a trailing slash, or None if the value is not one."""
+    value = table.get(key)
+    if not isinstance(value, str) or not value.startswith(S3_SCHEME):
+        return None
+    if not value[len(S3_SCHEME):].split("/", 1)[0] or any(ch.isspace() for ch in value):
+        raise PydanticCustomError("config", "'{key}' must look like s3://bucket/prefix", {"key": key})
+    return value.rstrip("/")
 
 
 def _local_path(value: Any, info: ValidationInfo) -> Path:

@@ -24,7 +24,6 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from pipelines.config_types import (
-    S3_SCHEME,
     Column,
     Flag,
     Hours,
@@ -36,8 +35,10 @@ from pipelines.config_types import (
     S3Url,
     Text,
     Workers,
+    object_store_url,
 )
 from pipelines.errors import ConfigError
+from pipelines.scan_settings import ScanSettings
 
 DatasetKind = Literal["profiles", "events"]
 DatasetFormat = Literal["parquet", "delta"]
@@ -102,23 +103,31 @@ class DatasetConfig:
     with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009)."""
     url: SkipJsonSchema[str | None] = None
     """Not a file key: the object-store location when `path` was given as `s3://...`; then `path` only
-    names it for display and the dataset is read and written through `[s3]` (pipelines/objectstore.py)."""
+    names it for display and the dataset is read and written through `[s3]` (pipelines/s3dataset.py)."""
+    source_url: SkipJsonSchema[str | None] = None
+    """Not a file key: the object-store prefix where raw snapshots land, when `source` was given as
+    `s3://...` (for an object-store dataset); new or changed objects there are taken in as from a folder."""
 
     @model_validator(mode="before")
     @classmethod
-    def _object_store_path(cls, data: Any, info: ValidationInfo) -> Any:
-        """`path = "s3://..."` sets `url` (a Path would fold `s3://` into `s3:/`)."""
+    def _object_store_urls(cls, data: Any, info: ValidationInfo) -> Any:
+        """`path = "s3://..."` sets `url`, `source = "s3://..."` sets `source_url` (a Path would fold
+        `s3://` into `s3:/`)."""
         if not isinstance(data, dict):
             return data
-        if "url" in data and info.context is not None:  # from the file (code may pass both)
-            raise PydanticCustomError("config", "'url' is not a key of the file; give 's3://...' as 'path'")
-        path = data.get("path")
-        if isinstance(path, str) and path.startswith(S3_SCHEME):
-            bucket = path[len(S3_SCHEME):].split("/", 1)[0]
-            if not bucket or any(ch.isspace() for ch in path):
-                raise PydanticCustomError("config", "'path' must look like s3://bucket/prefix")
-            url = path.rstrip("/")
-            return {**data, "url": url, "path": Path(url)}
+        if info.context is not None:  # from the file (code may pass both forms)
+            for key in ("url", "source_url"):
+                if key in data:
+                    given_as = "path" if key == "url" else "source"
+                    raise PydanticCustomError("config", f"'{key}' is not a key of the file; give 's3://...' "
+                                                        f"as '{given_as}'")
+        data = dict(data)
+        url = object_store_url(data, "path")
+        if url:
+            data.update(url=url, path=Path(url))
+        source_url = object_store_url(data, "source")
+        if source_url:
+            data.update(source_url=source_url, source=None)
         return data
 
     @model_validator(mode="after")
@@ -134,9 +143,12 @@ class DatasetConfig:
             raise PydanticCustomError("config", "'event_time' needs 'event_name' (the column naming "
                                                 "Blacklisted / Whitelisted)")
         if self.source is not None and self.url:
-            raise PydanticCustomError("config", "'source' is not supported for an object-store dataset; land "
-                                                "raw snapshots in the dataset itself or sweep them where they land")
-        if self.source is not None and self.format == "delta":
+            raise PydanticCustomError("config", "'source' of an object-store dataset must be an object-store "
+                                                "prefix too (s3://bucket/prefix)")
+        if self.source_url and not self.url:
+            raise PydanticCustomError("config", "an object-store 'source' needs an object-store 'path' "
+                                                "(s3://bucket/prefix)")
+        if (self.source is not None or self.source_url) and self.format == "delta":
             raise PydanticCustomError("config", "'source' is not supported for a Delta table; the sweep purges "
                                                 "the table in place")
         return self
@@ -199,6 +211,8 @@ class Settings(SweepSettings):
     """The file these settings came from."""
     s3: S3Settings = field(default_factory=S3Settings)
     """How to reach S3-compatible object storage (`[s3]`); unset keys fall back to the standard AWS variables."""
+    scan: ScanSettings = field(default_factory=ScanSettings)
+    """`[scan]`: the residual scan (pipelines/scan_settings.py)."""
     datasets: tuple[DatasetConfig, ...] = ()
     """The `[[datasets]]` tables."""
 
@@ -218,6 +232,8 @@ class ConfigFile(BaseModel):
     """How runs work."""
     s3: S3Settings = Field(default_factory=S3Settings)
     """How to reach S3-compatible object storage."""
+    scan: ScanSettings = Field(default_factory=ScanSettings)
+    """The residual scan: when the nightly sweep also searches every column, and which other folders."""
     datasets: list[DatasetConfig] = Field(min_length=1)
     """The managed datasets, one `[[datasets]]` table each."""
 
@@ -226,7 +242,7 @@ class ConfigFile(BaseModel):
     def _tables(cls, data: Any) -> Any:
         """Absent tables are validated as empty ones, so their defaults are resolved like given values."""
         if isinstance(data, dict):
-            return {"sweep": {}, "s3": {}, **data}
+            return {"sweep": {}, "s3": {}, "scan": {}, **data}
         return data
 
     @model_validator(mode="after")
@@ -265,6 +281,7 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
         raise ConfigError(describe(exc, config_path, raw)) from None
     sweep = {f.name: getattr(config.sweep, f.name) for f in dataclasses.fields(SweepSettings)}
     settings = Settings(**{**sweep, "base_dir": config.sweep.base_dir or base},
-                        config_path=config_path.resolve(), s3=config.s3, datasets=tuple(config.datasets))
+                        config_path=config_path.resolve(), s3=config.s3, scan=config.scan,
+                        datasets=tuple(config.datasets))
     check_locations(settings, config_path)
     return settings
