@@ -33,8 +33,8 @@ class Location(NamedTuple):
     key: str
     """`datasets[0].path (events)`: where it is in the file, with the dataset's name."""
     forms: tuple[tuple[str, ...], ...]
-    """The location as path parts: as written (absolute) and with symlinked parents resolved; for a
-    dataset path also its versions folder. On object storage the URL's parts."""
+    """The location as path parts: as written (absolute), with symlinked parents resolved, and wholly
+    resolved; for a dataset path also its versions folder. On object storage the URL's parts."""
 
 
 def _real(path: Path) -> Path:
@@ -71,10 +71,10 @@ def dataset_locations(settings: Settings) -> list[Location]:
             found.append(Location(key.format("path"), (tuple(ds.url.rstrip("/").split("/")),)))
         else:
             versions = ds.path.parent / f".{ds.path.name}.versions"
-            forms = {ds.path, _real(ds.path), versions, _real(versions)}
+            forms = {ds.path, _real(ds.path), Path(os.path.realpath(ds.path)), versions, _real(versions)}
             found.append(Location(key.format("path"), tuple(sorted(p.parts for p in forms))))
         if ds.source is not None:
-            forms = {ds.source, _real(ds.source)}
+            forms = {ds.source, _real(ds.source), Path(os.path.realpath(ds.source))}
             found.append(Location(key.format("source"), tuple(sorted(p.parts for p in forms))))
         if ds.source_url is not None:
             found.append(Location(key.format("source"), (tuple(ds.source_url.rstrip("/").split("/")),)))

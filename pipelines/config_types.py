@@ -130,7 +130,7 @@ LocalPath = Annotated[Path, BeforeValidator(_local_path), _schema(
     "string", "A local path; relative paths are relative to the configuration file.", minLength=1)]
 Column = Annotated[str, BeforeValidator(_column), _schema(
     "string", "A column name, or a dotted path into structs ('User.Email').",
-    pattern=r"^[^.]*\S[^.]*(\.[^.]*\S[^.]*)*$")]
+    pattern=r"^[^.]*[^.\s][^.]*(\.[^.]*[^.\s][^.]*)*$")]
 Hours = Annotated[float, BeforeValidator(_positive_hours), _schema(
     "number", "Hours, more than 0, at most 720.", exclusiveMinimum=0, maximum=720)]
 MemoryLimit = Annotated[str, BeforeValidator(_memory_limit), _schema(
