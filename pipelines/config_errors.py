@@ -97,4 +97,4 @@ def describe(exc: ValidationError, config_path: Path, raw: dict[str, Any] | None
     """The one line for the first error of a failed validation of the file at `config_path`."""
     errors = exc.errors(include_url=False)
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return f"{config_path}: {message(errors[0], raw)}{more}"
+    return f"{config_path}: {message(dict(errors[0]), raw)}{more}"

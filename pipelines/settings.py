@@ -2,7 +2,7 @@
 
 The configuration file's keys are the fields below (pydantic dataclasses: typed, range-checked,
 unknown keys refused); their docstrings are the documentation and the descriptions of the file's
-JSON Schema (docs/config.schema.json, `python -m pipelines.config_schema`). To add a `[sweep]` key,
+JSON Schema (docs/config.schema.json, `gdpr-sweep config schema`). To add a `[sweep]` key,
 add one field with a type from `pipelines/config_types.py` (or a plain strict type), a default and a
 docstring to `SweepSettings`; it is then read, checked, documented in the schema and available as
 `settings.<key>`. Relative paths are resolved against the folder of the configuration file.
@@ -23,6 +23,8 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from pipelines.config_errors import describe
+from pipelines.config_paths import check_locations
 from pipelines.config_types import (
     Column,
     Flag,
@@ -224,8 +226,8 @@ class Settings(SweepSettings):
 
 
 class ConfigFile(BaseModel):
-    """The configuration file (`gdpr-sweep.toml`) of gdpr-sweep: a `[sweep]` table, an optional `[s3]`
-    table and one `[[datasets]]` table per managed dataset."""
+    """The configuration file (`gdpr-sweep.toml`) of gdpr-sweep: a `[sweep]` table, optional `[s3]` and
+    `[scan]` tables and one `[[datasets]]` table per managed dataset."""
 
     model_config = _MODEL
     sweep: SweepSettings = Field(default_factory=SweepSettings)
@@ -271,9 +273,6 @@ def load_settings(path: Path) -> Settings:
 
 def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
     """Validate the file's content (`raw`, as TOML parsed it) into Settings; ConfigError on any problem."""
-    from pipelines.config_errors import describe
-    from pipelines.config_paths import check_locations
-
     base = config_path.resolve().parent
     try:
         config = ConfigFile.model_validate(raw, context={"base": base})
