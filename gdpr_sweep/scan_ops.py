@@ -14,7 +14,7 @@ from gdpr_sweep.links import remembered_links
 from gdpr_sweep.operations import new_run_id
 from gdpr_sweep.registry import Registry, format_time
 from gdpr_sweep.version import code_version
-from pipelines import residual_report, storage
+from pipelines import report_index, residual_report, storage
 from pipelines.errors import SweepError
 from pipelines.match import entries_table
 from pipelines.residual_scan import linked_pairs, residual_block, residual_failure, run_scan
@@ -42,6 +42,7 @@ def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any
                "code_version": code_version(), "config": str(settings.config_path)}
         path, _ = residual_report.write_scan_report(
             settings.report_dir, residual_report.build_scan_report(run, block, snapshot.version))
+        report_index.refresh(settings.report_dir)
     summary = {"run_id": run_id, "status": block["status"], "found": block["found"],
                "entries_found": block["entries_found"], "findings": block["findings"],
                "targets": block["targets"], "not_scanned": block["not_scanned"], "report": str(path)}
