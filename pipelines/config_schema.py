@@ -3,7 +3,7 @@
 `gdpr-sweep config schema` writes it; the committed copy is docs/config.schema.json (a test keeps it
 up to date), so editors validate `gdpr-sweep.toml` while it is typed (Taplo / Even Better TOML, or a
 `#:schema` comment on the file's first line). The schema states types, ranges, patterns and allowed
-values; rules across keys (at least one of `email` / `user_id`, no overlapping folders) are checked
+values; rules across keys (at least one of `email` / `user_id`, where folders lie) are checked
 when the file is loaded.
 """
 

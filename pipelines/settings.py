@@ -6,8 +6,8 @@ JSON Schema (docs/config.schema.json, `gdpr-sweep config schema`). To add a `[sw
 add one field with a type from `pipelines/config_types.py` (or a plain strict type), a default and a
 docstring to `SweepSettings`; it is then read, checked, documented in the schema and available as
 `settings.<key>`. Relative paths are resolved against the folder of the configuration file.
-Errors: one line naming file, key and expectation (`pipelines/config_errors.py`); local paths that
-overlap or leave the base folder: `pipelines/config_paths.py`.
+Errors: one line naming file, key and expectation (`pipelines/config_errors.py`); rules on where the
+configured locations may lie: `pipelines/config_paths.py` (`LOCATION_CHECKS`).
 """
 
 from __future__ import annotations
