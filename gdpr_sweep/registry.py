@@ -38,6 +38,7 @@ from pipelines.identity import (
     MAX_EMAIL_LENGTH,
     MAX_USER_ID_LENGTH,
     normalize_email,
+    trim_identity,
     validate_scope,
     validate_user_id,
 )
@@ -258,9 +259,10 @@ def _user_id(raw: str) -> str:
 
 
 def make_identity(email: str | None, user_id: str | None, scope: str | None) -> Identity:
-    """Validate and normalise; raise InputError (never echoing the email) when invalid."""
-    email = _email(email) if email is not None else None
-    user_id = _user_id(user_id) if user_id is not None else None
+    """Validate and normalise; raise InputError (never echoing the email) when invalid. An email or
+    user id that is blank after trimming counts as absent (docs/spec.md §2)."""
+    email = _email(email) if email is not None and trim_identity(email) is not None else None
+    user_id = _user_id(user_id) if user_id is not None and trim_identity(user_id) is not None else None
     scope = validate_scope(scope) if scope is not None else None
     if email is None and user_id is None:
         raise InputError("an entry needs an email or a user id (or both)")

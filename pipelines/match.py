@@ -111,6 +111,7 @@ def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.Duc
     con.execute("SET memory_limit = ?", [memory_limit])
     if threads:
         con.execute("SET threads = ?", [threads])
+    sql.register_functions(con)  # the identity normalisation's non-ASCII branch (pipelines/sql.py)
     return con
 
 
