@@ -225,8 +225,9 @@ class Snapshot:
         columns = {"bid": t["blacklist_id"], "email": t["email"], "user_id": t["user_id"],
                    "scope": pc.utf8_lower(t["scope"]),
                    "added": pc.fill_null(t["added_seq"], getattr(match, "UNKNOWN_ADDED", 2**62))}
-        return pa.Table.from_arrays([columns[name].cast(ENTRY_SCHEMA.field(name).type) for name in ENTRY_SCHEMA.names],
-                                    schema=ENTRY_SCHEMA)
+        table = pa.Table.from_arrays([columns[name].cast(ENTRY_SCHEMA.field(name).type) for name in ENTRY_SCHEMA.names],
+                                     schema=ENTRY_SCHEMA)
+        return match.normalised_entries(table)
 
 
 class Identity(NamedTuple):
@@ -476,6 +477,19 @@ class Registry:
         return con.execute(sql, params).fetchone()[0]
 
     @staticmethod
+    def _blacklisted_at(con: sqlite3.Connection, hashed: tuple[str | None, str | None], scope: str | None,
+                        at: str) -> bool:
+        """Whether a blacklisting competing with the identity's action was effective at exactly `at`:
+        on equal timestamps blacklisting wins (SPEC §2), whichever arrived first."""
+        sql = ("SELECT 1 FROM history WHERE outcome <> 'superseded' AND action IN ('add', 'set') AND at = ? "
+               "AND (email_hash = ? OR user_id_hash = ?)")
+        params: list[Any] = [at, *hashed]
+        if scope is not None:
+            sql += " AND (scope IS NULL OR scope = ?)"
+            params.append(scope)
+        return con.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+    @staticmethod
     def _exact(con: sqlite3.Connection, ident: Identity) -> Record | None:
         row = con.execute(
             f"SELECT {_COLUMNS} FROM entries WHERE coalesce(email, '') = ? AND coalesce(user_id, '') = ? "
@@ -499,8 +513,10 @@ class Registry:
              force: bool = False, blacklist_id: str | None = None) -> tuple[str, list[Record]]:
         """Apply one action; return (outcome, records created or removed or found)."""
         if not force:
-            last = self._last_action(tx.con, (tx.hash(ident.email), tx.hash(ident.user_id)), ident.scope)
-            if last is not None and at < last:
+            hashed = (tx.hash(ident.email), tx.hash(ident.user_id))
+            last = self._last_action(tx.con, hashed, ident.scope)
+            if last is not None and (at < last or (at == last and not blacklisted
+                                                    and self._blacklisted_at(tx.con, hashed, ident.scope, at))):
                 tx.log(at, action, "superseded", None, ident, channel)
                 return "superseded", []
         if blacklisted:

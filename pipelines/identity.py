@@ -6,7 +6,8 @@ back into `fold_email` / `lower_simple` for non-ASCII text, so the two sides can
 
 1. trim every character of `TRIM_CHARS` from both ends (Unicode White_Space, zero-width characters
    and the BOM); a value that is empty after trimming is null and never matches anything;
-2. emails: NFKC (fullwidth and other compatibility forms fold), then lower-case (`lower_simple`);
+2. emails: NFKC (fullwidth and other compatibility forms fold), then lower-case (`lower_simple`),
+   then step 1 again (NFKC can put a space at an end: U+00A8 becomes U+0020 U+0308);
 3. user ids and device ids: the trimmed text, case kept;
 4. scopes: lower-cased; a null or blank scope in data is `DefaultScope`.
 """
@@ -46,11 +47,13 @@ def trim_identity(value: str | None) -> str | None:
     return value.strip(TRIM_CHARS) or None
 
 
-def fold_email(trimmed: str) -> str:
-    """Step 2 on an already trimmed email: NFKC, then simple per-character lower-case."""
+def fold_email(trimmed: str) -> str | None:
+    """Step 2 on an already trimmed email: NFKC, simple per-character lower-case, trimmed again
+    (NFKC turns a few spacing marks into a space plus a combining mark: U+00A8 is ` \u0308`), so
+    that normalising a normalised email changes nothing."""
     if trimmed.isascii():  # NFKC changes no ASCII text
         return trimmed.lower()
-    return lower_simple(unicodedata.normalize("NFKC", trimmed))
+    return trim_identity(lower_simple(unicodedata.normalize("NFKC", trimmed)))
 
 
 def email_key(value: str | None) -> str | None:
@@ -86,7 +89,7 @@ def lower_simple(text: str) -> str:
     """Lower-case character by character, the way DuckDB's `lower()` does (Unicode simple case
     mapping), so stored entries and data compare alike. Python's `str.lower()` differs in two ways:
     `İ` (U+0130) becomes `i` + combining dot, and a word-final `Σ` becomes `ς`."""
-    if text.isascii():
+    if "\u0130" not in text and "\u03a3" not in text:  # `str.lower` is per character but for these two
         return text.lower()
     return "".join("i" if ch == "\u0130" else ch.lower() for ch in text)
 
@@ -119,7 +122,13 @@ def scope_key(scope: str | None) -> str | None:
     return None if scope is None else lower_simple(scope)
 
 
+def scope_text_key(value: str | None) -> str | None:
+    """A scope found in data, trimmed and lower-cased; None when null or blank."""
+    trimmed = trim_identity(value)
+    return None if trimmed is None else lower_simple(trimmed)
+
+
 def data_scope_key(value: str | None) -> str:
     """The comparison key of a scope found in data: trimmed, lower-cased; null or blank is `DefaultScope`."""
-    trimmed = trim_identity(value)
-    return lower_simple(trimmed if trimmed is not None else DEFAULT_SCOPE)
+    key = scope_text_key(value)
+    return DEFAULT_SCOPE.lower() if key is None else key

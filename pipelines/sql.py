@@ -9,39 +9,31 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import duckdb
-import pyarrow as pa
 
-from pipelines.identity import TRIM_CHARS, email_key, id_key, lower_simple, trim_identity
+from pipelines.identity import TRIM_CHARS, email_key, id_key, scope_text_key
 
-WHITESPACE = TRIM_CHARS
-"""Kept for older imports: the one trim list is `pipelines.identity.TRIM_CHARS`."""
 _ASCII_TRIM = "".join(ch for ch in TRIM_CHARS if ch.isascii())
 """The part of `TRIM_CHARS` an ASCII value can hold: TAB, LF, VT, FF, CR and space."""
 
-# Non-ASCII values are normalised by the Python definition itself (DuckDB has no NFKC), registered
-# on every connection by `register_functions`; ASCII values never leave DuckDB.
+# Non-ASCII values are normalised by the Python definition itself (DuckDB 2.0 has `nfc_normalize`
+# but no NFKC, and its `lower` follows its own Unicode tables): `register_functions` makes these
+# scalar functions on every connection (`pipelines.match.connect`). ASCII values never leave DuckDB.
+# docs/decisions/0221-identity-normalisation.md says why and what it costs.
 EMAIL_FN, ID_FN, SCOPE_FN = "gdpr_email_key", "gdpr_id_key", "gdpr_scope_text"
 
-
-def _scope_text(value: str) -> str | None:
-    trimmed = trim_identity(value)
-    return None if trimmed is None else lower_simple(trimmed)
-
-
-_FUNCTIONS: dict[str, Callable[[str], str | None]] = {EMAIL_FN: email_key, ID_FN: id_key, SCOPE_FN: _scope_text}
-
-
-def _vectorised(fn: Callable[[str], str | None]) -> Callable[[pa.Array], pa.Array]:
-    def run(values: pa.Array) -> pa.Array:
-        return pa.array([None if v is None else fn(v) for v in values.to_pylist()], pa.string())
-    return run
+_FUNCTIONS: dict[str, Callable[[str | None], str | None]] = {
+    EMAIL_FN: email_key, ID_FN: id_key, SCOPE_FN: scope_text_key}
 
 
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
-    """Make `norm_email` / `norm_id` / `norm_scope` usable on `con` (their non-ASCII branch)."""
+    """Register the non-ASCII branch of `norm_email` / `norm_id` / `scope_text` on `con`.
+
+    Native (row-at-a-time) functions: DuckDB calls them only for the rows of a vector that take the
+    non-ASCII branch, so a vector with one non-ASCII value costs one call (an Arrow function would
+    pay a per-vector conversion that is dearer than a few rows)."""
     for name, fn in _FUNCTIONS.items():
-        con.create_function(name, _vectorised(fn), [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
-                            type="arrow", null_handling="special", side_effects=False)
+        con.create_function(name, fn, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                            type="native", null_handling="special", side_effects=False)
 
 
 def quote_ident(name: str) -> str:
@@ -73,19 +65,17 @@ def _ascii_trimmed(text: str) -> str:
 
 
 def _normalised(expr: str, ascii_form: Callable[[str], str], function: str) -> str:
-    """ASCII values in DuckDB (`strlen` = `length` only for ASCII), the rest by the Python definition."""
+    """ASCII values (and NULL) in DuckDB, the rest by the Python definition. `strlen` (bytes) equals
+    `length` (code points) only for ASCII text; the test costs about a fifth of a plain read."""
     text = f"CAST({expr} AS VARCHAR)"
-    return f"(CASE WHEN strlen({text}) = length({text}) THEN {ascii_form(text)} ELSE {function}({text}) END)"
+    return (f"(CASE WHEN {text} IS NULL OR strlen({text}) = length({text}) THEN {ascii_form(text)} "
+            f"ELSE {function}({text}) END)")
 
 
 def norm_email(expr: str) -> str:
     """The comparison form of an email (`pipelines.identity.email_key`): trimmed, NFKC, lower-cased;
     NULL when blank. NFKC changes no ASCII text, so ASCII values need only trim and `lower`."""
     return _normalised(expr, lambda t: f"lower({_ascii_trimmed(t)})", EMAIL_FN)
-
-
-norm_text = norm_email
-"""Older name of `norm_email`."""
 
 
 def norm_id(expr: str) -> str:
