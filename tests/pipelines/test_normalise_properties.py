@@ -29,7 +29,15 @@ from pipelines.email_rules import validate_email
 from pipelines.identity import TRIM_CHARS, data_scope_key, email_key, id_key, normalize_email
 from pipelines.match import DatasetInput, Entry, connect, entries_table, find_matches
 from pipelines.sql import norm_email, norm_id, norm_scope
-from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, events_config, make_event, make_profile, profiles_config, write
+from tests.helpers import (
+    EVENT_SCHEMA,
+    PROFILE_SCHEMA,
+    events_config,
+    make_event,
+    make_profile,
+    profiles_config,
+    write,
+)
 
 EVERY_CHAR = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
 WHITESPACE = [c for c in EVERY_CHAR if c.isspace()]
