@@ -9,6 +9,7 @@ no known scope, so only entries for every scope are searched there.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,8 +80,13 @@ def dataset_target(settings: Settings, config: DatasetConfig) -> Target:
     """A dataset's current cleaned files, wherever and however it is stored (local Parquet, object
     storage, Delta table: `scaleout.plan`, the sweep's own listing). Raw snapshots not yet taken in
     are not searched: their configured columns hold the people the next sweep removes."""
-    plan = scaleout.plan(settings, config)
-    files = tuple(f.input_path for f in plan.files if f.origin == "clean")
+    files: tuple[Path | str, ...]
+    if config.format == "parquet" and not config.url:  # the current version's files, nothing else opened
+        version = storage.current_version(config.path)
+        files = tuple(version / rel for rel in storage.list_parquet(version)) if version is not None else ()
+    else:  # without the raw `source`, which would otherwise stand in for a re-delivered file's cleaned namesake
+        files = tuple(f.input_path for f in scaleout.plan(settings, dataclasses.replace(
+            config, source=None, source_url=None)).files)
     configured = frozenset(name for col in config.identity_columns.values() for name in _leaf_names(col))
     return Target(config.name, "dataset", files, config.scope, "column" if config.scope else "default", configured,
                   scaleout.filesystem(settings, config))

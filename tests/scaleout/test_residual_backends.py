@@ -70,10 +70,14 @@ def test_an_s3_dataset_is_scanned_object_by_object(s3_server, tmp_path, monkeypa
     events = pa.schema([("User", pa.struct([("Email", pa.string()), ("UserId", pa.string())])),
                         ("DeviceId", pa.string()), ("Scope", pa.string())])
     put(s3_server, bucket, "lake/events/e.parquet",
-        [{"User": {"Email": None, "UserId": None}, "DeviceId": "d", "Scope": None}], events)
-    settings = settings_for(tmp_path, s3_server, bucket)
+        [{"User": {"Email": None, "UserId": None}, "DeviceId": "web:anna@example.com", "Scope": None}], events)
+    # a raw snapshot of the same name waiting in `source`: not searched, and it does not hide the cleaned one
+    put(s3_server, bucket, "raw/events/e.parquet",
+        [{"User": {"Email": "anna@example.com", "UserId": None}, "DeviceId": "d", "Scope": None}], events)
+    settings = settings_for(tmp_path, s3_server, bucket, events_source="raw/events")
     opened = counting(monkeypatch)
     result = run_scan(settings, [ANNA])
-    assert [(f.target, f.column, f.rows) for f in result.findings] == [("profiles", "Notes", 1)]
+    assert [(f.target, f.column, f.configured, f.rows) for f in result.findings] == [
+        ("profiles", "Notes", False, 1), ("events", "DeviceId", True, 1)]
     assert sorted(opened) == sorted(f"s3://{bucket}/lake/{k}" for k in
                                     ("profiles/part-0.parquet", "profiles/part-1.parquet", "events/e.parquet"))
