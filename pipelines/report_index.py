@@ -63,14 +63,15 @@ def _page(report_dir: Path, relpath: str) -> str | None:
 
 
 def collect(report_dir: Path) -> IndexData:
-    """Read every chained report once and gather what the index shows."""
+    """Read every report once and gather what the index shows; the chain's state says whether they
+    are the chained, unchanged ones."""
     runs, entries, residual_runs = [], {}, []
     latest_residuals, deadline_hours = None, 24.0
     latest_sweep: dict[str, Any] | None = None
-    for link in chain.read_index(report_dir):
-        doc = chain.load_document(report_dir, link.relpath)
-        row = report_catalog.list_row(report_dir, link.relpath, doc)
-        runs.append({**row, "page": _page(report_dir, link.relpath)})
+    for relpath in chain.documents(report_dir):  # what is on disk: a damaged chain index still shows every run
+        doc = chain.load_document(report_dir, relpath)
+        row = report_catalog.list_row(report_dir, relpath, doc)
+        runs.append({**row, "page": _page(report_dir, relpath)})
         if doc is None:
             continue
         if (doc.get("kind") or chain.SWEEP) == chain.SWEEP:

@@ -53,6 +53,10 @@ def test_a_changed_report_shows_as_a_broken_chain_on_the_index(swept):
     report.write_bytes(report.read_bytes().replace(b'"rows_in"', b'"rows_In"', 1))
     page = report_index.write_index(lake.settings.report_dir).read_text()
     assert "REPORT CHAIN BROKEN" in page and pages[0][0] in page
+    index = lake.settings.report_dir / "chain.jsonl"
+    index.write_text(index.read_text() + "not json\n")  # a damaged chain index: every run still listed
+    page = report_index.write_index(lake.settings.report_dir).read_text()
+    assert "REPORT CHAIN BROKEN" in page and all(run_id in page for run_id, _ in pages)
 
 
 def test_notices_list_every_erased_entry_once_per_dataset(swept):

@@ -135,7 +135,7 @@ class CountingFile(io.FileIO):
 def test_each_file_is_opened_once_and_read_alike_for_one_entry_or_five_hundred(lake, monkeypatch):
     opened: list[str] = []
 
-    def counting_open(path: Path):
+    def counting_open(path: Path, fs=None):
         opened.append(str(path))
         return CountingFile(str(path), "rb")  # the real file, its reads counted
 
