@@ -4,14 +4,13 @@ paths, `api_guard.REPORTS`; README "Auditor access", docs/decisions/0262-auditor
 - `GET /api/reports`: every report in the chain (run, kind, finished, rows removed, status, path);
 - `GET /api/reports/verify`: the hash chain checked now (`report verify`);
 - `GET /api/reports/notices?since=<ISO time>`: erasure notices for recipients (`pipelines.notices`);
-- `GET /api/reports/certificates/{BlacklistId}`: the erasure certificate of one request, made now
-  from the chain (`?format=html` for its page); saved as `certificate-<id>.json` and `.html`, the
-  pair checks offline with `gdpr-sweep report verify-certificate`;
 - `GET /api/reports/{path}`: a file of the report folder as written (`index.html`, `chain.jsonl`,
   `notices.jsonl`, `<run_id>/report.html`, `_operations/<run_id>/clear-user-data.json`, ...), so the
   index page's relative links work in a browser (HTTP Basic, the auditor key as password).
 
-Nothing here writes.
+Nothing here writes. Other auditor routes go under the same prefix in a router of their own
+(certificates: `api_certificates.py`), included in `create_app` before `files_router` (whose
+catch-all path must come last).
 """
 
 from __future__ import annotations
@@ -20,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gdpr_sweep.api_guard import REPORTS
-from gdpr_sweep.api_query import checked_id, reject_unknown_params
-from gdpr_sweep.certificates import make_certificate
+from gdpr_sweep.api_query import reject_unknown_params
 from pipelines import chain, notices, report_catalog
-from pipelines.errors import InputError
 from pipelines.settings import Settings
 
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json",
@@ -81,21 +78,15 @@ def router(settings: Settings) -> APIRouter:
         return {"count": len(items), "items": items,
                 "next_since": items[-1]["recorded_at"] if items else since}
 
-    @api.get("/certificates/{blacklist_id}", summary="The erasure certificate of one request (JSON, or its page)",
-             description="Made from the report chain as of its head: the JSON (`format=json`, default) and the "
-                         "HTML page (`format=html`) fetched at the same head verify together offline.")
-    def certificate(request: Request, blacklist_id: str,
-                    format: str | None = Query(None, examples=["html"])) -> Response:  # noqa: A002
-        reject_unknown_params(request, ("format",))
-        if format not in (None, "json", "html"):
-            raise InputError("format: expected json or html")
-        doc, html = make_certificate(settings, checked_id(blacklist_id), as_of_head=True)
-        headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                   "Content-Disposition": f'inline; filename="certificate-{doc["blacklist_id"]}.'
-                                          f'{"html" if format == "html" else "json"}"'}
-        if format == "html":
-            return Response(html.encode("utf-8"), media_type=MEDIA_TYPES[".html"], headers=headers)
-        return Response(chain.pretty_bytes(doc), media_type=MEDIA_TYPES[".json"], headers=headers)
+    return api
+
+
+def files_router(settings: Settings) -> APIRouter:
+    """`GET /api/reports/{path}`: a file of the report folder. Its path matches anything under the
+    prefix, so `create_app` includes it after every other router: a route registered later would
+    never be reached."""
+    report_dir = settings.report_dir
+    api = APIRouter(prefix=REPORTS, tags=["Auditor"])
 
     @api.get("/{relpath:path}", summary="A file of the report folder (index.html, a run's report.html, ...)")
     def report_folder_file(request: Request, relpath: str) -> FileResponse:
