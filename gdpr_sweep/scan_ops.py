@@ -1,8 +1,8 @@
 """`gdpr-sweep scan`: the residual scan on demand, as an operation in the report chain.
 
 Reads the current cleaned datasets (and `[scan] lake_roots`) under the run lock, so a sweep cannot
-swap a version away mid-scan; searches for every blacklist entry's email and user id (linked devices: nightly scan only);
-writes `report_dir/_operations/<run_id>/residual-scan.json` (+ `.md`, `.html`) sealed into the chain.
+swap a version away mid-scan; searches for every blacklist entry's email, user id and the device ids remembered
+with it (docs/decisions/0211-remembered-device-links.md); writes `report_dir/_operations/<run_id>/residual-scan.json` (+ `.md`, `.html`) sealed into the chain.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from gdpr_sweep.links import remembered_links
 from gdpr_sweep.operations import new_run_id
 from gdpr_sweep.registry import Registry, format_time
 from gdpr_sweep.version import code_version
 from pipelines import residual_report, storage
 from pipelines.errors import SweepError
-from pipelines.residual_scan import residual_block, residual_failure, run_scan
+from pipelines.match import entries_table
+from pipelines.residual_scan import linked_pairs, residual_block, residual_failure, run_scan
 from pipelines.settings import Settings
 
 
@@ -29,9 +31,10 @@ def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any
     with storage.run_lock(settings.work_dir):
         registry = Registry(settings.blacklist_db)
         snapshot = registry.snapshot()
-        # No linked devices: the tool keeps no device id in clear between runs (the nightly scan searches
-        # the devices its own match linked); docs/decisions/0261-residual-scan.md.
-        result = run_scan(settings, snapshot.entries)
+        # The devices linked to each entry, as remembered in the registry (the nightly scan searches its own
+        # match's linked devices, which include these); docs/decisions/0211-remembered-device-links.md.
+        devices = linked_pairs(remembered_links(settings, entries_table(snapshot.entries)))
+        result = run_scan(settings, snapshot.entries, devices)
         finished = datetime.now(UTC)
         block = residual_block(result, settings, format_time(finished), "gdpr-sweep scan")
         if fail is not None:

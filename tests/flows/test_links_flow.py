@@ -152,3 +152,20 @@ def test_clear_user_data_removes_devices_an_ingested_batch_linked(prefect_harnes
 
     assert summary["datasets"] == {"profiles": 1, "events": 2}
     assert [r["EventType"] for r in clean_events(settings)] == ["anon-bob-0"]
+
+
+def test_gdpr_sweep_scan_on_its_own_searches_the_remembered_devices(prefect_harness, tmp_path):
+    """`gdpr-sweep scan` finds one of Anna's devices left in a column no rule reads (Bob's event names
+    it), though the rows that linked it are gone: it searches the devices remembered with her entry."""
+    from gdpr_sweep.scan_ops import residual_scan
+
+    settings = make_lake(tmp_path)
+    bid = night_one_and_two(settings)
+    deliver(settings, "events", "e2.parquet", [make_event(email=BOB, device_id=OTHER, EventType=DEVICE)])
+    sweep(settings)  # kept: the device is in `EventType`, which no rule reads
+
+    summary = residual_scan(settings)
+
+    assert [(f["column"], f["match"], f["blacklist_id"], f["rows"]) for f in summary["findings"]] == [
+        ("EventType", "device_id", bid, 1)]
+    assert DEVICE not in json.dumps(summary) and DEVICE not in Path(summary["report"]).read_text()
