@@ -119,6 +119,21 @@ def test_s3_object_added_after_first_sweep_is_swept_not_deleted(s3_server, tmp_p
     assert events.rows_in == events.rows_out + events.rows_removed and events.rows_removed == 2
 
 
+def test_s3_nothing_under_the_prefix_is_deleted_unless_read_and_replaced(s3_server, tmp_path):
+    """Issue 13 finding 7, the other half: objects that are no dataset file (markers, notes, hidden or
+    internal names) are never deleted, on the first run or later ones."""
+    bucket, settings = make_lake(s3_server, tmp_path, versioned=True)
+    c = s3x.client(s3_server)
+    others = ["lake/events/_SUCCESS", "lake/events/README.txt", "lake/events/.spark/part-9.parquet",
+              "lake/events/date=2026-12-01/_committed_123", "lake/events/date=2026-12-02/part-1.csv"]
+    for key in others:
+        c.put_object(Bucket=bucket, Key=key, Body=b"not a dataset file")
+    before = {k: v for k, v in s3x.every_version(s3_server, bucket).items() if k[0] in others}
+    s3x.sweep(settings, ENTRIES, "r1")
+    s3x.sweep(settings, [*ENTRIES, entry(email="keep@example.com")], "r2")
+    assert {k: v for k, v in s3x.every_version(s3_server, bucket).items() if k[0] in others} == before
+
+
 def test_s3_glob_during_a_run_never_sees_double_rows(s3_server, tmp_path):
     """Issue 16: a prefix glob during a run saw old and new versions together (up to twice the rows)."""
     bucket, settings = make_lake(s3_server, tmp_path)
@@ -145,6 +160,77 @@ def test_s3_concurrent_writer_stops_the_run_for_that_file_and_keeps_its_write(s3
     s3x.sweep(settings, ENTRIES, "r2")
     want = [r for r in kept_e if r not in EVENTS["date=2026-12-01/part-0.parquet"]] + theirs
     assert sort_rows(glob_rows(s3_server, bucket)) == sort_rows(want)
+
+
+def test_s3_put_is_conditional_on_the_etag_read(s3_server, tmp_path):
+    """The S3 server (moto here, as AWS, MinIO and Ceph do) refuses a PUT whose `If-Match` ETag is no
+    longer the object's, and an `If-None-Match: *` PUT where an object exists: `objectstore.put` then
+    raises `Changed` and the other writer's object stays."""
+    bucket = s3x.new_bucket(s3_server)
+    fs = s3x.fs_for(s3_server)
+    url = f"s3://{bucket}/lake/events/part-0.parquet"
+    read = s3x.put(s3_server, bucket, "lake/events/part-0.parquet", [make_event(email="a@example.com")], EVENT_SCHEMA)
+    theirs = [make_event(email="writer@example.com")]
+    s3x.put(s3_server, bucket, "lake/events/part-0.parquet", theirs, EVENT_SCHEMA)
+    with pytest.raises(objectstore.Changed, match="changed since this run read it"):
+        objectstore.put(fs, url, b"ours", read, "r1")
+    with pytest.raises(objectstore.Changed):
+        objectstore.put(fs, url, b"ours", None, "r1")
+    assert s3x.read_rows(s3_server, bucket, "lake/events/part-0.parquet") == theirs
+    current = objectstore.head(fs, url)["ETag"]
+    written = objectstore.put(fs, url, b"ours", current, "r1")  # the ETag it is: replaced
+    assert s3x.client(s3_server).get_object(Bucket=bucket, Key="lake/events/part-0.parquet")["Body"].read() == b"ours"
+    assert written.etag != current
+
+
+def test_s3_writer_between_read_and_put_keeps_its_write(s3_server, tmp_path, monkeypatch):
+    """A concurrent writer replaces an object after the run downloaded it and before its PUT (the fault
+    point is the S3 client, as the crash tests wrap OS calls): the conditional PUT fails, the writer's
+    object stays, the run stops naming the file, and the next run sweeps the writer's rows."""
+    import s3fs
+
+    bucket, settings = make_lake(s3_server, tmp_path)
+    key = "lake/events/date=2026-12-01/part-0.parquet"  # has rows to drop
+    theirs = [make_event(email=GONE), make_event(email="writer@example.com")]
+    original = s3fs.S3FileSystem.call_s3
+    raced = []
+
+    def call_s3(self, method, *args, **kwargs):
+        if method == "put_object" and kwargs.get("Key") == key and not raced:
+            raced.append(s3x.put(s3_server, bucket, key, theirs, EVENT_SCHEMA))
+        return original(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "call_s3", call_s3)
+    with pytest.raises(objectstore.Changed, match="date=2026-12-01/part-0.parquet"):
+        s3x.sweep(settings, ENTRIES, "r1")
+    monkeypatch.undo()
+    assert raced and s3x.read_rows(s3_server, bucket, key) == theirs  # not overwritten by the run
+    s3x.sweep(settings, ENTRIES, "r2")
+    assert s3x.read_rows(s3_server, bucket, key) == theirs[1:]
+
+
+def test_s3_crash_after_the_puts_is_recovered_by_the_next_run(s3_server, tmp_path):
+    """A run killed after replacing objects and before recording them (versioned bucket): the replaced
+    objects are already the cleaned ones; the next run recognises its own writes, deletes the versions
+    they superseded (which hold the purged rows) and records the state."""
+    bucket, settings = make_lake(s3_server, tmp_path, versioned=True)
+
+    def crash():
+        raise KeyboardInterrupt("killed between write and publish")
+
+    with pytest.raises(KeyboardInterrupt):
+        s3x.sweep(settings, ENTRIES, "r1", after_write=crash)
+    assert any(GONE in s3x.text_of(b) for b in s3x.version_bodies(s3_server, bucket).values())  # known to work
+    _, kept_e = expected()
+    assert sort_rows(glob_rows(s3_server, bucket)) == sort_rows(kept_e)  # readers already see cleaned objects
+    s3x.sweep(settings, ENTRIES, "r2")
+    for (key, _), body in s3x.version_bodies(s3_server, bucket).items():
+        assert GONE not in s3x.text_of(body), key
+    keys = [k for k, _ in s3x.every_version(s3_server, bucket)]
+    assert len(keys) == len(set(keys)) and "lake/events/_gdpr_sweep_state.json" in keys
+    before = s3x.every_version(s3_server, bucket)
+    s3x.sweep(settings, ENTRIES, "r3")
+    assert s3x.every_version(s3_server, bucket) == before
 
 
 def test_s3_untouched_object_changed_during_the_run_stops_it(s3_server, tmp_path):
