@@ -316,4 +316,4 @@ def _bool(value: Any, where: str, key: str) -> bool:
 def _reject_unknown(section: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(section) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; see README 'Configuration'")
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; see README 'Configure'")
