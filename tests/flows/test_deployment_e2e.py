@@ -1,7 +1,7 @@
 """README "Run and schedule" end to end (issue 17): a real Prefect server on a free loopback port with a
 fresh PREFECT_HOME, the README's own bash blocks run as written (only the port changed), a worker in a
-separate folder whose flow runs clone the repository (the committed HEAD, pushed to a bare repository
-in tmp) and install requirements.txt, the nightly deployment triggered twice:
+separate working copy (its own clone) whose flow runs clone the repository (the committed HEAD, pushed
+to a bare repository in tmp) and install requirements.txt, the alerting automation created, the nightly deployment triggered twice:
 
 1. Completed; the artifacts are on the triggered run, which is named after the report's run id; the
    blacklisted rows are gone from the cleaned data;
@@ -41,11 +41,19 @@ README = ROOT / "README.md"
 pytestmark = pytest.mark.slow
 
 
-def readme_blocks() -> list[str]:
-    """The bash blocks of README "Run and schedule" up to its "Where workers get the code" part."""
+def readme_blocks() -> tuple[str, str, str]:
+    """The bash blocks of README "Deploy to a Prefect server" that start the server and deploy, start
+    the worker, and trigger the nightly deployment, as written."""
     text = README.read_text(encoding="utf-8")
     section = text[text.index("### Deploy to a Prefect server"):text.index("**Where workers get the code.**")]
-    return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+
+    def one(marker: str) -> str:
+        (block,) = [b for b in blocks if marker in b]
+        return block
+
+    return (one("prefect server start"), one("prefect worker start"),
+            one("prefect deployment run gdpr_sweep_nightly/nightly"))
 
 
 def _free_port() -> int:
@@ -83,8 +91,8 @@ def _git(*args, cwd=None):
 
 @pytest.fixture
 def checkouts(tmp_path):
-    """origin.git (HEAD pushed as main), a deployer's fresh clone, an empty worker folder; both with
-    `.venv` pointing at this suite's environment."""
+    """origin.git (HEAD pushed as main), a deployer's fresh clone and a worker's separate clone, both
+    with `.venv` pointing at this suite's environment (what `./scripts/bootstrap` would make)."""
     if not (ROOT / ".git").exists() or shutil.which("git") is None:
         pytest.skip("needs git and a git checkout of the repository")
     origin, deployer, worker = tmp_path / "origin.git", tmp_path / "deployer", tmp_path / "worker"
@@ -92,7 +100,7 @@ def checkouts(tmp_path):
     _git("push", "-q", str(origin), "HEAD:refs/heads/main", cwd=ROOT)
     _git("symbolic-ref", "HEAD", "refs/heads/main", cwd=origin)
     _git("clone", "-q", str(origin), str(deployer))
-    worker.mkdir()
+    _git("clone", "-q", str(origin), str(worker))
     for folder in (deployer, worker):
         (folder / ".venv").symlink_to(Path(sys.prefix))
     return deployer, worker
