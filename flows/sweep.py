@@ -25,6 +25,7 @@ from pipelines.audit import write_audit_report
 from pipelines.commands import read_commands
 from pipelines.errors import SweepError
 from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
+from pipelines.residual_scan import linked_pairs, residual_failure, scheduled_block
 from pipelines.settings import DatasetConfig, Settings, load_settings
 from pipelines.sweep import (
     DatasetOutcome,
@@ -149,14 +150,22 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
 
 
 @task(cache_policy=NO_CACHE)
+def residual_scan(settings: Settings, blacklist: Snapshot, matches: MatchResult) -> dict[str, Any]:
+    """Search every column of the published datasets for blacklisted people, when `[scan] schedule` says so."""
+    now = datetime.now(UTC)
+    return scheduled_block(settings, blacklist.entries, linked_pairs(matches.linked_devices), now, format_time(now))
+
+
+@task(cache_policy=NO_CACHE)
 def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, outcomes: list[DatasetOutcome],
-                 verification: Verification, raw_deleted: list[str], matches: MatchResult) -> dict[str, Any]:
+                 verification: Verification, raw_deleted: list[str], matches: MatchResult,
+                 residuals: dict[str, Any]) -> dict[str, Any]:
     """Write the sealed report (JSON, Markdown, HTML) into the report chain; return it."""
     now = datetime.now(UTC)
     created = {r.blacklist_id: r.created_at for r in blacklist.records}
     path, report = write_audit_report(settings, run, blacklist.entries, created, outcomes, verification,
                                       raw_deleted, matches.linked_devices, report_secret(settings), now,
-                                      format_time(now))
+                                      format_time(now), residuals)
     return {"path": str(path), "report": report}
 
 
@@ -192,8 +201,9 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
+        residuals = residual_scan(settings, quote(blacklist), quote(matches))
         written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
-                               quote(matches))
+                               quote(matches), quote(residuals))
         prefect_runs.publish_report_artifacts(tree, written, settings.report_url)
         if settings.report_url:
             upload_report(settings, written["path"])
@@ -203,6 +213,8 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
             raise SweepError(f"deadline missed: {len(overdue)} blacklist {'entry' if len(overdue) == 1 else 'entries'} "
                              f"older than {settings.deadline_hours:g} h with data still present; "
                              f"see {Path(path).with_suffix('.html')}")
+        if residuals["found"] and settings.scan.fail_on_residuals:
+            raise SweepError(residual_failure(residuals, path))
     logger.info("run %s: %d rows removed across %d datasets; report %s",
                 run_id, sum(o.rows_removed for o in outcomes), len(outcomes), path)
     return str(path)

@@ -33,7 +33,7 @@ def _status(doc: dict[str, Any]) -> str:
         return "FAILED: deadline missed"
     if not doc.get("verification", {}).get("ok", False):
         return "FAILED: verification"
-    if doc.get("residuals", {}).get("found"):
+    if (doc.get("residuals") or {}).get("found"):
         return "residuals found"
     return "passed"
 

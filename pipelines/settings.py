@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipelines.errors import ConfigError
+from pipelines.scan_settings import ScanSettings, scan_settings
 
 DatasetKind = Literal["profiles", "events"]
 DatasetFormat = Literal["parquet", "delta"]
@@ -130,6 +131,8 @@ class Settings:
     `work_dir`, `report_dir`, `blacklist_db`) must lie inside it. Default: the configuration file's folder."""
     allow_paths_outside_base: bool = False
     """`[sweep] allow_paths_outside_base`: set true to lift the base-folder rule (docs/reliability.md)."""
+    scan: ScanSettings = field(default_factory=lambda: ScanSettings())
+    """`[scan]`: the residual scan (pipelines/scan_settings.py)."""
     datasets: tuple[DatasetConfig, ...] = field(default_factory=tuple)
 
     def dataset(self, name: str) -> DatasetConfig:
@@ -164,7 +167,7 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
     datasets = tuple(
         _dataset(item, base, f"{config_path} datasets[{i}]") for i, item in enumerate(raw.get("datasets", []))
     )
-    _reject_unknown(raw, {"sweep", "datasets", "s3"}, str(config_path))
+    _reject_unknown(raw, {"sweep", "datasets", "s3", "scan"}, str(config_path))
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise ConfigError(f"{config_path}: dataset names must be unique, got {names}")
@@ -184,6 +187,7 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
         deadline_hours=float(sweep.get("deadline_hours", 24.0)),
         duckdb_memory_limit=str(sweep.get("duckdb_memory_limit", "1GB")),
         **_scaleout(sweep, raw.get("s3", {}), where, f"{config_path} [s3]"),
+        scan=scan_settings(raw.get("scan", {}), base, f"{config_path} [scan]"),
         datasets=datasets,
     )
     if not allow_outside:
