@@ -47,7 +47,7 @@ POOL = "gdpr-sweep"
 POOL_TYPE = "process"
 
 
-def ensure_work_pool(wait_seconds: float = 120.0) -> str:
+def ensure_work_pool(wait_seconds: float = 180.0) -> str:
     """Wait for the Prefect API, then create the work pool `gdpr-sweep` (type process) unless it exists.
     An existing pool is left as it is (its job template may be customised); another type is an error."""
     import time

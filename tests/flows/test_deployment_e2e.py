@@ -118,7 +118,7 @@ class Shell:
             self.proc = subprocess.Popen(["bash", "-e", "-c", script], cwd=cwd, env=env, stdout=out, stderr=err,
                                          start_new_session=True)
 
-    def finish(self, timeout: float = 300) -> Shell:
+    def finish(self, timeout: float = 600) -> Shell:
         self.returncode = self.proc.wait(timeout=timeout)
         self.stdout, self.stderr = self.out.read_text(), self.err.read_text()
         return self
@@ -135,7 +135,7 @@ class Shell:
                 continue
 
 
-def _wait_final(api: str, flow_run_id: str, timeout: float = 400) -> dict:
+def _wait_final(api: str, flow_run_id: str, timeout: float = 900) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=30).json()
@@ -149,6 +149,21 @@ def _trigger(command: str, deployer: Path, env: dict, logs: Path) -> str:
     shell = Shell(command, deployer, env, logs).finish()
     assert shell.returncode == 0, shell.stderr[-2000:]
     return re.search(r"UUID:\s*([0-9a-f-]{36})", shell.stdout).group(1)
+
+
+def _assert_alerts_on_failed_or_crashed(automation: dict, deployment_id: str) -> None:
+    """The automation README "Alerting" creates: enabled, reacting to one Failed or Crashed flow run
+    related to the nightly deployment, sending a notification."""
+    trigger = automation["trigger"]
+    related = trigger["match_related"]
+    related = related if isinstance(related, list) else [related]
+    assert automation["enabled"] and automation["name"] == "gdpr-sweep nightly failed"
+    assert trigger["type"] == "event" and trigger["posture"] == "Reactive" and trigger["threshold"] == 1
+    assert set(trigger["expect"]) == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed"}
+    assert trigger["match"] == {"prefect.resource.id": "prefect.flow-run.*"}
+    assert {"prefect.resource.id": f"prefect.deployment.{deployment_id}",
+            "prefect.resource.role": "deployment"} in related
+    assert [a["type"] for a in automation["actions"]] == ["send-notification"]
 
 
 def _clean_digest(settings) -> dict:
@@ -180,18 +195,22 @@ def test_readme_deployment_sequence_end_to_end(checkouts, webhook, tmp_path):
     server = work = None
     try:
         server = Shell(server_block, deployer, env, logs)  # starts the server (&), then ./scripts/prefect-setup
-        assert server.proc.wait(timeout=300) == 0, (server.out.read_text() + server.err.read_text())[-3000:]
-        deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+        assert server.proc.wait(timeout=600) == 0, (server.out.read_text() + server.err.read_text())[-3000:]
+        deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=60).json()
         assert {d["name"] for d in deployments} == {"nightly", "ingest", "clear-user-data"}
-        assert httpx.get(f"{api}/work_pools/gdpr-sweep", timeout=30).json()["type"] == "process"
-        again = Shell(exports + "\n./scripts/prefect-setup", deployer, env, logs).finish()  # idempotent
-        assert again.returncode == 0, again.stderr[-2000:]
+        nightly_id = next(d["id"] for d in deployments if d["name"] == "nightly")
+        assert httpx.get(f"{api}/work_pools/gdpr-sweep", timeout=60).json()["type"] == "process"
 
-        alert = Shell(exports + f"\n.venv/bin/python -m flows.alerting --webhook-url {webhook[0]}", deployer, env,
-                      logs).finish()
-        assert alert.returncode == 0, alert.stderr[-2000:]
-
+        # The worker starts in its own working copy while the pool step runs again and the alert is created.
         work = Shell(worker_block, worker, {**env, "PREFECT_HOME": str(tmp_path / "worker-home")}, logs)
+        again = Shell(exports + "\n.venv/bin/python -m flows.deploy_steps", deployer, env, logs)
+        alert = Shell(exports + f"\n.venv/bin/python -m flows.alerting --webhook-url {webhook[0]}", deployer, env,
+                      logs)
+        again, alert = again.finish(), alert.finish()
+        assert again.returncode == 0 and "exists (type process)" in again.stdout, again.stderr[-2000:]
+        assert alert.returncode == 0, alert.stderr[-2000:]
+        (automation,) = httpx.post(f"{api}/automations/filter", json={}, timeout=60).json()
+        _assert_alerts_on_failed_or_crashed(automation, nightly_id)
 
         first = _wait_final(api, _trigger(exports + "\n" + run_block, deployer, env, logs))
         assert first["state_type"] == "COMPLETED", first["state"]
@@ -201,7 +220,7 @@ def test_readme_deployment_sequence_end_to_end(checkouts, webhook, tmp_path):
                                json={"artifacts": {"flow_run_id": {"any_": [first["id"]]}}}).json()
         assert {a["key"] for a in artifacts if a["key"]} >= {"gdpr-sweep-report", "gdpr-sweep-dataset-profiles",
                                                              "gdpr-sweep-dataset-events", "gdpr-sweep-deadline",
-                                                             "gdpr-sweep-report-html"}
+                                                             "gdpr-sweep-residuals", "gdpr-sweep-report-html"}
         events = settings.dataset("events").path
         with duckdb.connect() as con:
             left = con.execute(f"""SELECT count(*) FROM read_parquet('{events}/**/*.parquet', hive_partitioning = false)
