@@ -43,6 +43,24 @@ def source_defaults() -> dict[str, str]:
     return {"repository": repository, "ref": ref, "config": config}
 
 
+DOCKER_VARIABLES = {"image": "GDPR_SWEEP_IMAGE", "lake": "GDPR_SWEEP_LAKE", "config": "GDPR_SWEEP_CONFIG"}
+
+
+def docker_settings() -> dict[str, str]:
+    """{"image", "lake", "config"} for docker/prefect.yaml, from GDPR_SWEEP_IMAGE, GDPR_SWEEP_LAKE (an
+    absolute folder, mounted into each container at the same path) and GDPR_SWEEP_CONFIG (inside it)."""
+    values = {key: os.environ.get(var, "").strip() for key, var in DOCKER_VARIABLES.items()}
+    missing = [DOCKER_VARIABLES[key] for key, value in values.items() if not value]
+    if missing:
+        raise ConfigError(f"set {', '.join(missing)} before deploying docker/prefect.yaml "
+                          "(README 'Run and schedule', Docker work pool)")
+    lake, config = Path(values["lake"]), Path(values["config"])
+    if not lake.is_absolute() or not config.is_absolute() or not config.is_relative_to(lake):
+        raise ConfigError(f"GDPR_SWEEP_LAKE ({lake}) must be an absolute folder and GDPR_SWEEP_CONFIG ({config}) "
+                          "a file inside it: containers see only the mounted lake")
+    return values
+
+
 POOL = "gdpr-sweep"
 POOL_TYPE = "process"
 

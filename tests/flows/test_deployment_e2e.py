@@ -41,19 +41,12 @@ README = ROOT / "README.md"
 pytestmark = pytest.mark.slow
 
 
-def readme_blocks() -> tuple[str, str, str]:
-    """The bash blocks of README "Deploy to a Prefect server" that start the server and deploy, start
-    the worker, and trigger the nightly deployment, as written."""
+def readme_block(marker: str) -> str:
+    """The one bash block of README "Run and schedule" that contains `marker`, as written."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Deploy to a Prefect server"):text.index("**Where workers get the code.**")]
-    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-
-    def one(marker: str) -> str:
-        (block,) = [b for b in blocks if marker in b]
-        return block
-
-    return (one("prefect server start"), one("prefect worker start"),
-            one("prefect deployment run gdpr_sweep_nightly/nightly"))
+    section = text[text.index("## Run and schedule\n"):text.index("### Nightly runs are incremental")]
+    (block,) = [b for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S) if marker in b]
+    return block
 
 
 def _free_port() -> int:
@@ -185,7 +178,8 @@ def test_readme_deployment_sequence_end_to_end(checkouts, webhook, tmp_path):
 
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    server_block, worker_block, run_block = (b.replace("4200", str(port)) for b in readme_blocks())
+    server_block, worker_block, run_block = (readme_block(m).replace("4200", str(port)) for m in (
+        "prefect server start", "prefect worker start", "prefect deployment run gdpr_sweep_nightly/nightly"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GDPR_SWEEP_"))}
     env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1",
                PREFECT_WORKER_PREFETCH_SECONDS="5", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
@@ -248,6 +242,24 @@ def test_readme_deployment_sequence_end_to_end(checkouts, webhook, tmp_path):
         assert webhook[1], "the alert was not sent"
         (call,) = webhook[1]
         assert "Failed" in call["subject"] and message in call["text"]
+
+        # The README's Docker variant on the same server: the same deployments (ids, so the alert still
+        # applies), entrypoints, parameters and schedules, now in the Docker pool with the image and the lake.
+        docker = Shell(exports + "\n" + readme_block("--prefect-file docker/prefect.yaml"), deployer, env, logs)
+        assert docker.finish().returncode == 0, (docker.stdout + docker.stderr)[-3000:]
+        assert httpx.get(f"{api}/work_pools/gdpr-sweep-docker", timeout=60).json()["type"] == "docker"
+        moved = {d["name"]: d for d in httpx.post(f"{api}/deployments/filter", json={}, timeout=60).json()}
+        for before_docker in deployments:
+            after = moved[before_docker["name"]]
+            assert after["id"] == before_docker["id"] and after["work_pool_name"] == "gdpr-sweep-docker"
+            assert after["job_variables"] == {"image": "registry.example.com/gdpr-sweep:1.0",
+                                              "volumes": ["/srv/lake:/srv/lake"]}
+            assert after["parameters"] == {"config": "/srv/lake/gdpr-sweep.toml"}
+            assert after["pull_steps"] == [{"prefect.deployments.steps.set_working_directory":
+                                            {"directory": "/opt/gdpr-sweep"}}]
+            for key in ("entrypoint", "parameter_openapi_schema"):
+                assert after[key] == before_docker[key], key
+            assert [x["schedule"] for x in after["schedules"]] == [x["schedule"] for x in before_docker["schedules"]]
     finally:
         for shell in (work, server):  # the worker first: a worker outliving its server hangs
             if shell is not None:

@@ -101,3 +101,35 @@ def test_source_defaults_come_from_the_environment_else_the_checkout(tmp_path, m
         source_defaults()
     monkeypatch.setenv("GDPR_SWEEP_REF", "v1.0")
     assert source_defaults()["ref"] == "v1.0"
+
+
+def test_docker_settings_need_all_three_variables_and_the_config_inside_the_lake(monkeypatch):
+    import pytest
+
+    from flows.deploy_steps import docker_settings
+    from pipelines.errors import ConfigError
+
+    for var in ("GDPR_SWEEP_IMAGE", "GDPR_SWEEP_LAKE", "GDPR_SWEEP_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GDPR_SWEEP_IMAGE", "registry.example.com/gdpr-sweep:1.0")
+    with pytest.raises(ConfigError, match="set GDPR_SWEEP_LAKE, GDPR_SWEEP_CONFIG before deploying"):
+        docker_settings()
+    monkeypatch.setenv("GDPR_SWEEP_LAKE", "/srv/lake")
+    monkeypatch.setenv("GDPR_SWEEP_CONFIG", "/etc/gdpr-sweep.toml")
+    with pytest.raises(ConfigError, match="a file inside it"):
+        docker_settings()
+    monkeypatch.setenv("GDPR_SWEEP_CONFIG", "/srv/lake/gdpr-sweep.toml")
+    assert docker_settings() == {"image": "registry.example.com/gdpr-sweep:1.0", "lake": "/srv/lake",
+                                 "config": "/srv/lake/gdpr-sweep.toml"}
+
+
+def test_docker_variant_has_the_same_deployments_as_prefect_yaml():
+    process = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    docker = yaml.safe_load((ROOT / "docker" / "prefect.yaml").read_text())
+
+    def shape(spec):
+        return [(d["name"], d["entrypoint"], sorted(d["parameters"]), d.get("schedules")) for d in spec["deployments"]]
+
+    assert shape(docker) == shape(process)
+    assert {d["work_pool"]["name"] for d in docker["deployments"]} == {"gdpr-sweep-docker"}
+    assert docker["build"] == [{"flows.deploy_steps.docker_settings": {"id": "docker"}}]
