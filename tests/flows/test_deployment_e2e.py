@@ -90,6 +90,7 @@ def checkouts(tmp_path):
         pytest.skip("needs git and a git checkout of the repository")
     origin, deployer, worker = tmp_path / "origin.git", tmp_path / "deployer", tmp_path / "worker"
     _git("init", "--bare", "-q", str(origin))
+    _git("config", "receive.shallowUpdate", "true", cwd=origin)  # CI may run in a shallow clone
     _git("push", "-q", str(origin), "HEAD:refs/heads/main", cwd=ROOT)
     _git("symbolic-ref", "HEAD", "refs/heads/main", cwd=origin)
     _git("clone", "-q", str(origin), str(deployer))
