@@ -14,6 +14,7 @@ from prefect.utilities.annotations import quote
 from flows import prefect_runs
 from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset, task_runner_for
+from gdpr_sweep.links import remember_found, remembered_links
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
@@ -32,7 +33,6 @@ from pipelines.sweep import (
     DatasetPlan,
     FileOutcome,
     Verification,
-    delete_consumed_raw,
     match_fingerprint,
 )
 
@@ -97,9 +97,22 @@ def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcom
     return scaleout.verify_partition(settings, entries, piece, linked)
 
 
-def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> MatchResult:
-    """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere,
-    then each partition's device scan and rows to drop."""
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
+def load_links(settings: Settings, entries: pa.Table) -> pa.Table:
+    """The device links remembered with the current entries (§3 rule 3: a link outlives its rows)."""
+    return remembered_links(settings, entries)
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
+def remember_links(settings: Settings, hits: list[pa.Table], run_id: str) -> int:
+    """Keep the links tonight's identity hits make with their entries, before any of those rows is
+    removed (docs/decisions/0211-remembered-device-links.md)."""
+    return remember_found(settings, hits, settings.datasets, run_id)
+
+
+def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run_id: str) -> MatchResult:
+    """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere
+    (plus the links remembered from earlier runs), then each partition's device scan and rows to drop."""
     # Incremental: clean files are matched only against entries added since their last verification.
     entries = with_versions(entries_table(blacklist.entries), blacklist.added)
     parts = scaleout.partitions(plans, partitions_per_dataset(settings))
@@ -107,7 +120,9 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> 
     files = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
     common = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
     links = link_partition.map(**files, **common).result()
-    linked = scaleout.union_linked(x.linked for x in links)
+    remembered = load_links(settings, quote(entries))
+    remember_links(settings, quote([x.hits for x in links]), run_id)
+    linked = scaleout.union_linked([*(x.linked for x in links), remembered])
     per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links).result()
     return scaleout.merge_matches(plans, parts, per_part, linked)
 
@@ -145,7 +160,7 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
     for plan, outcome in zip(plans, outcomes, strict=True):
         scaleout.publish(settings, plan, outcome, unscoped_emails)
         if plan.config.delete_raw if plan.config.delete_raw is not None else settings.delete_raw:
-            deleted += delete_consumed_raw(plan)
+            deleted += scaleout.delete_consumed_raw(settings, plan, outcome)
     return deleted
 
 
@@ -191,7 +206,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         blacklist = load_blacklist(settings)
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
         plans = [extract(settings, ds, fingerprint) for ds in settings.datasets]
-        matches = match(settings, blacklist, plans)
+        matches = match(settings, blacklist, plans, run_id)
         outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
         verification = verify(settings, blacklist, outcomes, matches)
         if not verification.ok:

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines import chain, storage
+from pipelines import chain, report_index, storage
 from pipelines.errors import ConfigError, NotFound, SweepError
 from pipelines.match import Entry, MatchResult, entries_table, find_matches
 from pipelines.raw import RawFile, raw_report
@@ -190,9 +190,11 @@ def clear_target(entry: Entry, blacklist_version: int) -> ClearTarget:
 
 
 def match_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, plans: Sequence[DatasetPlan],
-                link_through_events: bool) -> MatchResult:
-    """§3 restricted to the one entry; NotFound (nothing changed) when no profile carries it."""
-    match = find_matches(con, target.entries, [p.as_input() for p in plans], link_through_events)
+                link_through_events: bool, remembered: pa.Table | None = None) -> MatchResult:
+    """§3 restricted to the one entry; NotFound (nothing changed) when no profile carries it.
+    `remembered`: the entry's device links kept from earlier runs (pipelines/links.py)."""
+    match = find_matches(con, target.entries, [p.as_input() for p in plans], link_through_events,
+                         extra_linked=remembered)
     if not entry_found(match, [p.config for p in plans]):
         raise NotFound(f"no profile carries the {target.identity} of blacklist entry {target.blacklist_id}; "
                        "nothing removed (the nightly sweep still removes any other data within the deadline)")
@@ -238,8 +240,10 @@ def write_clear_report(report_dir: Path, run: ClearRun, plans: Sequence[DatasetP
     changed = {p.config.name for p, _ in written}
     unchanged = [p.config.name for p in plans if p.config.name not in changed]
     report = build_clear_report(run, [o for _, o in written], unchanged, verification, raw_held)
-    return chain.write_linked(report_dir, report, lambda r: {"clear-user-data.md": render_clear_markdown(r)},
-                              f"{OPERATIONS_DIR}/{run.run_id}/clear-user-data.json")
+    written = chain.write_linked(report_dir, report, lambda r: {"clear-user-data.md": render_clear_markdown(r)},
+                                 f"{OPERATIONS_DIR}/{run.run_id}/clear-user-data.json")
+    report_index.refresh(report_dir)  # notices for recipients, index.html
+    return written
 
 
 def clear_summary(path: Path, report: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines import sql
 from pipelines.errors import DataFileError, SchemaError
-from pipelines.identity import scope_key
+from pipelines.identity import email_key, id_key, scope_key
 from pipelines.settings import DatasetConfig
 from pipelines.storage import read_schema
 
@@ -84,7 +85,8 @@ class MatchResult:
     linked_devices: pa.Table
     """(device, scope, bid) linked by rule 3; kept to re-check outputs in verification."""
     identity_hits: pa.Table | None = None
-    """With `links_only`: the rows rules 1 and 2 matched (HITS_SCHEMA), for the second pass to reuse."""
+    """The rows rules 1 and 2 matched (HITS_SCHEMA): for a second pass to reuse (`links_only`), and for
+    the links they make to be remembered (pipelines/links.py)."""
 
     @property
     def rows_removed(self) -> int:
@@ -92,8 +94,24 @@ class MatchResult:
 
 
 def entries_table(entries: Iterable[Entry]) -> pa.Table:
-    rows = [(e.blacklist_id, e.email, e.user_id, scope_key(e.scope), UNKNOWN_ADDED) for e in entries]
+    rows = [(e.blacklist_id, email_key(e.email), id_key(e.user_id), scope_key(e.scope), UNKNOWN_ADDED)
+            for e in entries]
     return pa.Table.from_pylist([dict(zip(ENTRY_SCHEMA.names, r, strict=True)) for r in rows], schema=ENTRY_SCHEMA)
+
+
+def normalised_entries(entries: pa.Table) -> pa.Table:
+    """Entries (ENTRY_SCHEMA) with every email and user id in the current normalisation (docs/spec.md
+    §2). A registry stores them normalised as of when they were added; an entry stored under an older
+    normalisation (NFC, no zero-width trimming) is brought up to date here. ASCII values are stored
+    in their final form by every version, so only non-ASCII ones are recomputed."""
+    for name, key in (("email", email_key), ("user_id", id_key)):
+        column = entries.column(name)
+        ascii_ = pc.fill_null(pc.string_is_ascii(column), True)
+        if pc.all(ascii_).as_py():
+            continue
+        values = [v if ok else key(v) for v, ok in zip(column.to_pylist(), ascii_.to_pylist(), strict=True)]
+        entries = entries.set_column(entries.schema.get_field_index(name), name, pa.array(values, pa.string()))
+    return entries
 
 
 def with_versions(entries: pa.Table, added: Mapping[str, int] | None) -> pa.Table:
@@ -111,6 +129,7 @@ def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.Duc
     con.execute("SET memory_limit = ?", [memory_limit])
     if threads:
         con.execute("SET threads = ?", [threads])
+    sql.register_functions(con)  # the identity normalisation's non-ASCII branch (pipelines/sql.py)
     return con
 
 
@@ -160,7 +179,7 @@ def find_matches(
                   {"files": _paths(ds), "dataset": ds.config.name})
     result = {ds.config.name: DatasetMatches() if links_only else _collect(con, ds) for ds in inputs}
     linked = con.sql(sql.LINKED_DEVICES).to_arrow_table().cast(LINKED_SCHEMA)
-    hits = con.sql(sql.IDENTITY_HITS).to_arrow_table().cast(HITS_SCHEMA) if links_only else None
+    hits = con.sql(sql.IDENTITY_HITS).to_arrow_table().cast(HITS_SCHEMA)
     for name in ("entries", "extra_linked", "prior_hits"):
         con.unregister(name)
     return MatchResult(datasets=result, linked_devices=linked, identity_hits=hits)

@@ -78,7 +78,10 @@ class DatasetConfig:
     with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009)."""
     url: str | None = None
     """Object-store location (`s3://bucket/prefix/name`) when `path` was given as a URL; then `path` only
-    names it for display and the dataset is read and written through `[s3]` (pipelines/objectstore.py)."""
+    names it for display and the dataset is read and written through `[s3]` (pipelines/s3dataset.py)."""
+    source_url: str | None = None
+    """Object-store prefix where raw snapshots land (`source = "s3://..."`, for an object-store dataset);
+    new or changed objects there are taken in as from a local `source` folder."""
 
     @property
     def location(self) -> str:
@@ -236,9 +239,12 @@ def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:
     if fmt not in ("parquet", "delta"):
         raise ConfigError(f"{where}: 'format' must be 'parquet' or 'delta'")
     url = _url(item["path"], where, "path")
-    if url and item.get("source"):
-        raise ConfigError(f"{where}: 'source' is not supported for an object-store dataset; land raw "
-                          "snapshots in the dataset itself or sweep them where they land")
+    source_url = _url(item.get("source"), where, "source")
+    if url and item.get("source") and not source_url:
+        raise ConfigError(f"{where}: 'source' of an object-store dataset must be an object-store prefix "
+                          "too (s3://bucket/prefix)")
+    if source_url and not url:
+        raise ConfigError(f"{where}: an object-store 'source' needs an object-store 'path' (s3://bucket/prefix)")
     if fmt == "delta" and item.get("source"):
         raise ConfigError(f"{where}: 'source' is not supported for a Delta table; the sweep purges the table in place")
     return DatasetConfig(
@@ -247,7 +253,8 @@ def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:
         path=Path(url) if url else _path(item["path"], base, where, "path"),
         format=fmt,
         url=url,
-        source=_path(item["source"], base, where, "source") if item.get("source") else None,
+        source=_path(item["source"], base, where, "source") if item.get("source") and not url else None,
+        source_url=source_url,
         delete_raw=None if delete_raw is None else _bool(delete_raw, where, "delete_raw"),
         **_command_columns(item, kind, where),
         **columns,
