@@ -133,3 +133,25 @@ def test_docker_variant_has_the_same_deployments_as_prefect_yaml():
     assert shape(docker) == shape(process)
     assert {d["work_pool"]["name"] for d in docker["deployments"]} == {"gdpr-sweep-docker"}
     assert docker["build"] == [{"flows.deploy_steps.docker_settings": {"id": "docker"}}]
+
+
+def test_readme_names_every_deployment_with_every_parameter():
+    """README "Run and schedule" has one table row per prefect.yaml deployment, as `flow/deployment`,
+    naming each of the flow's parameters and saying which are required."""
+    import importlib.util
+    import inspect
+
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([\w-]+/[\w-]+)` \|(.*)\|$", _section("Run and schedule"),
+                                                      flags=re.M)}
+    for deployment in spec["deployments"]:
+        file, name = deployment["entrypoint"].split(":")
+        module_spec = importlib.util.spec_from_file_location(f"entry_{name}", ROOT / file)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        flow = getattr(module, name)
+        row = rows[f"{flow.name}/{deployment['name']}"]
+        for parameter in inspect.signature(flow.fn).parameters.values():
+            assert f"`{parameter.name}`" in row, (flow.name, parameter.name)
+        if any(p.default is inspect.Parameter.empty for p in inspect.signature(flow.fn).parameters.values()):
+            assert "required" in row, flow.name
