@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pipelines import storage
 from pipelines.errors import InputError
+from pipelines.identity import NORMALISATION
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, check_files, find_matches
 from pipelines.settings import DatasetConfig
 
@@ -108,9 +109,10 @@ def source_signature(path: Path) -> dict[str, int]:
 
 def match_fingerprint(configs: Sequence[DatasetConfig], link_through_events: bool) -> str:
     """What a verification depended on besides the entries: every dataset's identity columns and the
-    linking switch. A sweep relies on an earlier verification only when this is unchanged."""
+    linking switch, and the identity normalisation (a new one re-matches every file once). A sweep
+    relies on an earlier verification only when this is unchanged."""
     shape = {"datasets": sorted([c.name, c.kind, c.identity_columns] for c in configs),
-             "link_devices_through_events": link_through_events}
+             "link_devices_through_events": link_through_events, "normalisation": NORMALISATION}
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 
