@@ -25,7 +25,8 @@ from pipelines.identity import id_key
 from pipelines.match import LINKED_SCHEMA
 
 LINK_SCHEMA = pa.schema([("bid", pa.string()), ("device", pa.string()), ("via", pa.string())])
-"""One remembered link: the entry, the device (as the matcher compares it) and what made it."""
+"""One remembered link: the entry, the device (its comparison form, `pipelines.identity.id_key`) and what
+made it."""
 VIA = {"profiles": "profile", "events": "event"}
 """A dataset kind -> the `via` of the links its rows make."""
 
@@ -44,9 +45,9 @@ def found_links(hits: Iterable[pa.Table | None], kinds: Mapping[str, str]) -> pa
         parents = pc.list_parent_indices(lists)
         parts.append(_table(pc.take(linking["bid"], parents), pc.list_flatten(lists), pc.take(via, parents)))
     table = pa.concat_tables(parts)
-    # Devices as the matcher compares them: the one normalisation (docs/spec.md §2); blank is null.
-    devices = pa.array([id_key(d) for d in table["device"].to_pylist()], pa.string())
-    table = table.set_column(table.schema.get_field_index("device"), "device", devices)
+    # Stored in their comparison form (§2: trimmed; blank is none), one row per device however spelled.
+    keyed = pa.array([id_key(d) for d in table["device"].to_pylist()], pa.string())
+    table = table.set_column(table.schema.get_field_index("device"), "device", keyed)
     return _distinct(table.filter(pc.is_valid(table["device"])), LINK_SCHEMA)
 
 

@@ -101,6 +101,7 @@ def test_found_links_take_listed_and_event_devices_with_what_made_them():
         hit("events", "b2", device_id="d4", links=False),  # linking through events is off for it
         hit("events", "b2", device_id=None),
         hit("profiles", "b1", device_ids=["d1"]),
+        hit("profiles", "b1", device_ids=["\u200b d2\t", "\ufeff"]),  # §2: trimmed, blank is none
     ], schema=HITS_SCHEMA)
     found = found_links([hits, None, HITS_SCHEMA.empty_table()], {"profiles": "profiles", "events": "events"})
     assert found.to_pylist() == [{"bid": "b1", "device": "d1", "via": "profile"},
