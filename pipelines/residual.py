@@ -95,8 +95,9 @@ def string_leaves(array: pa.Array, path: str, rows: pa.Array) -> Iterator[tuple[
     if pa.types.is_dictionary(kind):
         yield from string_leaves(array.dictionary_decode(), path, rows)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        array = array.cast(pa.string())  # first: pyarrow 26 cannot filter or take string_view (delta-rs writes it)
         valid = pc.is_valid(array)
-        yield path, rows.filter(valid), array.filter(valid).cast(pa.string())
+        yield path, rows.filter(valid), array.filter(valid)
     elif pa.types.is_struct(kind):
         for i, child in enumerate(array.flatten()):  # parent nulls applied to the children
             yield from string_leaves(child, f"{path}.{kind.field(i).name}", rows)
