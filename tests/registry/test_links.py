@@ -109,6 +109,17 @@ def test_found_links_take_listed_and_event_devices_with_what_made_them():
                                  {"bid": "b1", "device": "d3", "via": "event"}]
 
 
+def test_found_links_are_normalised_and_blank_devices_link_nothing():
+    """Issue 14: devices are remembered as the matcher compares them (trimmed of Unicode whitespace,
+    zero-width characters and BOM); a blank one is no device."""
+    hits = pa.Table.from_pylist([
+        hit("profiles", "b1", device_ids=["", "\u00a0", "\u200b\ufeff", " d1\u3000", "d1"]),
+        hit("events", "b1", device_id="\u2028"),
+    ], schema=HITS_SCHEMA)
+    found = found_links([hits], {"profiles": "profiles", "events": "events"})
+    assert found.to_pylist() == [{"bid": "b1", "device": "d1", "via": "profile"}]
+
+
 def test_remembered_links_take_their_entrys_scope_and_the_linking_switch():
     entries = entries_table([Entry("b1", "a@example.com"), Entry("b2", None, "u2", "Shop")])
     links = pa.Table.from_pylist([
