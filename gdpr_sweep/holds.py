@@ -13,7 +13,6 @@ so a reason that contains an email address is refused.
 from __future__ import annotations
 
 import builtins
-
 import dataclasses
 import re
 import sqlite3
