@@ -1,62 +1,26 @@
 """The `gdpr-sweep` command. The edge: it loads settings once and passes them down.
+The group and its top-level commands live here; each sub-command group in its own `cli_*.py` module,
+registered below; what they share in `cli_common.py`.
 
-Exit codes (SPEC §6): 0 success, 1 failure while running, 2 invalid input or usage, 3 not found.
+Exit codes (§6): 0 success, 1 failure while running, 2 invalid input or usage, 3 not found.
 Errors print one line to stderr and never include a person's email.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from pipelines.errors import SweepError
-from pipelines.settings import Settings, load_settings
-
-DEFAULT_CONFIG = "gdpr-sweep.toml"
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"gdpr-sweep: error: {message}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the error hierarchy into one-line messages and exit codes."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SweepError as exc:
-            _fail(str(exc), exc.exit_code)
-        except OSError as exc:
-            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
-    return wrapper
-
-
-def emit(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
-
-
-class Context:
-    def __init__(self, config: str):
-        self.config_path = Path(config)
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_path)
-        return self._settings
-
-
-pass_ctx = click.make_pass_decorator(Context)
+import gdpr_sweep.cli_certificate  # noqa: F401  (adds `report certificate | verify-certificate`)
+from gdpr_sweep.cli_blacklist import blacklist
+from gdpr_sweep.cli_common import DEFAULT_CONFIG, Context, emit, handle_errors, pass_ctx, run_sweep
+from gdpr_sweep.cli_config import config
+from gdpr_sweep.cli_hold import hold
+from gdpr_sweep.cli_ops import clear_user_data, ingest, suppress
+from gdpr_sweep.cli_report import report
+from gdpr_sweep.cli_scan import scan
+from gdpr_sweep.cli_serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,16 +31,6 @@ pass_ctx = click.make_pass_decorator(Context)
 def cli(ctx: click.Context, config: str) -> None:
     """gdpr-sweep: purge blacklisted people from Parquet datasets and prove it."""
     ctx.obj = Context(config)
-
-
-def prepare_prefect(settings: Settings) -> None:
-    """Keep Prefect's home inside the working folder and quiet offline; no server to set up."""
-    os.environ.setdefault("PREFECT_HOME", str(settings.work_dir / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gdpr_sweep,pipelines")
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
 
 
 @cli.command()
@@ -90,14 +44,6 @@ def sweep(ctx: Context, delete_raw: bool | None) -> None:
     click.echo(f"report: {report}")
     click.echo(f"markdown: {Path(report).with_suffix('.md')}")
     click.echo(f"html: {Path(report).with_suffix('.html')}")
-
-
-def run_sweep(settings: Settings, delete_raw: bool | None = None) -> str:
-    prepare_prefect(settings)
-    from flows.sweep import configured_sweep  # Prefect is imported only once its home is set
-
-    # [sweep] task_runner: threads here, or a Dask cluster (README "Scaling out")
-    return configured_sweep(settings)(config=str(settings.config_path), delete_raw=delete_raw)
 
 
 @cli.command()
@@ -140,29 +86,8 @@ def demo(ctx: Context, events: int, profiles: int) -> None:
     click.echo(f"report (HTML): {Path(report).with_suffix('.html')}")
 
 
-from gdpr_sweep.cli_blacklist import blacklist  # noqa: E402  (sub-command group in its own module)
-
-cli.add_command(blacklist)
-from gdpr_sweep.cli_report import report  # noqa: E402
-
-cli.add_command(report)
-from gdpr_sweep.cli_config import config  # noqa: E402
-
-cli.add_command(config)
-from gdpr_sweep.cli_serve import serve  # noqa: E402
-
-cli.add_command(serve)
-from gdpr_sweep.cli_scan import scan  # noqa: E402
-
-cli.add_command(scan)
-from gdpr_sweep.cli_ops import clear_user_data, ingest, suppress  # noqa: E402
-
-for _command in (ingest, clear_user_data, suppress):
+for _command in (blacklist, report, config, serve, scan, ingest, clear_user_data, suppress, hold):
     cli.add_command(_command)
-from gdpr_sweep.cli_hold import hold  # noqa: E402
-
-cli.add_command(hold)
-import gdpr_sweep.cli_certificate  # noqa: E402, F401  (adds `report certificate | verify-certificate`)
 
 
 def main() -> None:

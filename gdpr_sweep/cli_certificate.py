@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from gdpr_sweep.certificates import default_folder, make_certificate, resolve_id
-from gdpr_sweep.cli import Context, emit, handle_errors, pass_ctx
+from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
 from gdpr_sweep.cli_report import report
 from pipelines import certificate
 from pipelines.errors import InputError

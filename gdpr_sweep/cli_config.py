@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from gdpr_sweep.cli import Context, emit, handle_errors, pass_ctx
+from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
 
 
 @click.group()

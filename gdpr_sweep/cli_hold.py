@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from gdpr_sweep.cli import Context, emit, handle_errors, pass_ctx
+from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
 from gdpr_sweep.holds import HoldStore, hold_json
 from gdpr_sweep.registry import utc_now
 

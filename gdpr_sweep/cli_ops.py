@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from gdpr_sweep.cli import Context, emit, handle_errors, pass_ctx
+from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
 from gdpr_sweep.operations import clear_user_data as run_clear_user_data
 from gdpr_sweep.operations import export_suppression_list, ingest_batch, suppress_file
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gdpr_sweep.cli import Context, emit, handle_errors, pass_ctx
+from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
 from gdpr_sweep.report_secret import report_secret
 from pipelines import chain, report_catalog
 from pipelines import report as reports

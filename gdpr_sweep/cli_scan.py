@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gdpr_sweep.cli import Context, emit, handle_errors, pass_ctx
+from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
 
 
 @click.command()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from gdpr_sweep.cli import Context, handle_errors, pass_ctx
+from gdpr_sweep.cli_common import Context, handle_errors, pass_ctx
 from gdpr_sweep.secret_blocks import API_KEY_BLOCK, AUDITOR_KEY_BLOCK, secret_block
 from pipelines.errors import InputError
 
