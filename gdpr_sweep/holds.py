@@ -170,7 +170,7 @@ class HoldStore:
             hold_records.record(self.settings.report_dir, released, "release", now)
         return released
 
-    def for_sweep(self) -> builtins.list[Hold]:  # `list` is a method here
+    def for_sweep(self) -> builtins.list[Hold]:
         """The holds a sweep must know: active ones, and ended ones no sweep has acted on yet."""
         now = utc_now()
         return [h for h in self.list() if h.active_at(now) or h.settled_run is None]
