@@ -11,7 +11,7 @@ become JSON `{"message": ...}` with a status code, and nothing here logs a path 
 or a body (they carry emails and user ids). One router per vendor: `api_optimizely.py`,
 `api_crossengage.py`; errors and the OpenAPI document: `api_errors.py`; bodies: `api_models.py`; query
 parameters: `api_query.py`; key, limits, path spelling and access log: `api_guard.py`. Decisions: docs/decisions/0006-api-http.md,
-docs/decisions/0231-vendor-api-compatibility.md.
+docs/decisions/0232-vendor-api-compatibility.md.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def command_name(event: Any) -> str | None:
 
     Padding (Unicode whitespace, zero-width characters, BOM) is trimmed, so `" Blacklisted"` is the
     command: an opt-out must not be lost to a stray space. A case variant (`blacklisted`) is an
-    InputError rather than a guess either way (docs/decisions/0231-vendor-api-compatibility.md).
+    InputError rather than a guess either way (docs/decisions/0232-vendor-api-compatibility.md).
     """
     if not isinstance(event, str):
         raise InputError("'event' must be a string")

@@ -12,7 +12,7 @@ Each `report.json` carries an `integrity` block:
 `verify_chain` notice a deleted latest report; a deleted earlier report is named by its successor's
 `previous_run_id`.
 
-Every operation joins the same chain (docs/decisions/0261-one-chain-for-every-operation.md): a sweep's
+Every operation joins the same chain (docs/decisions/0263-one-chain-for-every-operation.md): a sweep's
 report is `<run_id>/report.json` with pages `report.md` and `report.html` beside it; an operation's
 (ClearUserData, ingest guard, ...) is `_operations/<run_id>/<name>.json` with its pages beside it, and
 its index line names its `kind` and `path`. `write_linked` links, seals and writes any of them under one
