@@ -31,8 +31,8 @@ from pipelines.sweep import (
     DatasetPlan,
     FileOutcome,
     Verification,
-    delete_consumed_raw,
     match_fingerprint,
+    settle_raw,
 )
 
 
@@ -123,9 +123,17 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
         start_version(settings, quote(p), run_id)
         rels = [x.relpaths for x in scaleout.partitions([p], partitions_per_dataset(settings))]
         drops = [{r: m.drops[r] for r in part if r in m.drops} for part in rels]
-        parts = purge_partition.map(unmapped(settings), unmapped(p), rels, drops, unmapped(run_id))
-        futures[p.config.name] = finish_dataset.submit(settings, p, parts, m, run_id, blacklist.version, fingerprint)
-    return [futures[p.config.name].result() for p in plans]
+        futures[p.config.name] = purge_partition.map(unmapped(settings), unmapped(p), rels, drops, unmapped(run_id))
+    outcomes = []
+    for p in plans:  # a failed partition raises its own error here (not "UnfinishedRun" of a task after it)
+        m = matches.datasets[p.config.name]
+        if p.config.format == "delta":
+            outcomes.append(futures[p.config.name].result())
+        else:
+            parts = futures[p.config.name].result()
+            outcomes.append(finish_dataset(settings, quote(p), quote(parts), quote(m), run_id, blacklist.version,
+                                           fingerprint))
+    return outcomes
 
 
 def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcome], matches: MatchResult) -> Verification:
@@ -138,25 +146,31 @@ def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcom
 
 @task(cache_policy=NO_CACHE)
 def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[DatasetOutcome],
-            blacklist: Snapshot) -> list[str]:
+            blacklist: Snapshot) -> tuple[list[str], list[dict[str, str]]]:
+    """Switch each dataset to its new version, then settle its raw files: delete them (`delete_raw`)
+    only while they are the files this run read; return what was deleted and every file change."""
     deleted: list[str] = []
+    changes = [c.as_dict() for p in plans for c in p.changes if c.what == "changed outside the tool"]
     unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log check
     for plan, outcome in zip(plans, outcomes, strict=True):
         scaleout.publish(settings, plan, outcome, unscoped_emails)
-        if plan.config.delete_raw if plan.config.delete_raw is not None else settings.delete_raw:
-            deleted += delete_consumed_raw(plan)
-    return deleted
+        settled = settle_raw(plan, plan.config.delete_raw if plan.config.delete_raw is not None
+                             else settings.delete_raw)
+        deleted += settled.deleted
+        changes += [c.as_dict() for c in settled.changes]
+    return deleted, changes
 
 
 @task(cache_policy=NO_CACHE)
 def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, outcomes: list[DatasetOutcome],
-                 verification: Verification, raw_deleted: list[str], matches: MatchResult) -> dict[str, Any]:
+                 verification: Verification, raw_deleted: list[str], matches: MatchResult,
+                 changes: list[dict[str, str]]) -> dict[str, Any]:
     """Write the sealed report (JSON, Markdown, HTML) into the report chain; return it."""
     now = datetime.now(UTC)
     created = {r.blacklist_id: r.created_at for r in blacklist.records}
     path, report = write_audit_report(settings, run, blacklist.entries, created, outcomes, verification,
                                       raw_deleted, matches.linked_devices, report_secret(settings), now,
-                                      format_time(now))
+                                      format_time(now), changes)
     return {"path": str(path), "report": report}
 
 
@@ -197,19 +211,24 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         storage.remove_stale_temporaries(settings.report_dir)  # left by a run that was killed
         blacklist = load_blacklist(settings)
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
-        plans = [extract(settings, ds, fingerprint) for ds in settings.datasets]
-        matches = match(settings, blacklist, plans)
-        outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
-        verification = verify(settings, blacklist, outcomes, matches)
-        if not verification.ok:
-            raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
-                             "nothing was published")
-        raw_deleted = publish(settings, quote(plans), quote(outcomes), quote(blacklist))
+        plans: list[DatasetPlan] = []
+        try:
+            plans += [extract(settings, ds, fingerprint) for ds in settings.datasets]
+            matches = match(settings, blacklist, plans)
+            outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
+            verification = verify(settings, blacklist, outcomes, matches)
+            if not verification.ok:
+                raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
+                                 "nothing was published")
+            raw_deleted, changes = publish(settings, quote(plans), quote(outcomes), quote(blacklist))
+        except BaseException:
+            scaleout.discard_unpublished(settings)  # readers keep the version they see
+            raise
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
         written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
-                               quote(matches))
+                               quote(matches), changes)
         publish_artifacts(quote(written))
         if settings.report_url:
             upload_report(settings, written["path"])

@@ -36,7 +36,8 @@ def entry_infos(entries: Sequence[Entry], created_at: Mapping[str, str], secret:
 def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequence[Entry],
                        created_at: Mapping[str, str], outcomes: Sequence[DatasetOutcome],
                        verification: Verification, raw_deleted: Sequence[str], linked_devices: pa.Table | None,
-                       secret: bytes, now: datetime, now_text: str) -> tuple[Path, dict[str, Any]]:
+                       secret: bytes, now: datetime, now_text: str,
+                       file_changes: Sequence[Mapping[str, str]] = ()) -> tuple[Path, dict[str, Any]]:
     """Write the run's report files; return report.json's path and the sealed report."""
     with connect(settings.duckdb_memory_limit) as con:
         # one match over the raw files still held: per file (what and where, SPEC §5) and per entry
@@ -49,7 +50,8 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
                                   raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
                                   raw_files=raw_report(raw_deleted, raw_files)["held"],
                                   raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
-                                  identity_key_id=reports.key_id(secret), now_text=now_text)
+                                  identity_key_id=reports.key_id(secret), now_text=now_text,
+                                  file_changes=file_changes)
     report = chain.link(report, previous)
     pages = {"report.md": reports.render_markdown(report), "report.html": render_html(report)}
     sealed = chain.seal(report, pages)

@@ -265,7 +265,9 @@ def merge_verifications(results: Sequence[Verification]) -> Verification:
             by_entry[bid] = by_entry.get(bid, 0) + n
     return Verification(files_checked=sum(v.files_checked for v in results),
                         rows_checked=sum(v.rows_checked for v in results),
-                        matches=sum(v.matches for v in results), matches_by_entry=dict(sorted(by_entry.items())))
+                        matches=sum(v.matches for v in results), matches_by_entry=dict(sorted(by_entry.items())),
+                        files_reread=sum(v.files_reread for v in results),
+                        rows_reread=sum(v.rows_reread for v in results))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +284,14 @@ def publish(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, unsc
         objectstore.publish_version(_fs(settings, config), config, outcome)
     else:
         publish_version(config, outcome)
+
+
+def discard_unpublished(settings: Settings) -> None:
+    """After a failed run (under the run lock): delete what it wrote but did not publish in local
+    folders (version folders, its copies of raw files); each dataset keeps the version readers see."""
+    for config in settings.datasets:
+        if not config.url and config.format != "delta":
+            storage.remove_stale_versions(config.path)
 
 
 def upload_report(settings: Settings, report_path: str) -> list[str]:
