@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import SweepError
+from pipelines.errors import ChangedWhileRead
 from pipelines.storage import DIR_MODE, FILE_MODE
 
 IDENTITY_KEYS = ("dev", "ino", "size", "mtime_ns", "ctime_ns")
@@ -37,8 +37,7 @@ _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (bt
 Identity = dict[str, int]
 
 
-class ChangedWhileRead(SweepError):
-    """A file changed (or vanished) between the moment the run read it and the moment it used it."""
+__all__ = ["ChangedWhileRead", "FileChange", "copy_exact", "delete_if_unchanged", "same_file", "stat_identity"]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import fileid, storage
-from pipelines.errors import InputError
-from pipelines.fileid import ChangedWhileRead, FileChange
+from pipelines.errors import ChangedWhileRead, InputError, storage_error
+from pipelines.fileid import FileChange
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, check_files, find_matches
 from pipelines.settings import DatasetConfig
 
@@ -195,6 +195,8 @@ def take_in(config: DatasetConfig, rel: str, raw: Path, copy: Path) -> FilePlan 
             return FileChange(config.name, str(raw), "changed since read", "vanished before it was read; not taken in")
         except ChangedWhileRead:
             continue
+        except OSError as exc:
+            raise storage_error(exc, raw, "taking in raw snapshot file") from None
         return FilePlan(rel, copy, "source", storage.num_rows(copy), None, identity,
                         identity=fileid.stat_identity(copy), raw_path=raw)
     return FileChange(config.name, str(raw), "changed since read",
@@ -205,6 +207,15 @@ def _write_file(f: FilePlan, out: Path, drop: np.ndarray | None) -> FileOutcome:
     """One file of the new version. Its input must still have the identity it was planned (and
     matched) with, before and after it is read; the output's identity is recorded for `publish_version`."""
     _check_unchanged(f)
+    try:
+        return _write_checked(f, out, drop)
+    except (ChangedWhileRead, AssertionError):
+        raise
+    except OSError as exc:
+        raise storage_error(exc, out, "writing") from None
+
+
+def _write_checked(f: FilePlan, out: Path, drop: np.ndarray | None) -> FileOutcome:
     sha_in = f.sha256 or storage.sha256_file(f.input_path)
     if drop is not None and len(drop):
         written = storage.rewrite_without_rows(f.input_path, out, drop)
@@ -268,12 +279,15 @@ def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutc
     manifest_files = {o.relpath: {"rows": o.rows_out, "sha256": o.sha256_out, "source": f.source_signature,
                                   "blacklist_version": blacklist_version}
                       for f, o in zip(plan.files, outcomes, strict=True)}
-    storage.write_json_atomic(version / storage.MANIFEST_NAME, {
-        "manifest_version": 1, "dataset": plan.config.name, "run_id": run_id,
-        "blacklist_version": blacklist_version, "match_fingerprint": fingerprint, "files": manifest_files,
-        # batches the ingest guard took in (pipelines/ingest.py): kept so a re-sent batch stays a duplicate
-        "ingested_batches": plan.previous_manifest.get("ingested_batches", {}),
-    })
+    try:
+        storage.write_json_atomic(version / storage.MANIFEST_NAME, {
+            "manifest_version": 1, "dataset": plan.config.name, "run_id": run_id,
+            "blacklist_version": blacklist_version, "match_fingerprint": fingerprint, "files": manifest_files,
+            # batches the ingest guard took in (pipelines/ingest.py): kept so a re-sent batch stays a duplicate
+            "ingested_batches": plan.previous_manifest.get("ingested_batches", {}),
+        })
+    except OSError as exc:
+        raise storage_error(exc, version / storage.MANIFEST_NAME, "writing") from None
     return DatasetOutcome(plan.config.name, plan.config.kind, version, tuple(outcomes),
                           dict(matches.by_reason), dict(matches.by_entry))
 
@@ -332,9 +346,16 @@ def publish_version(config: DatasetConfig, outcome: DatasetOutcome) -> None:
         if f.identity is not None and not fileid.same_file(fileid.stat_identity(outcome.version / f.relpath), f.identity):
             raise ChangedWhileRead(f"{outcome.version / f.relpath}: changed after this run wrote it (not by "
                                    "gdpr-sweep); nothing was published; run the sweep again")
-    storage.switch_version(config.path, outcome.version)
-    storage.remove_stale_versions(config.path)
-    fileid.record_identities(outcome.version, [f.relpath for f in outcome.files])
+    try:
+        storage.switch_version(config.path, outcome.version)
+    except OSError as exc:
+        raise storage_error(exc, config.path, "publishing the new version at") from None
+    try:
+        storage.remove_stale_versions(config.path)
+        fileid.record_identities(outcome.version, [f.relpath for f in outcome.files])
+    except OSError as exc:
+        raise storage_error(exc, storage.versions_dir(config.path), "tidying",
+                            "the new version is published; the next run tidies up") from None
 
 
 @dataclass(frozen=True)
@@ -354,7 +375,11 @@ def settle_raw(plan: DatasetPlan, delete: bool) -> RawSettlement:
             continue
         raw = f.raw_path or plan.config.source / f.relpath
         if delete:
-            result = fileid.delete_if_unchanged(raw, f.source_signature)
+            try:
+                result = fileid.delete_if_unchanged(raw, f.source_signature)
+            except OSError as exc:
+                raise storage_error(exc, raw, "deleting raw snapshot file",
+                                    "the new version is published; this raw file and those after it are kept") from None
         else:
             result = "changed" if raw.exists() and not fileid.same_file(source_signature(raw), f.source_signature) else ""
         if result == "deleted":
