@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from gdpr_sweep.operations import RAW_NOT_CHECKED, find_entry, new_run_id
 from gdpr_sweep.registry import Registry, format_time
+from gdpr_sweep.secret_blocks import with_secret_blocks
 from gdpr_sweep.version import code_version
 from pipelines import storage
 from pipelines.clear import (
@@ -86,7 +87,7 @@ def write_report(settings: Settings, run: ClearRun, plans: list[DatasetPlan], wr
 def clear_user_data(blacklist_id: str, config: str = "gdpr-sweep.toml", check_raw_files: bool = False) -> dict[str, Any]:
     """Remove one entry's profiles, events and linked devices now; NotFound when no profile carries it.
     With `check_raw_files`, the report also counts the entry's rows in each raw snapshot file still held."""
-    settings = load_settings(Path(config))
+    settings = with_secret_blocks(load_settings(Path(config)))
     started = datetime.now(UTC)
     run_id = new_run_id(started, "clear")
     with storage.run_lock(settings.work_dir):

@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from gdpr_sweep.operations import new_run_id, wants_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
+from gdpr_sweep.secret_blocks import with_secret_blocks
 from gdpr_sweep.version import code_version
 from pipelines import storage
 from pipelines.ingest import (
@@ -78,7 +79,7 @@ def write_report(settings: Settings, run: IngestRun, job: IngestJob, stats: Inge
 def ingest(dataset: str, batch: str, config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) -> dict[str, Any]:
     """Drop a batch's blacklisted rows and append the rest to `dataset` atomically; a batch seen
     before adds nothing. `delete_raw` overrides the configuration for the batch file."""
-    settings = load_settings(Path(config))
+    settings = with_secret_blocks(load_settings(Path(config)))
     started = datetime.now(UTC)
     run_id = new_run_id(started, "ingest")
     tmp_dir = settings.work_dir / "tmp" / run_id

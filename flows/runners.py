@@ -16,12 +16,12 @@ from pipelines.settings import Settings
 
 def task_runner_for(settings: Settings) -> TaskRunner:  # type: ignore[type-arg]
     if settings.task_runner == "dask":
-        from prefect_dask import DaskTaskRunner
+        from flows.dask_runner import ReportingDaskTaskRunner
 
         if settings.dask_address:
-            return DaskTaskRunner(address=settings.dask_address)
+            return ReportingDaskTaskRunner(address=settings.dask_address)
         # One thread per worker process: DuckDB and pyarrow already use the cores they are given.
-        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
+        return ReportingDaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
     return ThreadPoolTaskRunner(max_workers=max(1, os.cpu_count() or 1))
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
+from flows import prefect_runs
 from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset, task_runner_for
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
+from gdpr_sweep.secret_blocks import with_secret_blocks
 from gdpr_sweep.version import code_version
 from pipelines import report as reports
 from pipelines import scaleout, storage
@@ -174,28 +174,10 @@ def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, 
     return {"path": str(path), "report": report}
 
 
-@task(cache_policy=NO_CACHE)
-def publish_artifacts(written: dict[str, Any]) -> None:
-    """Show the report on the flow run in the Prefect UI: a summary and one table per dataset."""
-    report = written["report"]
-    create_markdown_artifact(markdown=reports.summary_markdown(report, written["path"]), key="gdpr-sweep-report",
-                             description=f"gdpr-sweep report {report['run']['run_id']}")
-    for d in report["datasets"]:
-        create_table_artifact(table=reports.dataset_table(d), key=f"gdpr-sweep-dataset-{_artifact_key(d['name'])}",
-                              description=f"{d['name']}: files, rows in/out/removed, output SHA-256")
-    create_table_artifact(table=reports.deadline_table(report), key="gdpr-sweep-deadline",
-                          description="Blacklist entries: created, first verified gone, rows still present")
-
-
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def upload_report(settings: Settings, path: str) -> list[str]:
     """Copy the run's report folder to `[sweep] report_url` on object storage, when configured."""
     return scaleout.upload_report(settings, path)
-
-
-def _artifact_key(name: str) -> str:
-    """Prefect artifact keys allow lower-case letters, digits and dashes only."""
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "dataset"
 
 
 @flow(name="gdpr_sweep", log_prints=False)
@@ -203,10 +185,12 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
     """Sweep every configured dataset against the blacklist; return the report's path.
 
     `delete_raw` True/False overrides every dataset's `delete_raw` (the CLI's `--delete-raw`/`--keep-raw`)."""
-    settings = force_delete_raw(load_settings(Path(config)), delete_raw)
+    settings = force_delete_raw(with_secret_blocks(load_settings(Path(config))), delete_raw)
     logger = get_run_logger()
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
+    tree = prefect_runs.run_tree()  # this run up to the one the user triggered
+    prefect_runs.name_runs(tree, run_id)
     with storage.run_lock(settings.work_dir):
         storage.remove_stale_temporaries(settings.report_dir)  # left by a run that was killed
         blacklist = load_blacklist(settings)
@@ -229,7 +213,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
                               settings.deadline_hours)
         written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
                                quote(matches), changes)
-        publish_artifacts(quote(written))
+        prefect_runs.publish_report_artifacts(tree, written, settings.report_url)
         if settings.report_url:
             upload_report(settings, written["path"])
         path = written["path"]
@@ -251,5 +235,11 @@ def configured_sweep(settings: Settings):  # type: ignore[no-untyped-def]
 @flow(name="gdpr_sweep_nightly", log_prints=False)
 def nightly_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) -> str:
     """prefect.yaml's nightly entry point: a deployment cannot pick a task runner from the configuration
-    itself, so this flow reads it and runs `gdpr_sweep` as a subflow on that runner; return the report's path."""
-    return configured_sweep(load_settings(Path(config)))(config=config, delete_raw=delete_raw)
+    itself, so this flow reads it and runs `gdpr_sweep` as a subflow on that runner; return the report's path.
+
+    Artifacts land on this run (the one a schedule or `prefect deployment run` triggered); an expected
+    failure ends it Failed with the one-line reason as the state's message (flows/prefect_runs.py)."""
+    try:
+        return configured_sweep(load_settings(Path(config)))(config=config, delete_raw=delete_raw)
+    except SweepError as exc:
+        return prefect_runs.failed_with_reason(exc)  # type: ignore[return-value]

@@ -33,7 +33,28 @@ def _status(doc: dict[str, Any]) -> str:
         return "FAILED: deadline missed"
     if not doc.get("verification", {}).get("ok", False):
         return "FAILED: verification"
+    if doc.get("residuals", {}).get("found"):
+        return "residuals found"
     return "passed"
+
+
+def _removed(doc: dict[str, Any]) -> int | None:
+    """Rows a run took out: a sweep's or ClearUserData's removals, an ingest's dropped rows."""
+    if "totals" in doc:
+        return doc["totals"].get("rows_removed")
+    return doc.get("rows_dropped")
+
+
+def _list_row(report_dir: Path, rel: str) -> dict[str, Any]:
+    run_id = chain.run_id_of(rel)
+    doc = chain.load_document(report_dir, rel)
+    if doc is None:
+        return {"run_id": run_id, "kind": None, "finished_at": None, "rows_removed": None, "overdue_entries": None,
+                "status": f"no readable {rel.rsplit('/', 1)[-1]}"}
+    overdue = doc.get("overdue_entries")
+    return {"run_id": run_id, "kind": doc.get("kind") or chain.SWEEP,
+            "finished_at": doc.get("run", {}).get("finished_at"), "rows_removed": _removed(doc),
+            "overdue_entries": len(overdue) if isinstance(overdue, list) else None, "status": _status(doc)}
 
 
 @report.command(name="list")
@@ -41,27 +62,18 @@ def _status(doc: dict[str, Any]) -> str:
 @pass_ctx
 @handle_errors
 def list_reports(ctx: Context, as_json: bool) -> None:
-    """List the runs that wrote a report, oldest first."""
-    rows = []
-    for run_id in chain.report_folders(_report_dir(ctx)):
-        doc = chain.load_report(_report_dir(ctx), run_id)
-        if doc is None:
-            rows.append({"run_id": run_id, "finished_at": None, "rows_removed": None, "overdue_entries": None,
-                         "status": "no readable report.json"})
-            continue
-        rows.append({"run_id": run_id, "finished_at": doc["run"].get("finished_at"),
-                     "rows_removed": doc.get("totals", {}).get("rows_removed"),
-                     "overdue_entries": len(doc.get("overdue_entries", [])), "status": _status(doc)})
+    """List every run that wrote a report (sweep, ClearUserData, ingest), oldest first."""
+    rows = [_list_row(_report_dir(ctx), rel) for rel in chain.documents(_report_dir(ctx))]
     if as_json:
         emit({"total": len(rows), "items": rows})
         return
     if not rows:
         click.echo(f"no reports in {_report_dir(ctx)}")
         return
-    click.echo(f"{'RUN':<24}  {'FINISHED (UTC)':<20}  {'REMOVED':>9}  {'OVERDUE':>7}  STATUS")
+    click.echo(f"{'RUN':<30}  {'KIND':<15}  {'FINISHED (UTC)':<20}  {'REMOVED':>9}  {'OVERDUE':>7}  STATUS")
     for r in rows:
-        click.echo(f"{r['run_id']:<24}  {(r['finished_at'] or '-')[:19]:<20}  {_num(r['rows_removed']):>9}  "
-                   f"{_num(r['overdue_entries']):>7}  {r['status']}")
+        click.echo(f"{r['run_id']:<30}  {(r['kind'] or '-'):<15}  {(r['finished_at'] or '-')[:19]:<20}  "
+                   f"{_num(r['rows_removed']):>9}  {_num(r['overdue_entries']):>7}  {r['status']}")
 
 
 def _num(value: int | None) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from gdpr_sweep.cli import Context, handle_errors, pass_ctx
+from gdpr_sweep.secret_blocks import API_KEY_BLOCK, secret_block
 from pipelines.errors import InputError
 
 API_KEY_ENV = "GDPR_SWEEP_API_KEY"
@@ -29,11 +30,14 @@ def _is_loopback(host: str) -> bool:
 
 
 def resolve_api_key(key_file: Path | None, no_auth: bool, host: str) -> str | None:
-    """The key from GDPR_SWEEP_API_KEY or --api-key-file; None only with --no-auth on loopback."""
+    """The key from GDPR_SWEEP_API_KEY, --api-key-file or the Prefect Secret block `gdpr-sweep-api-key`;
+    None only with --no-auth on loopback."""
     env_key = os.environ.get(API_KEY_ENV) or None
     if key_file is not None and env_key is not None:
         raise InputError(f"give the API key once: {API_KEY_ENV} or --api-key-file, not both")
     key = env_key
+    if key is None and key_file is None and not no_auth:
+        key = secret_block(API_KEY_BLOCK)  # with PREFECT_API_URL set (gdpr_sweep/secret_blocks.py)
     if key_file is not None:
         try:
             key = key_file.read_text(encoding="utf-8").strip()

@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pipelines.email_rules import is_plain_email, validate_email
 from pipelines.errors import Busy, InputError, NotFound, SweepError
 from pipelines.identity import (
-    MAX_EMAIL_LENGTH,
     MAX_USER_ID_LENGTH,
     normalize_email,
     validate_scope,
@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # numpy, pyarrow and DuckDB load only where a snapshot is bui
 
 SOURCES = ("cli", "api", "event", "import")
 DEFAULT_TOP = 100
-MAX_WINDOW = 10_000  # skip + top may not exceed this, as in the Optimizely API
+MAX_WINDOW = 10_000  # skip + top must stay below this, as in the Optimizely API
 MAX_FUTURE = timedelta(minutes=5)  # clock skew tolerated on action timestamps
 COMMAND_EVENTS = {"Blacklisted": True, "Whitelisted": False}
 SCHEMA_VERSION = 2
@@ -119,11 +119,11 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_time(value: Any, what: str = "timestamp") -> str:
+def parse_time(value: Any, what: str = "timestamp", future_ok: bool = False) -> str:
     """ISO-8601 -> the stored form (UTC, microseconds, `Z`). A time without a zone is taken as UTC.
 
-    Raise InputError for anything else, or for a time more than 5 minutes in the future (a future
-    action would win against every real one until then).
+    Raise InputError for anything else, or (unless `future_ok`, as for a query's bounds) for a time
+    more than 5 minutes in the future (a future action would win against every real one until then).
     """
     if isinstance(value, datetime):
         moment = value
@@ -136,7 +136,7 @@ def parse_time(value: Any, what: str = "timestamp") -> str:
         raise InputError(f"invalid {what}: expected ISO 8601 like 2026-11-01T09:00:00Z")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    if moment - datetime.now(UTC) > MAX_FUTURE:
+    if not future_ok and moment - datetime.now(UTC) > MAX_FUTURE:
         raise InputError(f"invalid {what}: more than 5 minutes in the future")
     return format_time(moment)
 
@@ -236,17 +236,17 @@ class Identity(NamedTuple):
     scope: str | None
 
 
-_PLAIN_EMAIL = re.compile(r"[!-~]+@[!-?A-~]+")
 _PLAIN_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _email(raw: str) -> str:
-    """`normalize_email`, with a shortcut for the common printable-ASCII case (10M imports)."""
+    """`validate_email` (normalise, then refuse undeliverable addresses), with a shortcut for the
+    common printable-ASCII case (10M imports)."""
     if raw.isascii():
         email = raw.strip(" ").lower()
-        if len(email) <= MAX_EMAIL_LENGTH and _PLAIN_EMAIL.fullmatch(email):
+        if is_plain_email(email):
             return email
-    return normalize_email(raw)
+    return validate_email(raw)
 
 
 def _user_id(raw: str) -> str:
@@ -575,13 +575,13 @@ class Registry:
     def list(self, *, email: str | None = None, scope: str | None = None, user_id: str | None = None,
              source: str | None = None, created_after: str | None = None, created_before: str | None = None,
              skip: int = 0, top: int = DEFAULT_TOP, order_by: str = "CreatedAt", descending: bool = False) -> Page:
-        """Filter, sort and page the entries (Optimizely semantics: skip + top at most 10000).
+        """Filter, sort and page the entries (Optimizely semantics: skip + top below 10000).
 
         Filters are exact (email normalised; `scope` "*" lists the entries for every scope);
         `created_after` / `created_before` are exclusive bounds.
         """
-        if skip < 0 or top < 1 or skip + top > MAX_WINDOW:
-            raise InputError(f"paging: need skip >= 0, top >= 1 and skip + top <= {MAX_WINDOW}; "
+        if skip < 0 or top < 1 or skip + top >= MAX_WINDOW:
+            raise InputError(f"paging: need skip >= 0, top >= 1 and skip + top < {MAX_WINDOW}; "
                              "narrow the list with filters (e.g. --created-after) to go further")
         if order_by not in FIELDS:
             raise InputError(f"cannot sort by {order_by!r}: use one of {', '.join(FIELDS)}")
@@ -598,10 +598,10 @@ class Registry:
                 params.append(value)
         if created_after:
             where.append("created_at > ?")
-            params.append(parse_time(created_after, "created-after"))
+            params.append(parse_time(created_after, "created-after", future_ok=True))
         if created_before:
             where.append("created_at < ?")
-            params.append(parse_time(created_before, "created-before"))
+            params.append(parse_time(created_before, "created-before", future_ok=True))
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         order = f"{FIELDS[order_by]} {'DESC' if descending else 'ASC'}, blacklist_id"
         with self._connect() as con:
@@ -842,10 +842,8 @@ def parse_feed_line(line: Any) -> tuple[Identity, bool, str | None] | None:
     """One CrossEngage feed item -> (identity, blacklisted, at) or None for other events; InputError if bad."""
     if not isinstance(line, dict):
         raise InputError("expected a JSON object")
-    event = line.get("event")
-    if not isinstance(event, str):
-        raise InputError("'event' must be a string")
-    if event not in COMMAND_EVENTS:
+    event = command_name(line.get("event"))
+    if event is None:
         return None
     raw_id, raw_email, unit = line.get("id"), line.get("email"), line.get("businessUnit")
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
@@ -858,6 +856,26 @@ def parse_feed_line(line: Any) -> tuple[Identity, bool, str | None] | None:
     ident = make_identity(raw_email, raw_id, unit if unit not in (None, "") else None)
     at = line.get("timestamp")
     return ident, COMMAND_EVENTS[event], parse_time(at) if at is not None else None
+
+
+_PADDING = re.compile(r"^[\s\u200b-\u200d\u2060\ufeff]+|[\s\u200b-\u200d\u2060\ufeff]+$")
+
+
+def command_name(event: Any) -> str | None:
+    """`Blacklisted` / `Whitelisted` for a command event, None for any other event name.
+
+    Padding (Unicode whitespace, zero-width characters, BOM) is trimmed, so `" Blacklisted"` is the
+    command: an opt-out must not be lost to a stray space. A case variant (`blacklisted`) is an
+    InputError rather than a guess either way (docs/decisions/0231-vendor-api-compatibility.md).
+    """
+    if not isinstance(event, str):
+        raise InputError("'event' must be a string")
+    name = _PADDING.sub("", event)
+    if name in COMMAND_EVENTS:
+        return name
+    if name.lower() in {e.lower() for e in COMMAND_EVENTS}:
+        raise InputError(f"event names are case-sensitive: use one of {', '.join(COMMAND_EVENTS)}")
+    return None
 
 
 def _optimizely_items(doc: Any) -> list[Any]:

@@ -4,7 +4,9 @@ Read at the edge (CLI and flow), never inside `pipelines/`. In order:
 
 1. `GDPR_SWEEP_REPORT_SECRET`: the secret itself (at least 16 characters);
 2. `GDPR_SWEEP_REPORT_SECRET_FILE`: a file holding it;
-3. `<work_dir>/report-secret`: created on first use with 32 random bytes, mode 0600.
+3. the Prefect Secret block `gdpr-sweep-report-secret`, where a Prefect API is at hand
+   (gdpr_sweep/secret_blocks.py);
+4. `<work_dir>/report-secret`: created on first use with 32 random bytes, mode 0600.
 
 Keep the secret out of the report folder: with it, anyone holding the reports could test guessed
 emails against them. Back it up: without it, `report lookup` cannot read older reports.
@@ -17,6 +19,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from gdpr_sweep.secret_blocks import REPORT_SECRET_BLOCK, secret_block
 from pipelines.errors import ConfigError
 from pipelines.settings import Settings
 
@@ -40,6 +43,13 @@ def report_secret(settings: Settings, environ: Mapping[str, str] | None = None, 
         if len(direct) < MIN_LENGTH:
             raise ConfigError(f"{ENV_SECRET} is too short: use at least {MIN_LENGTH} characters")
         return direct.encode("utf-8")
+    if not environ.get(ENV_SECRET_FILE):
+        block = secret_block(REPORT_SECRET_BLOCK, environ)
+        if block is not None:
+            if len(block) < MIN_LENGTH:
+                raise ConfigError(f"Prefect Secret block '{REPORT_SECRET_BLOCK}' is too short: "
+                                  f"use at least {MIN_LENGTH} characters")
+            return block.encode("utf-8")
     path = secret_path(settings, environ)
     if not path.exists():
         if environ.get(ENV_SECRET_FILE) or not create:

@@ -44,15 +44,15 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
         raw_files, held = raw_check(con, entries_table(entries), settings.datasets,
                                     settings.link_devices_through_events, linked_devices)
     raw_paths = [f.path for f in raw_files]
-    previous = chain.head(settings.report_dir)
-    previous_doc = chain.load_report(settings.report_dir, previous.run_id) if previous else None
+    previous_doc = chain.latest(settings.report_dir, chain.SWEEP)  # deadline times carry forward sweep to sweep
     report = reports.build_report(run, entry_infos(entries, created_at, secret), outcomes, verification,
                                   raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
                                   raw_files=raw_report(raw_deleted, raw_files)["held"],
                                   raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
                                   identity_key_id=reports.key_id(secret), now_text=now_text,
                                   file_changes=file_changes)
-    report = chain.link(report, previous)
-    pages = {"report.md": reports.render_markdown(report), "report.html": render_html(report)}
-    sealed = chain.seal(report, pages)
-    return chain.write_sealed(settings.report_dir, sealed, pages), sealed
+    return chain.write_linked(settings.report_dir, report, _pages)
+
+
+def _pages(report: dict[str, Any]) -> dict[str, str]:
+    return {"report.md": reports.render_markdown(report), "report.html": render_html(report)}

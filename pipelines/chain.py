@@ -10,7 +10,13 @@ Each `report.json` carries an `integrity` block:
 
 `chain.jsonl` in the report folder lists the reports in order (one JSON line per run). It lets
 `verify_chain` notice a deleted latest report; a deleted earlier report is named by its successor's
-`previous_run_id`. Someone who can rewrite every file can rebuild a chain: compare the head hash
+`previous_run_id`.
+
+Every operation joins the same chain (docs/decisions/0261-one-chain-for-every-operation.md): a sweep's
+report is `<run_id>/report.json` with pages `report.md` and `report.html` beside it; an operation's
+(ClearUserData, ingest guard, ...) is `_operations/<run_id>/<name>.json` with its pages beside it, and
+its index line names its `kind` and `path`. `write_linked` links, seals and writes any of them under one
+lock (`.chain.lock`), so writers in other processes (a hold placed over HTTP) cannot fork the chain. Someone who can rewrite every file can rebuild a chain: compare the head hash
 with one recorded elsewhere (the Prefect artifact of the run, or `report verify --expect-head`).
 
 Reading and writing here is limited to the report folder; all writes go through `storage`'s atomic
@@ -19,10 +25,12 @@ helpers.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +40,12 @@ from pipelines import storage
 INDEX_NAME = "chain.jsonl"
 REPORT_NAME = "report.json"
 PAGE_NAMES = ("report.md", "report.html")
+SWEEP = "sweep"
+OPERATIONS_DIR = "_operations"
+"""Operation reports (ClearUserData, ingest, ...) live in `report_dir/_operations/<run_id>/<name>.json`."""
+LOCK_NAME = ".chain.lock"
 _RUN_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,127}")
+_DOC_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}\.json")
 
 
 def canonical_bytes(doc: Mapping[str, Any]) -> bytes:
@@ -73,6 +86,17 @@ def seal(report: dict[str, Any], pages: Mapping[str, str]) -> dict[str, Any]:
     return sealed
 
 
+def integrity_markdown(report: Mapping[str, Any]) -> list[str]:
+    """The Markdown lines an operation's page ends with: its place in the chain."""
+    integrity = report.get("integrity") or {}
+    previous = integrity.get("previous_run_id")
+    return ["## Integrity", "",
+            f"- Previous report in the chain: {previous or 'none (first of the chain)'}"
+            + (f", SHA-256 `{integrity['previous_report_sha256']}`" if integrity.get("previous_report_sha256") else ""),
+            "- This page's SHA-256 and the report's own are in the JSON beside it (`integrity`); check the whole "
+            "chain with `gdpr-sweep report verify`."]
+
+
 @dataclass(frozen=True)
 class ChainLink:
     """One line of `chain.jsonl`."""
@@ -80,10 +104,30 @@ class ChainLink:
     run_id: str
     report_sha256: str
     previous_report_sha256: str | None
+    kind: str = SWEEP
+    """`sweep`, or the operation's report `kind` (`clear_user_data`, `ingest`, ...)."""
+    path: str | None = None
+    """The report's JSON relative to the report folder; None for a sweep (`<run_id>/report.json`)."""
+
+    @property
+    def relpath(self) -> str:
+        return self.path or f"{self.run_id}/{REPORT_NAME}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "report_sha256": self.report_sha256,
-                "previous_report_sha256": self.previous_report_sha256}
+        line: dict[str, Any] = {"run_id": self.run_id, "report_sha256": self.report_sha256,
+                                "previous_report_sha256": self.previous_report_sha256, "kind": self.kind}
+        if self.path is not None:
+            line["path"] = self.path
+        return line
+
+
+def valid_relpath(relpath: str) -> bool:
+    """A report path the chain may name: `<run_id>/report.json` or `_operations/<run_id>/<name>.json`."""
+    parts = relpath.split("/")
+    if len(parts) == 2:
+        return bool(_RUN_ID_RE.fullmatch(parts[0])) and parts[1] == REPORT_NAME
+    return (len(parts) == 3 and parts[0] == OPERATIONS_DIR and bool(_RUN_ID_RE.fullmatch(parts[1]))
+            and bool(_DOC_NAME_RE.fullmatch(parts[2])))
 
 
 # -- reading the report folder -----------------------------------------------------------------
@@ -94,6 +138,29 @@ def report_folders(report_dir: Path) -> list[str]:
     if not report_dir.is_dir():
         return []
     return sorted(p.name for p in report_dir.iterdir() if p.is_dir() and _RUN_ID_RE.fullmatch(p.name))
+
+
+def operation_documents(report_dir: Path) -> list[str]:
+    """Relative paths of the operation reports (`_operations/<run_id>/<name>.json`), oldest run first."""
+    base = report_dir / OPERATIONS_DIR
+    if not base.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and _RUN_ID_RE.fullmatch(p.name)):
+        found += [f"{OPERATIONS_DIR}/{folder.name}/{f.name}" for f in sorted(folder.iterdir())
+                  if f.is_file() and _DOC_NAME_RE.fullmatch(f.name)]
+    return found
+
+
+def documents(report_dir: Path) -> list[str]:
+    """Every report on disk, sweep and operation alike, by relative path, ordered by run id."""
+    sweeps = [f"{run_id}/{REPORT_NAME}" for run_id in report_folders(report_dir)]
+    return sorted(sweeps + operation_documents(report_dir), key=lambda rel: (run_id_of(rel), rel))
+
+
+def run_id_of(relpath: str) -> str:
+    parts = relpath.split("/")
+    return parts[1] if parts[0] == OPERATIONS_DIR else parts[0]
 
 
 def read_index(report_dir: Path) -> list[ChainLink]:
@@ -107,15 +174,25 @@ def read_index(report_dir: Path) -> list[ChainLink]:
             continue
         try:
             raw = json.loads(line)
-            links.append(ChainLink(str(raw["run_id"]), str(raw["report_sha256"]), raw["previous_report_sha256"]))
+            item = ChainLink(str(raw["run_id"]), str(raw["report_sha256"]), raw["previous_report_sha256"],
+                             str(raw.get("kind", SWEEP)), raw.get("path"))
+            if item.path is not None and (not isinstance(item.path, str) or not valid_relpath(item.path)
+                                          or run_id_of(item.path) != item.run_id):
+                raise ValueError
+            links.append(item)
         except (ValueError, KeyError, TypeError):
             raise ValueError(f"{path}: line {n} is not a chain entry") from None
     return links
 
 
 def load_report(report_dir: Path, run_id: str) -> dict[str, Any] | None:
-    """A run's report.json as a dict, or None when missing or not JSON."""
-    path = report_dir / run_id / REPORT_NAME
+    """A sweep run's report.json as a dict, or None when missing or not JSON."""
+    return load_document(report_dir, f"{run_id}/{REPORT_NAME}")
+
+
+def load_document(report_dir: Path, relpath: str) -> dict[str, Any] | None:
+    """Any chained report by relative path, as a dict; None when missing or not JSON."""
+    path = report_dir / relpath
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
@@ -134,23 +211,66 @@ def iter_reports(report_dir: Path) -> Iterator[dict[str, Any]]:
 def head(report_dir: Path) -> ChainLink | None:
     """The newest report of the chain, to link the next report to.
 
-    A report whose run crashed between writing report.json and appending to the index is adopted
-    here (appended to the index) when it is intact and links to the current head.
+    A report whose run crashed between writing its JSON and appending to the index is adopted here
+    (appended to the index) when it is intact and links to the current head.
     """
     links = read_index(report_dir)
     last = links[-1] if links else None
-    known = {link.run_id for link in links}
-    for run_id in report_folders(report_dir):
-        if run_id in known or (last is not None and run_id <= last.run_id):
+    known = {link.relpath for link in links}
+    for rel in documents(report_dir):
+        run_id = run_id_of(rel)
+        if rel in known or (last is not None and run_id <= last.run_id):
             continue
-        doc = load_report(report_dir, run_id)
-        if doc is None or _problem(report_dir, run_id, doc) is not None:
+        doc = load_document(report_dir, rel)
+        if doc is None or _problem(report_dir, rel, doc) is not None:
             continue
         integrity = doc["integrity"]
         if integrity.get("previous_report_sha256") == (last.report_sha256 if last else None):
-            last = ChainLink(run_id, integrity["report_sha256"], integrity.get("previous_report_sha256"))
+            last = _link_for(rel, doc)
             append_index(report_dir, last)
     return last
+
+
+def _link_for(relpath: str, doc: Mapping[str, Any]) -> ChainLink:
+    integrity = doc["integrity"]
+    if relpath.startswith(OPERATIONS_DIR + "/"):
+        return ChainLink(run_id_of(relpath), integrity["report_sha256"], integrity.get("previous_report_sha256"),
+                         str(doc.get("kind") or "operation"), relpath)
+    return ChainLink(run_id_of(relpath), integrity["report_sha256"], integrity.get("previous_report_sha256"))
+
+
+def latest(report_dir: Path, kind: str = SWEEP) -> dict[str, Any] | None:
+    """The newest intact report of one kind in the chain (e.g. the last sweep's, whose deadline times
+    the next sweep carries forward), or None."""
+    with chain_lock(report_dir):
+        head(report_dir)  # adopts a report a crashed run wrote but did not index
+    for item in reversed(read_index(report_dir)):
+        if item.kind == kind:
+            doc = load_document(report_dir, item.relpath)
+            if doc is not None and _problem(report_dir, item.relpath, doc) is None:
+                return doc
+    return None
+
+
+@contextmanager
+def chain_lock(report_dir: Path) -> Iterator[None]:
+    """Serialise writers of the chain (any process): read the head, link, write, append."""
+    report_dir.mkdir(parents=True, exist_ok=True, mode=storage.DIR_MODE)
+    with open(report_dir / LOCK_NAME, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def write_linked(report_dir: Path, report: dict[str, Any], render: Callable[[dict[str, Any]], Mapping[str, str]],
+                 relpath: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Link `report` to the chain's head, render its pages (`render(linked_report)` -> name -> text, beside
+    the JSON), seal and write everything, under the chain lock. `relpath` None: a sweep's report.
+    Return the JSON's path and the sealed report."""
+    with chain_lock(report_dir):
+        linked = link(report, head(report_dir))
+        pages = dict(render(linked))
+        sealed = seal(linked, pages)
+        return write_sealed(report_dir, sealed, pages, relpath), sealed
 
 
 def append_index(report_dir: Path, link: ChainLink) -> None:
@@ -162,16 +282,19 @@ def append_index(report_dir: Path, link: ChainLink) -> None:
     storage.write_text_atomic(path, existing + json.dumps(link.to_json(), sort_keys=True) + "\n")
 
 
-def write_sealed(report_dir: Path, report: dict[str, Any], pages: Mapping[str, str]) -> Path:
-    """Write the pages, then report.json, then the index line; return report.json's path."""
+def write_sealed(report_dir: Path, report: dict[str, Any], pages: Mapping[str, str],
+                 relpath: str | None = None) -> Path:
+    """Write the pages, then the report's JSON, then the index line; return the JSON's path.
+    `relpath` None: a sweep's `<run_id>/report.json`; else an operation's `_operations/<run_id>/<name>.json`."""
     run_id = report["run"]["run_id"]
-    folder = report_dir / run_id
+    rel = relpath or f"{run_id}/{REPORT_NAME}"
+    if not valid_relpath(rel) or run_id_of(rel) != run_id:
+        raise ValueError(f"not a report path for run {run_id}: {rel}")
+    path = report_dir / rel
     for name, text in pages.items():
-        storage.write_text_atomic(folder / name, text)
-    path = folder / REPORT_NAME
+        storage.write_text_atomic(path.parent / name, text)
     storage.write_json_atomic(path, report)
-    integrity = report["integrity"]
-    append_index(report_dir, ChainLink(run_id, integrity["report_sha256"], integrity["previous_report_sha256"]))
+    append_index(report_dir, _link_for(rel, report))
     return path
 
 
@@ -207,9 +330,10 @@ class ChainVerification:
                 "problems": [p.to_json() for p in self.problems], "unchained": list(self.unchained)}
 
 
-def _problem(report_dir: Path, run_id: str, doc: dict[str, Any] | None) -> Problem | None:
-    """What is wrong with one run's report files, or None when they are intact."""
-    path = report_dir / run_id / REPORT_NAME
+def _problem(report_dir: Path, relpath: str, doc: dict[str, Any] | None) -> Problem | None:
+    """What is wrong with one report's files (by relative path), or None when they are intact."""
+    run_id = run_id_of(relpath)
+    path = report_dir / relpath
     if not path.exists():
         return Problem(run_id, "removed", f"{path} is missing")
     if doc is None:
@@ -224,7 +348,9 @@ def _problem(report_dir: Path, run_id: str, doc: dict[str, Any] | None) -> Probl
     if path.read_bytes() != pretty_bytes(doc):
         return Problem(run_id, "changed", f"{path}: bytes differ from the sealed form (formatting edited)")
     for name, digest in sorted(integrity.get("pages", {}).items()):
-        page = report_dir / run_id / name
+        if not _RUN_ID_RE.fullmatch(name):
+            return Problem(run_id, "changed", f"{path} names a page outside its folder")
+        page = path.parent / name
         if not page.exists():
             return Problem(run_id, "removed", f"{page} is missing")
         if storage.sha256_file(page) != digest:
@@ -240,19 +366,21 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
     except ValueError as exc:
         problems.append(Problem("-", "index_damaged", str(exc)))
         links = []
-    folders = report_folders(report_dir)
-    docs = {run_id: load_report(report_dir, run_id) for run_id in folders}
-    unchained = tuple(r for r, d in docs.items() if d is not None and d.get("report_version", 0) < 2
-                      and "integrity" not in d)
+    docs = {rel: load_document(report_dir, rel) for rel in documents(report_dir)}
+    unchained_rels = {r for r, d in docs.items() if d is not None and d.get("report_version", 0) < 2
+                      and "integrity" not in d}
+    unchained = tuple(run_id_of(r) for r in sorted(unchained_rels, key=lambda r: (run_id_of(r), r)))
     indexed = {link.run_id for link in links}
-    if not links and any(r not in unchained for r in folders):
+    indexed_paths = {link.relpath for link in links}
+    run_ids = {run_id_of(r) for r in docs}
+    if not links and any(r not in unchained_rels for r in docs):
         problems.append(Problem("-", "index_damaged", f"{report_dir / INDEX_NAME} is missing or empty"))
 
     # 1. each report listed in the index: present, intact, hash as recorded, linked to its predecessor
     accepted: set[str | None] = {None}  # the hash of the report before, as recorded in the index and as found
     for link in links:
-        doc = docs.get(link.run_id)
-        problem = _problem(report_dir, link.run_id, doc)
+        doc = docs.get(link.relpath)
+        problem = _problem(report_dir, link.relpath, doc)
         if problem is None and doc is not None:
             integrity = doc["integrity"]
             if integrity["report_sha256"] != link.report_sha256:
@@ -267,20 +395,22 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
         if problem is not None:
             problems.append(problem)
         accepted = {link.report_sha256}
-        if doc is not None and _problem(report_dir, link.run_id, doc) is None:
+        if doc is not None and _problem(report_dir, link.relpath, doc) is None:
             accepted.add(doc["integrity"]["report_sha256"])
 
     # 2. reports not in the index, and reports named by a successor that are gone entirely
-    for run_id in docs:
-        if run_id in indexed or run_id in unchained:
+    for rel in docs:
+        if rel in indexed_paths or rel in unchained_rels:
             continue
-        problems.append(Problem(run_id, "not_in_chain", f"{report_dir / run_id} is not listed in {INDEX_NAME}"))
+        problems.append(Problem(run_id_of(rel), "not_in_chain",
+                                f"{(report_dir / rel).parent} is not listed in {INDEX_NAME}"))
     flagged = {p.run_id for p in problems}
-    for run_id, doc in docs.items():
-        if doc is None or run_id in flagged or run_id in unchained or _problem(report_dir, run_id, doc) is not None:
+    for rel, doc in docs.items():
+        if (doc is None or run_id_of(rel) in flagged or rel in unchained_rels
+                or _problem(report_dir, rel, doc) is not None):
             continue  # only an intact report's claims are trusted
         named = doc["integrity"].get("previous_run_id")
-        if named and named not in indexed and named not in docs and not any(p.run_id == named for p in problems):
+        if named and named not in indexed and named not in run_ids and not any(p.run_id == named for p in problems):
             problems.append(Problem(named, "removed", "named as previous report by a later report; no trace left"))
 
     head_link = links[-1] if links else None

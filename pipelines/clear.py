@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines import storage
+from pipelines import chain, storage
 from pipelines.errors import ConfigError, NotFound, SweepError
 from pipelines.match import Entry, MatchResult, entries_table, find_matches
 from pipelines.raw import RawFile, raw_report
@@ -32,10 +32,11 @@ from pipelines.sweep import (
     write_version,
 )
 
-REPORT_VERSION = 1
-OPERATIONS_DIR = "_operations"
-"""Ingest and ClearUserData reports live in `report_dir/_operations/<run_id>/`, apart from the sweep's
-report chain (whose folders are `report_dir/<run_id>/report.json`)."""
+REPORT_VERSION = 2
+"""1: first version; 2 adds `integrity` (the report joins the sweep's hash chain, `pipelines.chain`)."""
+OPERATIONS_DIR = chain.OPERATIONS_DIR
+"""Ingest and ClearUserData reports live in `report_dir/_operations/<run_id>/`, in the same hash chain as
+the sweep's reports (`report_dir/<run_id>/report.json`)."""
 MANIFEST_CARRIED = ("ingested_batches", "match_fingerprint")
 """Manifest keys a targeted run's new version inherits from the one it replaces: removing rows, or
 adding a batch verified against the whole blacklist, keeps the earlier verification valid."""
@@ -155,7 +156,7 @@ def render_clear_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- `{d['name']}/{f['path']}`: {f['rows_in']} -> {f['rows_out']} rows")
     if report["datasets_unchanged"]:
         lines.append(f"- Unchanged datasets (no rows of this entry): {', '.join(report['datasets_unchanged'])}")
-    lines += ["", *raw_markdown(report["raw_copies"])]
+    lines += ["", *raw_markdown(report["raw_copies"]), "", *chain.integrity_markdown(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -237,10 +238,8 @@ def write_clear_report(report_dir: Path, run: ClearRun, plans: Sequence[DatasetP
     changed = {p.config.name for p, _ in written}
     unchanged = [p.config.name for p in plans if p.config.name not in changed]
     report = build_clear_report(run, [o for _, o in written], unchanged, verification, raw_held)
-    path = report_dir / OPERATIONS_DIR / run.run_id / "clear-user-data.json"
-    storage.write_json_atomic(path, report)
-    storage.write_text_atomic(path.with_suffix(".md"), render_clear_markdown(report))
-    return path, report
+    return chain.write_linked(report_dir, report, lambda r: {"clear-user-data.md": render_clear_markdown(r)},
+                              f"{OPERATIONS_DIR}/{run.run_id}/clear-user-data.json")
 
 
 def clear_summary(path: Path, report: dict[str, Any]) -> dict[str, Any]:

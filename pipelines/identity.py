@@ -46,8 +46,13 @@ def lower_simple(text: str) -> str:
 
 
 def validate_scope(raw: str) -> str:
-    """Return a valid scope unchanged or raise InputError (Optimizely rules, plus `DefaultScope`)."""
-    if raw == DEFAULT_SCOPE or _SCOPE_RE.fullmatch(raw) or _GUID_SCOPE_RE.fullmatch(raw):
+    """Return a valid scope or raise InputError (Optimizely rules, plus `DefaultScope`).
+
+    Scopes compare case-insensitively, so any case variant of the reserved name (`defaultscope`)
+    is returned as `DefaultScope`: one entry, never two (docs/decisions/0231)."""
+    if raw.lower() == DEFAULT_SCOPE.lower():
+        return DEFAULT_SCOPE
+    if _SCOPE_RE.fullmatch(raw) or _GUID_SCOPE_RE.fullmatch(raw):
         return raw
     raise InputError(
         f"invalid scope {raw[:70]!r}: use 1-64 lower-case letters, digits or '_', starting with a "

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from pipelines import storage
+from pipelines import chain, storage
 from pipelines.clear import OPERATIONS_DIR, plan_current, raw_markdown, restore_manifest
 from pipelines.errors import InputError, SchemaError, SweepError
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, find_matches
@@ -39,7 +39,8 @@ from pipelines.raw import RawFile, raw_report
 from pipelines.settings import DatasetConfig
 from pipelines.sweep import DatasetOutcome, DatasetPlan, FilePlan, write_version
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+"""1: first version; 2 adds `integrity` (the report joins the sweep's hash chain, `pipelines.chain`)."""
 BATCHES_KEY = "ingested_batches"
 """Manifest key: batch SHA-256 -> what its ingest did (carried from version to version)."""
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -293,7 +294,7 @@ def render_ingest_markdown(report: dict[str, Any]) -> str:
                   "(no row survived)",
                   f"- Verification: {report['verification']['matches_found']} matches in the written file: "
                   f"**{'PASSED' if report['verification']['ok'] else 'FAILED'}**"]
-    lines += ["", *raw_markdown(report["raw_copies"])]
+    lines += ["", *raw_markdown(report["raw_copies"]), "", *chain.integrity_markdown(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -378,10 +379,8 @@ def write_ingest_report(report_dir: Path, run: IngestRun, job: IngestJob, stats:
                                        None if dropped is not None else "no record of the earlier ingest")]
     report = build_ingest_report(run, job.config, job.batch, stats, job.duplicate, output, matches_found,
                                  deleted, held)
-    path = report_dir / OPERATIONS_DIR / run.run_id / "ingest.json"
-    storage.write_json_atomic(path, report)
-    storage.write_text_atomic(path.with_suffix(".md"), render_ingest_markdown(report))
-    return path, report
+    return chain.write_linked(report_dir, report, lambda r: {"ingest.md": render_ingest_markdown(r)},
+                              f"{OPERATIONS_DIR}/{run.run_id}/ingest.json")
 
 
 def ingest_summary(path: Path, report: dict[str, Any]) -> dict[str, Any]:

@@ -82,7 +82,7 @@ BAD_POSTS = [
     (f'{{"UserId": "{"u" * 257}"}}'.encode(), "UserId"),
     (b'{"Email": "a@example.com", "Name": "Anna"}', "unknown field"),   # unknown fields
     (b'{"email": "a@example.com"}', "unknown field"),
-    (b'{"Email": "a@example.com", "BlacklistId": "x"}', "unknown field"),
+    (b'{"Email": "a@example.com", "BlacklistId": "x"}', "BlacklistId: expected a UUID"),  # read-only, checked
     (b"{}", "email or a user id"),                                      # no identity
     (b'{"Email": "not an email"}', "invalid email"),
     (b'{"Email": "a@example.com", "Scope": "Capital"}', "invalid scope"),

@@ -24,11 +24,11 @@ JSON = {"Content-Type": "application/json"}
 
 
 def test_seed_post_body_with_the_obfuscated_address_is_400_and_nothing_stored(server, client):
-    before = server.registry.list(top=10_000).total
+    before = server.registry.list(top=9_999).total
     resp = client.post("/api/v1.0/blacklists", content=SEED_POST_BODY, headers=JSON)
     assert resp.status_code == 400
     assert resp.json()["message"].startswith("invalid email")
-    assert server.registry.list(top=10_000).total == before
+    assert server.registry.list(top=9_999).total == before
 
 
 def test_post_seed_body_is_201_with_the_new_item_then_listed(server, client):
@@ -41,7 +41,8 @@ def test_post_seed_body_is_201_with_the_new_item_then_listed(server, client):
     # the same store as the CLI
     assert server.registry.get(item["BlacklistId"]).email == "visitor@example.com"
     again = client.post("/api/v1.0/blacklists", content=POST_BODY, headers=JSON)
-    assert again.status_code == 200 and again.json()["BlacklistId"] == item["BlacklistId"]
+    # 201 again, as the vendor's clients expect; `Created` says it already existed
+    assert again.status_code == 201 and again.json()["BlacklistId"] == item["BlacklistId"]
     assert again.json()["Created"] is False
 
     listed = client.get("/api/v1.0/blacklists", params={"$filter": "Email eq 'visitor@example.com'"})

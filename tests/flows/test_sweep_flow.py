@@ -78,7 +78,7 @@ def test_nightly_deployment_flow_runs_the_sweep_as_a_subflow(prefect_harness, de
     assert asyncio.run(child_flow_names()) == ["gdpr_sweep"]
 
 
-@pytest.mark.parametrize(("runner", "expected"), [("local", "ThreadPoolTaskRunner"), ("dask", "DaskTaskRunner")])
+@pytest.mark.parametrize(("runner", "expected"), [("local", "ThreadPoolTaskRunner"), ("dask", "ReportingDaskTaskRunner")])
 def test_configured_sweep_uses_the_configured_task_runner(tmp_path, runner, expected):
     """The runner `nightly_sweep` and `gdpr-sweep sweep` give the sweep comes from `[sweep] task_runner`
     (tests/scaleout/test_dask.py runs a sweep on a real Dask cluster through the same call)."""

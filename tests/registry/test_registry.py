@@ -129,11 +129,12 @@ def test_list_pages(populated):
     everything = [r.blacklist_id for r in populated.list(order_by="BlacklistId").items]
     page = populated.list(order_by="BlacklistId", skip=1, top=2)
     assert page.total == 4 and [r.blacklist_id for r in page.items] == everything[1:3]
-    assert populated.list(skip=MAX_WINDOW - 1, top=1).items == []
+    assert populated.list(skip=MAX_WINDOW - 2, top=1).items == []
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"skip": -1}, {"top": 0}, {"skip": MAX_WINDOW - 99, "top": 100}, {"order_by": "Name"},
+    {"skip": -1}, {"top": 0}, {"skip": MAX_WINDOW - 99, "top": 100}, {"skip": MAX_WINDOW - 1, "top": 1},
+    {"top": MAX_WINDOW}, {"order_by": "Name"},
     {"created_after": "yesterday"}, {"source": "mail"}, {"scope": "Bad"}, {"email": "nope"},
 ])
 def test_list_rejects_bad_arguments(populated, kwargs):

@@ -108,6 +108,16 @@ def _outputs(settings):
     return files
 
 
+def _task_names(state):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+            any_=[state.state_details.flow_run_id])))
+    return {r.name.rsplit("-", 1)[0] for r in runs if r.state and r.state.is_completed()}
+
+
 def test_flow_on_two_dask_workers_equals_local_run(prefect_harness, tmp_path):
     """One Dask test (a local cluster costs ~20 s to start): same lake, same blacklist, two runners."""
     from flows.sweep import configured_sweep
@@ -124,12 +134,15 @@ def test_flow_on_two_dask_workers_equals_local_run(prefect_harness, tmp_path):
     dask_settings = load_settings(dask_root / "gdpr-sweep.toml")
     assert dask_settings.task_runner == "dask" and dask_settings.dask_workers == 2
 
-    reports = {}
+    reports, states = {}, {}
     for name, s in (("local", settings), ("dask", dask_settings)):
         flow = configured_sweep(s)  # what `gdpr-sweep sweep` and prefect.yaml's `nightly_sweep` run
-        assert type(flow.task_runner).__name__ == ("DaskTaskRunner" if name == "dask" else "ThreadPoolTaskRunner")
-        path = flow(config=str(s.config_path))
-        reports[name] = json.loads(open(path).read())
+        assert type(flow.task_runner).__name__ == ("ReportingDaskTaskRunner" if name == "dask"
+                                                   else "ThreadPoolTaskRunner")
+        states[name] = flow(config=str(s.config_path), return_state=True)
+        reports[name] = json.loads(open(states[name].result()).read())
+    # The workers reported their task runs to the flow's API (no temporary API of their own).
+    assert _task_names(states["dask"]) >= {"link_partition", "match_partition", "purge_partition", "verify_partition"}
 
     local, dask = reports["local"], reports["dask"]
     assert local["totals"]["rows_removed"] > 0 and local["verification"]["ok"] and dask["verification"]["ok"]

@@ -1,0 +1,153 @@
+"""The ASGI layer around the API: API key (401), body limit (413), media type (415, a missing
+`Content-Type` is read as JSON), path spelling (trailing slash, case of the documented segments) and
+an access log that names the route template, never path values, query strings or bodies."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+log = logging.getLogger("gdpr_sweep.api")
+
+MAX_BODY_BYTES = 64 * 1024
+"""Request bodies above this size are refused with 413 before they are parsed."""
+HEALTH_PATH = "/healthz"
+BLACKLISTS = "/api/v1.0/blacklists"
+ROUTES = (BLACKLISTS, BLACKLISTS + "/{blacklist_id}", BLACKLISTS + "/{blacklist_id}/ClearUserData",
+          "/users/{user_id}/blacklist-status", "/events", HEALTH_PATH, "/openapi.json")
+"""Every path the API serves, spelled as documented; `canonical_path` maps the variants onto them."""
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_TEMPLATES = [[None if part.startswith("{") else part.lower() for part in route.split("/")] for route in ROUTES]
+_SPELLED = [route.split("/") for route in ROUTES]
+
+
+def canonical_path(path: str) -> str:
+    """The documented spelling of a request path: trailing slashes dropped, and the fixed segments
+    matched case-insensitively (`/api/v1.0/Blacklists/{id}/clearuserdata/` is ClearUserData). Values
+    (ids) are kept exactly. A path matching no route is returned unchanged (and answers 404)."""
+    parts = (path.rstrip("/") or "/").split("/")
+    for template, spelled in zip(_TEMPLATES, _SPELLED, strict=True):
+        if len(template) == len(parts) and all(
+                (t is None and p) or (t is not None and t == p.lower()) for t, p in zip(template, parts, strict=True)):
+            return "/".join(p if t is None else s for t, s, p in zip(template, spelled, parts, strict=True))
+    return path
+
+
+async def _send_json(send: Send, status: int, obj: Any, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    body = json.dumps(obj, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def presented_keys(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """Every API key a request presents: `Authorization: Bearer <key>`, `X-Api-Key: <key>`, and the
+    source systems' own headers, `Authorization: epi-single <key>` (Optimizely) and `X-XNG-AuthToken`
+    (CrossEngage), so their existing clients only change the base URL."""
+    keys = []
+    for name, value in headers:
+        name = name.lower()
+        if name == b"authorization":
+            scheme, _, credential = value.strip().partition(b" ")
+            if scheme.lower() in (b"bearer", b"epi-single") and credential.strip():
+                keys.append(credential.strip())
+        elif name in (b"x-api-key", b"x-xng-authtoken") and value.strip():
+            keys.append(value.strip())
+    return keys
+
+
+class Guard:
+    """API key check (401 before anything else), request body limit (413), and an access log that
+    names the route template, never the path values or query string (they carry emails and ids)."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int = MAX_BODY_BYTES):
+        self.app = app
+        self.api_key = api_key.encode() if api_key is not None else None
+        self.max_body = max_body
+
+    def _authorized(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        if self.api_key is None:
+            return True
+        ok = False
+        for key in presented_keys(headers):
+            ok |= hmac.compare_digest(key, self.api_key)  # constant time, and every candidate compared
+        return ok
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 0}
+
+        async def logged_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        path = canonical_path(scope["path"])
+        if path != scope["path"]:  # in place: the router records the matched route on this same dict
+            scope["path"], scope["raw_path"] = path, quote(path).encode()
+        try:
+            await self._handle(scope, receive, logged_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("(health)" if scope["path"] == HEALTH_PATH else "(no route)")
+            log.info("%s %s %s %.1fms", scope["method"], template, status["code"],
+                     (time.perf_counter() - started) * 1000)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] != HEALTH_PATH and not self._authorized(scope["headers"]):
+            await _send_json(send, 401, {"message": "missing or wrong API key: send it as "
+                                         "'Authorization: Bearer <key>' or 'X-Api-Key: <key>'"},
+                             headers=((b"www-authenticate", b'Bearer realm="gdpr-sweep"'),))
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await _send_json(send, 413, {"message": f"request body larger than {self.max_body} bytes"})
+            return
+        # Read the (small) body up front so a chunked upload cannot exceed the limit either.
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _send_json(send, 413, {"message": f"request body larger than {self.max_body} bytes"})
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        media = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if body and media and media != b"application/json" and not media.endswith(b"+json"):
+            await _send_json(send, 415, {"message": "send the request body as JSON with "
+                                         "'Content-Type: application/json'"})
+            return
+        if body and not media:  # no Content-Type: read as JSON (vendor clients often send none)
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+            scope["headers"] = [*headers, (b"content-type", b"application/json")]
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
