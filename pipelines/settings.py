@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.config_overlap import find_overlap
 from pipelines.errors import ConfigError
 
 DatasetKind = Literal["profiles", "events"]
@@ -170,6 +171,9 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
         raise ConfigError(f"{config_path}: dataset names must be unique, got {names}")
     if not datasets:
         raise ConfigError(f"{config_path}: no [[datasets]] configured")
+    overlap = find_overlap(datasets)
+    if overlap:
+        raise ConfigError(f"{config_path}: {overlap}")
     base_dir = _path(sweep.get("base_dir", "."), base, where, "base_dir")
     allow_outside = _bool(sweep.get("allow_paths_outside_base", False), where, "allow_paths_outside_base")
     settings = Settings(
