@@ -13,6 +13,7 @@ against new entries, task failures surfacing as Prefect's `UnfinishedRun`) and f
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from pipelines import storage
 from pipelines.settings import load_settings
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, sweep, write
 from tests.reliability.conftest import cli_env, harness_api_url
+from tests.reliability.test_hostile_input import state
 
 RUNNER = Path(__file__).with_name("fault_runner.py")
 TARGET = "gone.person@example.com"
@@ -272,3 +274,20 @@ def test_debug_shows_the_traceback(prefect_harness, tmp_path):
     proc = run_cli(config, "--debug", "sweep", faults=[{"call": "ParquetWriter.write_table", "errno": 28,
                                                         "match": ""}])
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "gdpr-sweep: error:" in proc.stderr
+
+
+def test_lock_held_ends_in_one_line_and_changes_nothing(prefect_harness, tmp_path):
+    """Another process holds the run lock: each command that writes datasets exits 1 with one line
+    naming the lock file, no traceback, and leaves the lake as it was."""
+    config = build_lake(tmp_path / "lake", delete_raw=True)
+    settings = load_settings(config)
+    batch = write(tmp_path / "batch.parquet", events_rows(KEPT, "b"), EVENT_SCHEMA)
+    [entry] = Registry(settings.blacklist_db).snapshot().records
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    lock = settings.work_dir / "sweep.lock"
+    with open(lock, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        before = state(config.parent)
+        for argv in (["sweep"], ["ingest", "events", str(batch)], ["clear-user-data", entry.blacklist_id]):
+            one_line_error(run_cli(config, *argv), 1, "another gdpr-sweep run holds", str(lock))
+            assert state(config.parent) == before, argv
