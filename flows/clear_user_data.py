@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gdpr_sweep.links import remember_found, remembered_links
 from gdpr_sweep.operations import RAW_NOT_CHECKED, find_entry, new_run_id
 from gdpr_sweep.registry import Registry, format_time
 from gdpr_sweep.secret_blocks import with_secret_blocks
@@ -46,9 +47,14 @@ def extract(config: DatasetConfig) -> DatasetPlan:
 
 
 @task(cache_policy=NO_CACHE)
-def match(settings: Settings, target: ClearTarget, plans: list[DatasetPlan]) -> MatchResult:
+def match(settings: Settings, target: ClearTarget, plans: list[DatasetPlan], run_id: str) -> MatchResult:
+    """§3 for the one entry with its remembered device links; the links its rows make are kept before
+    those rows are removed (docs/decisions/0211-remembered-device-links.md)."""
     with connect(settings.duckdb_memory_limit) as con:
-        return match_entry(con, target, plans, settings.link_devices_through_events)
+        found = match_entry(con, target, plans, settings.link_devices_through_events,
+                            remembered_links(settings, target.entries))
+    remember_found(settings, [found.identity_hits], settings.datasets, run_id)
+    return found
 
 
 @task(cache_policy=NO_CACHE)
@@ -93,7 +99,7 @@ def clear_user_data(blacklist_id: str, config: str = "gdpr-sweep.toml", check_ra
     with storage.run_lock(settings.work_dir):
         target = load_entry(settings, blacklist_id)
         plans = [extract(ds) for ds in settings.datasets]
-        matches = match(settings, target, plans)
+        matches = match(settings, target, plans, run_id)
         written = purge(plans, matches, run_id)
         verification = verify(settings, target, written, matches)
         publish(written)

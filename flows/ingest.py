@@ -11,6 +11,7 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gdpr_sweep.links import remember_found, remembered_links
 from gdpr_sweep.operations import new_run_id, wants_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.secret_blocks import with_secret_blocks
@@ -44,9 +45,14 @@ def extract(settings: Settings, dataset: str, batch: str, run_id: str, tmp_dir: 
 
 
 @task(cache_policy=NO_CACHE)
-def match(settings: Settings, entries: pa.Table, job: IngestJob) -> tuple[MatchResult, IngestStats]:
+def match(settings: Settings, entries: pa.Table, job: IngestJob, run_id: str) -> tuple[MatchResult, IngestStats]:
+    """§3 on the batch with the remembered device links; the links its rows make are kept before
+    those rows are dropped (docs/decisions/0211-remembered-device-links.md)."""
     with connect(settings.duckdb_memory_limit) as con:
-        return match_batch(con, entries, job, settings.link_devices_through_events)
+        found = match_batch(con, entries, job, settings.link_devices_through_events,
+                            remembered_links(settings, entries))
+    remember_found(settings, [found[0].identity_hits], settings.datasets, run_id)
+    return found
 
 
 @task(cache_policy=NO_CACHE)
@@ -91,7 +97,7 @@ def ingest(dataset: str, batch: str, config: str = "gdpr-sweep.toml", delete_raw
             stats, outcome, found, deleted = None, None, 0, []
             if job.duplicate is None:
                 entries = blacklist.entries_table()
-                matches, stats = match(settings, entries, job)
+                matches, stats = match(settings, entries, job, run_id)
                 outcome = purge(job, matches, stats, run_id, blacklist, format_time(started))
                 found = verify(settings, entries, job, outcome, stats, matches)
                 deleted = publish(job, outcome, delete)

@@ -21,6 +21,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Failed, State
 
 from pipelines import report as reports
+from pipelines import residual_report
 from pipelines.errors import SweepError
 
 
@@ -78,6 +79,11 @@ def publish_report_artifacts(tree: list[tuple[UUID, str]], written: dict[str, An
     TableArtifact(table=reports.deadline_table(report), key="gdpr-sweep-deadline",
                   description="Blacklist entries: created, first verified gone, rows still present",
                   flow_run_id=target).create()
+    residuals = report.get("residuals")
+    if residuals and residuals.get("scanned"):
+        TableArtifact(table=residual_report.table_rows(residuals), key="gdpr-sweep-residuals",
+                      description=f"Residual scan: {residuals['status']} (rows per column and BlacklistId, never "
+                                  "a value)", flow_run_id=target).create()
     LinkArtifact(link=report_link(path, report_url), link_text=f"HTML report {run_id}", key="gdpr-sweep-report-html",
                  description="The run's sealed HTML report (report.html)", flow_run_id=target).create()
 

@@ -14,6 +14,7 @@ from prefect.utilities.annotations import quote
 from flows import prefect_runs
 from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset, task_runner_for
+from gdpr_sweep.links import remember_found, remembered_links
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
 from gdpr_sweep.report_secret import report_secret
@@ -25,6 +26,7 @@ from pipelines.audit import write_audit_report
 from pipelines.commands import read_commands
 from pipelines.errors import SweepError
 from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
+from pipelines.residual_scan import linked_pairs, residual_failure, scheduled_block
 from pipelines.settings import DatasetConfig, Settings, load_settings
 from pipelines.sweep import (
     DatasetOutcome,
@@ -32,7 +34,6 @@ from pipelines.sweep import (
     FileOutcome,
     Verification,
     match_fingerprint,
-    settle_raw,
 )
 
 
@@ -96,9 +97,22 @@ def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcom
     return scaleout.verify_partition(settings, entries, piece, linked)
 
 
-def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> MatchResult:
-    """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere,
-    then each partition's device scan and rows to drop."""
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
+def load_links(settings: Settings, entries: pa.Table) -> pa.Table:
+    """The device links remembered with the current entries (§3 rule 3: a link outlives its rows)."""
+    return remembered_links(settings, entries)
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
+def remember_links(settings: Settings, hits: list[pa.Table], run_id: str) -> int:
+    """Keep the links tonight's identity hits make with their entries, before any of those rows is
+    removed (docs/decisions/0211-remembered-device-links.md)."""
+    return remember_found(settings, hits, settings.datasets, run_id)
+
+
+def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run_id: str) -> MatchResult:
+    """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere
+    (plus the links remembered from earlier runs), then each partition's device scan and rows to drop."""
     # Incremental: clean files are matched only against entries added since their last verification.
     entries = with_versions(entries_table(blacklist.entries), blacklist.added)
     parts = scaleout.partitions(plans, partitions_per_dataset(settings))
@@ -106,7 +120,9 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan]) -> 
     files = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
     common = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
     links = link_partition.map(**files, **common).result()
-    linked = scaleout.union_linked(x.linked for x in links)
+    remembered = load_links(settings, quote(entries))
+    remember_links(settings, quote([x.hits for x in links]), run_id)
+    linked = scaleout.union_linked([*(x.linked for x in links), remembered])
     per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links).result()
     return scaleout.merge_matches(plans, parts, per_part, linked)
 
@@ -154,23 +170,30 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
     unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log check
     for plan, outcome in zip(plans, outcomes, strict=True):
         scaleout.publish(settings, plan, outcome, unscoped_emails)
-        settled = settle_raw(plan, plan.config.delete_raw if plan.config.delete_raw is not None
-                             else settings.delete_raw)
+        settled = scaleout.settle_raw(settings, plan, outcome, plan.config.delete_raw
+                                      if plan.config.delete_raw is not None else settings.delete_raw)
         deleted += settled.deleted
         changes += [c.as_dict() for c in settled.changes]
     return deleted, changes
 
 
 @task(cache_policy=NO_CACHE)
+def residual_scan(settings: Settings, blacklist: Snapshot, matches: MatchResult) -> dict[str, Any]:
+    """Search every column of the published datasets for blacklisted people, when `[scan] schedule` says so."""
+    now = datetime.now(UTC)
+    return scheduled_block(settings, blacklist.entries, linked_pairs(matches.linked_devices), now, format_time(now))
+
+
+@task(cache_policy=NO_CACHE)
 def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, outcomes: list[DatasetOutcome],
                  verification: Verification, raw_deleted: list[str], matches: MatchResult,
-                 changes: list[dict[str, str]]) -> dict[str, Any]:
+                 residuals: dict[str, Any], changes: list[dict[str, str]]) -> dict[str, Any]:
     """Write the sealed report (JSON, Markdown, HTML) into the report chain; return it."""
     now = datetime.now(UTC)
     created = {r.blacklist_id: r.created_at for r in blacklist.records}
     path, report = write_audit_report(settings, run, blacklist.entries, created, outcomes, verification,
                                       raw_deleted, matches.linked_devices, report_secret(settings), now,
-                                      format_time(now), changes)
+                                      format_time(now), residuals, changes)
     return {"path": str(path), "report": report}
 
 
@@ -198,7 +221,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         plans: list[DatasetPlan] = []
         try:
             plans += [extract(settings, ds, fingerprint) for ds in settings.datasets]
-            matches = match(settings, blacklist, plans)
+            matches = match(settings, blacklist, plans, run_id)
             outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
             verification = verify(settings, blacklist, outcomes, matches)
             if not verification.ok:
@@ -211,8 +234,9 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
+        residuals = residual_scan(settings, quote(blacklist), quote(matches))
         written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
-                               quote(matches), changes)
+                               quote(matches), quote(residuals), changes)
         prefect_runs.publish_report_artifacts(tree, written, settings.report_url)
         if settings.report_url:
             upload_report(settings, written["path"])
@@ -222,6 +246,8 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
             raise SweepError(f"deadline missed: {len(overdue)} blacklist {'entry' if len(overdue) == 1 else 'entries'} "
                              f"older than {settings.deadline_hours:g} h with data still present; "
                              f"see {Path(path).with_suffix('.html')}")
+        if residuals["found"] and settings.scan.fail_on_residuals:
+            raise SweepError(residual_failure(residuals, path))
     logger.info("run %s: %d rows removed across %d datasets; report %s",
                 run_id, sum(o.rows_removed for o in outcomes), len(outcomes), path)
     return str(path)

@@ -1,9 +1,16 @@
-"""The ASGI layer around the API: API key (401), body limit (413), media type (415, a missing
+"""The ASGI layer around the API: API keys (401, 403), body limit (413), media type (415, a missing
 `Content-Type` is read as JSON), path spelling (trailing slash, case of the documented segments) and
-an access log that names the route template, never path values, query strings or bodies."""
+an access log that names the route template, never path values, query strings or bodies.
+
+Two keys, two roles (docs/decisions/0262-auditor-access.md): the **blacklist key** reads and changes
+the blacklist (every path but the reports); the **auditor key** reads the reports (every path under
+`/api/reports`, `REPORTS`) and nothing else. Each key is refused (403) where the other one is needed,
+so a leaked auditor key cannot touch the blacklist and the blacklist key is never handed to an auditor.
+`/healthz` needs no key; `/openapi.json` takes either."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
@@ -17,6 +24,9 @@ log = logging.getLogger("gdpr_sweep.api")
 MAX_BODY_BYTES = 64 * 1024
 """Request bodies above this size are refused with 413 before they are parsed."""
 HEALTH_PATH = "/healthz"
+OPENAPI_PATH = "/openapi.json"
+REPORTS = "/api/reports"
+"""Every path under this prefix is the auditor's: a route added under it is auditor-only by construction."""
 BLACKLISTS = "/api/v1.0/blacklists"
 ROUTES = (BLACKLISTS, BLACKLISTS + "/{blacklist_id}", BLACKLISTS + "/{blacklist_id}/ClearUserData",
           "/users/{user_id}/blacklist-status", "/events", HEALTH_PATH, "/openapi.json")
@@ -51,10 +61,16 @@ async def _send_json(send: Send, status: int, obj: Any, headers: tuple[tuple[byt
     await send({"type": "http.response.body", "body": body})
 
 
+def is_report_path(path: str) -> bool:
+    """Whether `path` is the auditor's (the reports), by prefix."""
+    return path == REPORTS or path.startswith(REPORTS + "/")
+
+
 def presented_keys(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
     """Every API key a request presents: `Authorization: Bearer <key>`, `X-Api-Key: <key>`, and the
     source systems' own headers, `Authorization: epi-single <key>` (Optimizely) and `X-XNG-AuthToken`
-    (CrossEngage), so their existing clients only change the base URL."""
+    (CrossEngage), so their existing clients only change the base URL; and the password of
+    `Authorization: Basic` (any user name), so a browser can open the reports."""
     keys = []
     for name, value in headers:
         name = name.lower()
@@ -62,27 +78,60 @@ def presented_keys(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
             scheme, _, credential = value.strip().partition(b" ")
             if scheme.lower() in (b"bearer", b"epi-single") and credential.strip():
                 keys.append(credential.strip())
+            elif scheme.lower() == b"basic" and credential.strip():
+                try:
+                    _, _, password = base64.b64decode(credential.strip(), validate=True).partition(b":")
+                except ValueError:
+                    continue
+                if password:
+                    keys.append(password)
         elif name in (b"x-api-key", b"x-xng-authtoken") and value.strip():
             keys.append(value.strip())
     return keys
 
 
-class Guard:
-    """API key check (401 before anything else), request body limit (413), and an access log that
-    names the route template, never the path values or query string (they carry emails and ids)."""
+def _matches(presented: list[bytes], key: bytes | None) -> bool:
+    ok = False
+    for candidate in presented:
+        ok |= key is not None and hmac.compare_digest(candidate, key)  # constant time, every candidate compared
+    return ok
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int = MAX_BODY_BYTES):
+
+class Guard:
+    """API key checks (401 before anything else, 403 for the other role's key), request body limit
+    (413), and an access log that names the route template, never the path values or query string
+    (they carry emails and ids). `api_key` None: the blacklist paths are open (`--no-auth`, loopback);
+    `auditor_key` None: the report paths answer 401 (no auditor access configured)."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int = MAX_BODY_BYTES,
+                 auditor_key: str | None = None):
         self.app = app
         self.api_key = api_key.encode() if api_key is not None else None
+        self.auditor_key = auditor_key.encode() if auditor_key is not None else None
         self.max_body = max_body
 
-    def _authorized(self, headers: list[tuple[bytes, bytes]]) -> bool:
-        if self.api_key is None:
-            return True
-        ok = False
-        for key in presented_keys(headers):
-            ok |= hmac.compare_digest(key, self.api_key)  # constant time, and every candidate compared
-        return ok
+    def refusal(self, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+        """(status, message) when the request may not go on; None when it may."""
+        if path == HEALTH_PATH:
+            return None
+        presented = presented_keys(headers)
+        blacklist, auditor = _matches(presented, self.api_key), _matches(presented, self.auditor_key)
+        if is_report_path(path):
+            if auditor:
+                return None
+            if blacklist:
+                return 403, "this is a blacklist key; the reports are read with the auditor key"
+            if self.auditor_key is None:
+                return 401, ("no auditor access configured: start the server with GDPR_SWEEP_AUDITOR_KEY "
+                             "or --auditor-key-file")
+            return 401, "missing or wrong auditor key: send it as 'Authorization: Bearer <key>'"
+        if path == OPENAPI_PATH and auditor:
+            return None
+        if auditor and not blacklist:
+            return 403, "the auditor key reads the reports (/api/reports) only; it cannot read or change the blacklist"
+        if self.api_key is None or blacklist:
+            return None
+        return 401, "missing or wrong API key: send it as 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,10 +157,13 @@ class Guard:
                      (time.perf_counter() - started) * 1000)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"] != HEALTH_PATH and not self._authorized(scope["headers"]):
-            await _send_json(send, 401, {"message": "missing or wrong API key: send it as "
-                                         "'Authorization: Bearer <key>' or 'X-Api-Key: <key>'"},
-                             headers=((b"www-authenticate", b'Bearer realm="gdpr-sweep"'),))
+        refused = self.refusal(scope["path"], scope["headers"])
+        if refused is not None:
+            status, message = refused
+            challenge = (b'Basic realm="gdpr-sweep reports"' if is_report_path(scope["path"])
+                         else b'Bearer realm="gdpr-sweep"')
+            await _send_json(send, status, {"message": message},
+                             headers=((b"www-authenticate", challenge),) if status == 401 else ())
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):

@@ -199,6 +199,9 @@ cli.add_command(report)
 from gdpr_sweep.cli_serve import serve  # noqa: E402
 
 cli.add_command(serve)
+from gdpr_sweep.cli_scan import scan  # noqa: E402
+
+cli.add_command(scan)
 from gdpr_sweep.cli_ops import clear_user_data, ingest, suppress  # noqa: E402
 
 for _command in (ingest, clear_user_data, suppress):

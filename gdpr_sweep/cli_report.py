@@ -14,7 +14,7 @@ import click
 
 from gdpr_sweep.cli import Context, emit, handle_errors, pass_ctx
 from gdpr_sweep.report_secret import report_secret
-from pipelines import chain
+from pipelines import chain, report_catalog
 from pipelines import report as reports
 from pipelines.errors import InputError, NotFound, SweepError
 
@@ -28,42 +28,13 @@ def _report_dir(ctx: Context) -> Path:
     return ctx.settings.report_dir
 
 
-def _status(doc: dict[str, Any]) -> str:
-    if doc.get("overdue_entries"):
-        return "FAILED: deadline missed"
-    if not doc.get("verification", {}).get("ok", False):
-        return "FAILED: verification"
-    if doc.get("residuals", {}).get("found"):
-        return "residuals found"
-    return "passed"
-
-
-def _removed(doc: dict[str, Any]) -> int | None:
-    """Rows a run took out: a sweep's or ClearUserData's removals, an ingest's dropped rows."""
-    if "totals" in doc:
-        return doc["totals"].get("rows_removed")
-    return doc.get("rows_dropped")
-
-
-def _list_row(report_dir: Path, rel: str) -> dict[str, Any]:
-    run_id = chain.run_id_of(rel)
-    doc = chain.load_document(report_dir, rel)
-    if doc is None:
-        return {"run_id": run_id, "kind": None, "finished_at": None, "rows_removed": None, "overdue_entries": None,
-                "status": f"no readable {rel.rsplit('/', 1)[-1]}"}
-    overdue = doc.get("overdue_entries")
-    return {"run_id": run_id, "kind": doc.get("kind") or chain.SWEEP,
-            "finished_at": doc.get("run", {}).get("finished_at"), "rows_removed": _removed(doc),
-            "overdue_entries": len(overdue) if isinstance(overdue, list) else None, "status": _status(doc)}
-
-
 @report.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_ctx
 @handle_errors
 def list_reports(ctx: Context, as_json: bool) -> None:
     """List every run that wrote a report (sweep, ClearUserData, ingest), oldest first."""
-    rows = [_list_row(_report_dir(ctx), rel) for rel in chain.documents(_report_dir(ctx))]
+    rows = report_catalog.list_rows(_report_dir(ctx))
     if as_json:
         emit({"total": len(rows), "items": rows})
         return

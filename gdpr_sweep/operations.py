@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from gdpr_sweep.links import remember_found, remembered_links
 from gdpr_sweep.registry import Record, Registry, format_time
 from gdpr_sweep.version import code_version
 from pipelines import storage
@@ -84,7 +85,8 @@ def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = Fal
         target = clear_target(record.to_entry(), version)
         plans = [plan_current(ds) for ds in settings.datasets]
         with connect(settings.duckdb_memory_limit) as con:
-            match = match_entry(con, target, plans, link)
+            match = match_entry(con, target, plans, link, remembered_links(settings, target.entries))
+            remember_found(settings, [match.identity_hits], settings.datasets, run_id)  # before rows go
             written = purge_entry(plans, match, run_id)
             verification = verify_entry(con, target, written, match, link)
             publish_entry(written)
@@ -131,7 +133,8 @@ def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw:
             if job.duplicate is None:
                 entries = snapshot.entries_table()
                 with connect(settings.duckdb_memory_limit) as con:
-                    match, stats = match_batch(con, entries, job, link)
+                    match, stats = match_batch(con, entries, job, link, remembered_links(settings, entries))
+                    remember_found(settings, [match.identity_hits], settings.datasets, run_id)  # before rows go
                     outcome = write_batch(job, match, stats, run_id, snapshot.version, format_time(started))
                     found = verify_written_batch(con, entries, job, outcome, stats, match, link)
                 publish_version(config, outcome)

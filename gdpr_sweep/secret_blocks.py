@@ -10,6 +10,7 @@ AWS credential chain; the HTTP API key has none).
 | --- | --- | --- |
 | `gdpr-sweep-report-secret` | the report secret (16+ characters) | `GDPR_SWEEP_REPORT_SECRET`(`_FILE`) |
 | `gdpr-sweep-api-key` | the HTTP API key of `gdpr-sweep serve` | `GDPR_SWEEP_API_KEY`, `--api-key-file` |
+| `gdpr-sweep-auditor-key` | the auditor's key of `gdpr-sweep serve` (reports only) | `GDPR_SWEEP_AUDITOR_KEY`, `--auditor-key-file` |
 | `gdpr-sweep-s3-access-key-id` | S3 access key id | `[s3] access_key_id`, `AWS_ACCESS_KEY_ID` |
 | `gdpr-sweep-s3-secret-access-key` | S3 secret access key | `[s3] secret_access_key`, `AWS_SECRET_ACCESS_KEY` |
 
@@ -30,6 +31,7 @@ from pipelines.settings import Settings
 
 REPORT_SECRET_BLOCK = "gdpr-sweep-report-secret"
 API_KEY_BLOCK = "gdpr-sweep-api-key"
+AUDITOR_KEY_BLOCK = "gdpr-sweep-auditor-key"
 S3_KEY_ID_BLOCK = "gdpr-sweep-s3-access-key-id"
 S3_SECRET_BLOCK = "gdpr-sweep-s3-secret-access-key"
 

@@ -37,8 +37,11 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
                        created_at: Mapping[str, str], outcomes: Sequence[DatasetOutcome],
                        verification: Verification, raw_deleted: Sequence[str], linked_devices: pa.Table | None,
                        secret: bytes, now: datetime, now_text: str,
+                       residuals: Mapping[str, Any] | None = None,
                        file_changes: Sequence[Mapping[str, str]] = ()) -> tuple[Path, dict[str, Any]]:
-    """Write the run's report files; return report.json's path and the sealed report."""
+    """Write the run's report files; return report.json's path and the sealed report. `residuals`: the
+    residual scan's block (`pipelines.residual_scan.residual_block`); `file_changes`: files changed since
+    the run read them or outside the tool (`pipelines.fileid.FileChange.as_dict`)."""
     with connect(settings.duckdb_memory_limit) as con:
         # one match over the raw files still held: per file (what and where, SPEC §5) and per entry
         raw_files, held = raw_check(con, entries_table(entries), settings.datasets,
@@ -49,7 +52,7 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
                                   raw_deleted, raw_paths, now, raw_rows_by_entry=held, previous=previous_doc,
                                   raw_files=raw_report(raw_deleted, raw_files)["held"],
                                   raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
-                                  identity_key_id=reports.key_id(secret), now_text=now_text,
+                                  identity_key_id=reports.key_id(secret), now_text=now_text, residuals=residuals,
                                   file_changes=file_changes)
     return chain.write_linked(settings.report_dir, report, _pages)
 

@@ -190,9 +190,11 @@ def clear_target(entry: Entry, blacklist_version: int) -> ClearTarget:
 
 
 def match_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, plans: Sequence[DatasetPlan],
-                link_through_events: bool) -> MatchResult:
-    """§3 restricted to the one entry; NotFound (nothing changed) when no profile carries it."""
-    match = find_matches(con, target.entries, [p.as_input() for p in plans], link_through_events)
+                link_through_events: bool, remembered: pa.Table | None = None) -> MatchResult:
+    """§3 restricted to the one entry; NotFound (nothing changed) when no profile carries it.
+    `remembered`: the entry's device links kept from earlier runs (pipelines/links.py)."""
+    match = find_matches(con, target.entries, [p.as_input() for p in plans], link_through_events,
+                         extra_linked=remembered)
     if not entry_found(match, [p.config for p in plans]):
         raise NotFound(f"no profile carries the {target.identity} of blacklist entry {target.blacklist_id}; "
                        "nothing removed (the nightly sweep still removes any other data within the deadline)")

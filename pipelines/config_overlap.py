@@ -27,6 +27,8 @@ class _Dataset(Protocol):
     def source(self) -> Path | None: ...
     @property
     def url(self) -> str | None: ...
+    @property
+    def source_url(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ def find_overlap(datasets: Sequence[_Dataset]) -> str | None:
 def _places(index: int, ds: _Dataset) -> list[_Place]:
     label = f"datasets[{index}] ({ds.name})"
     if ds.url is not None:
-        return [_Place(f"{label} 'path'", ds.url, (_url_parts(ds.url),))]
+        found = [_Place(f"{label} 'path'", ds.url, (_url_parts(ds.url),))]
+        if ds.source_url is not None:
+            found.append(_Place(f"{label} 'source'", ds.source_url, (_url_parts(ds.source_url),)))
+        return found
     versions = ds.path.with_name(f".{ds.path.name}.versions")  # the dataset's own version folders
     found = [_Place(f"{label} 'path'", str(ds.path), _local_forms(ds.path) + _local_forms(versions))]
     if ds.source is not None:

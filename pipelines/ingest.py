@@ -325,10 +325,12 @@ def extract_batch(configs: Sequence[DatasetConfig], target: DatasetConfig, path:
                      duplicate_of(current.previous_manifest, batch))
 
 
-def match_batch(con: duckdb.DuckDBPyConnection, entries: pa.Table, job: IngestJob,
-                link_through_events: bool) -> tuple[MatchResult, IngestStats]:
+def match_batch(con: duckdb.DuckDBPyConnection, entries: pa.Table, job: IngestJob, link_through_events: bool,
+                remembered: pa.Table | None = None) -> tuple[MatchResult, IngestStats]:
+    """§3 on the batch. `remembered`: the device links kept from earlier runs (pipelines/links.py), so
+    a batch's events from a device whose linking rows are long gone are dropped too."""
     match = find_matches(con, entries, guard_inputs(job.config, job.relpath, job.batch, job.context),
-                         link_through_events)
+                         link_through_events, extra_linked=remembered)
     return match, batch_stats(job.batch, match.datasets[job.config.name])
 
 

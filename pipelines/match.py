@@ -84,7 +84,8 @@ class MatchResult:
     linked_devices: pa.Table
     """(device, scope, bid) linked by rule 3; kept to re-check outputs in verification."""
     identity_hits: pa.Table | None = None
-    """With `links_only`: the rows rules 1 and 2 matched (HITS_SCHEMA), for the second pass to reuse."""
+    """The rows rules 1 and 2 matched (HITS_SCHEMA): for a second pass to reuse (`links_only`), and for
+    the links they make to be remembered (pipelines/links.py)."""
 
     @property
     def rows_removed(self) -> int:
@@ -160,7 +161,7 @@ def find_matches(
                   {"files": _paths(ds), "dataset": ds.config.name})
     result = {ds.config.name: DatasetMatches() if links_only else _collect(con, ds) for ds in inputs}
     linked = con.sql(sql.LINKED_DEVICES).to_arrow_table().cast(LINKED_SCHEMA)
-    hits = con.sql(sql.IDENTITY_HITS).to_arrow_table().cast(HITS_SCHEMA) if links_only else None
+    hits = con.sql(sql.IDENTITY_HITS).to_arrow_table().cast(HITS_SCHEMA)
     for name in ("entries", "extra_linked", "prior_hits"):
         con.unregister(name)
     return MatchResult(datasets=result, linked_devices=linked, identity_hits=hits)

@@ -1,62 +1,54 @@
-"""Datasets and reports on S3-compatible object storage (`path = "s3://bucket/prefix/name"`).
+"""S3-compatible object storage: connection, and the few object operations the sweep relies on.
 
-Object stores have no rename and no symlink, so the versioned swap of `storage.py` becomes a manifest
-switch (docs/decisions/0009-scaleout-dask-s3-delta.md):
+Every operation that reads or replaces data is pinned to the ETag the run read
+(docs/decisions/0251-s3-plain-keys-conditional-writes.md):
 
-    s3://bucket/lake/events/_gdpr_sweep_current.json          <- readers start here (one object)
-    s3://bucket/lake/events/_gdpr_sweep_versions/<run_id>/... <- one complete version per run
+- `open_pinned` / `download` read one object and fail with `Changed` if it is no longer the bytes the
+  run planned (the first request checks the ETag, every ranged read after it sends `If-Match`);
+- `put` replaces an object at its own key in one PUT with `If-Match: <etag read>` (or creates it with
+  `If-None-Match: *`), so a concurrent writer's object is never overwritten: the PUT fails instead;
+- `delete` removes an object with `If-Match` (unversioned bucket) or exactly the versions the run read
+  and older (versioned bucket), so a newer object written meanwhile survives.
 
-1. `write_version` writes every object of the new version under its own prefix (files with matches
-   rewritten exactly, through a local scratch copy and `storage.rewrite_without_rows`; the others
-   copied server-side), then that version's manifest.
-2. `publish_version` switches `_gdpr_sweep_current.json` to the new version in one PUT (atomic in S3),
-   then deletes every other object under the dataset prefix (superseded versions, a crashed run's
-   leftovers, plain files adopted on the first run) and, where the bucket keeps versions, every
-   non-current object version and delete marker under the prefix, so no old bytes survive.
-
-A run interrupted before the switch leaves the current manifest on the old complete version; the next
-run removes the orphaned objects. Readers list files with `current_files` (or read the manifest's
-`files[*].url`); they never list the prefix.
-
-S3 is reached through s3fs; DuckDB reads it through the same filesystem (`register`), since httpfs
-cannot be installed here (NOTES.md). `configure` exports the `[s3]` keys as the standard AWS variables
-at the edge so pyarrow, s3fs, deltalake and DuckDB agree on endpoint and credentials.
+What the sweep does with them per dataset is `pipelines/s3dataset.py`. S3 is reached through s3fs;
+DuckDB reads it through the same filesystem (`register`), since httpfs cannot be installed here
+(NOTES.md). `configure` exports the `[s3]` keys as the standard AWS variables at the edge so pyarrow,
+s3fs, deltalake and DuckDB agree on endpoint and credentials.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import s3fs
 
-from pipelines import storage
-from pipelines.errors import ConfigError, DataFileError, SweepError
-from pipelines.match import DatasetMatches
-from pipelines.settings import DatasetConfig, S3Settings
-from pipelines.sweep import DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
+from pipelines.errors import DataFileError, SweepError
+from pipelines.settings import S3Settings
 
-CURRENT = "_gdpr_sweep_current.json"
-VERSIONS = "_gdpr_sweep_versions"
+MARKER = "gdpr-sweep-run"
+"""User metadata (`x-amz-meta-gdpr-sweep-run: <run id>`) on every object the sweep writes, so a run that
+crashed after a PUT can be recognised by the next one."""
 _ENV = {"endpoint_url": "AWS_ENDPOINT_URL", "region": "AWS_REGION", "access_key_id": "AWS_ACCESS_KEY_ID",
         "secret_access_key": "AWS_SECRET_ACCESS_KEY"}
+MAX_PUT = 5 * 1024**3
+"""S3's limit for one PUT; a rewritten file above it is refused (it cannot be replaced in one request)."""
+
+
+class Changed(SweepError):
+    """An object is not (or no longer) the bytes this run read: another writer replaced or deleted it."""
 
 
 class Url(str):
-    """An object URL that joins like a Path (`Url("s3://b/p") / "x.parquet"`), so version folders and
-    object prefixes go through the same code; a plain Path would fold `s3://` into `s3:/`."""
+    """An object URL that joins like a Path (`Url("s3://b/p") / "x.parquet"`); a plain Path would fold
+    `s3://` into `s3:/`."""
 
     def __truediv__(self, other: str) -> Url:
         return Url(f"{self.rstrip('/')}/{str(other).lstrip('/')}")
@@ -69,6 +61,15 @@ class Url(str):
     def key(self) -> str:
         """`bucket/key` as s3fs names objects."""
         return self.split("://", 1)[1]
+
+    @property
+    def bucket(self) -> str:
+        return self.key.split("/", 1)[0]
+
+    @property
+    def object_key(self) -> str:
+        """The key inside the bucket (no bucket, no leading slash)."""
+        return self.key.partition("/")[2]
 
 
 def is_url(path: Any) -> bool:
@@ -119,195 +120,233 @@ def storage_options(s3: S3Settings) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading
+# Listing and reading, pinned to an ETag
 
 
-def read_current(fs: s3fs.S3FileSystem, url: str) -> dict[str, Any]:
-    """The dataset's current manifest, or {} when no sweep has published one yet."""
-    path = Url(url) / CURRENT
+@dataclass(frozen=True)
+class ObjectInfo:
+    rel: str
+    """Key relative to the listed prefix."""
+    etag: str
+    size: int
+
+
+def list_objects(fs: s3fs.S3FileSystem, url: str) -> dict[str, ObjectInfo]:
+    """Every object under `url/` (one LIST request per 1,000 keys), by key relative to it."""
+    root = Url(url)
+    prefix = root.object_key.rstrip("/")
+    prefix = f"{prefix}/" if prefix else ""
+    found: dict[str, ObjectInfo] = {}
+    kwargs: dict[str, Any] = {"Bucket": root.bucket, "Prefix": prefix}
+    while True:
+        page = fs.call_s3("list_objects_v2", **kwargs)
+        for obj in page.get("Contents", []):
+            rel = obj["Key"][len(prefix):]
+            found[rel] = ObjectInfo(rel, obj["ETag"], int(obj["Size"]))
+        if not page.get("IsTruncated"):
+            return found
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def is_data(rel: str) -> bool:
+    """A plain `*.parquet` object readers see: no part of its key hidden (`.`) or internal (`_`)."""
+    return rel.endswith(".parquet") and not any(p.startswith((".", "_")) for p in rel.split("/"))
+
+
+def head(fs: s3fs.S3FileSystem, url: str) -> dict[str, Any] | None:
+    """The object's HEAD response (ETag, VersionId, Metadata, ...), or None if it does not exist."""
+    u = Url(url)
     try:
-        raw = fs.cat_file(path.key)
+        return dict(fs.call_s3("head_object", Bucket=u.bucket, Key=u.object_key))
     except FileNotFoundError:
-        return {}
+        return None
+
+
+def open_pinned(fs: s3fs.S3FileSystem, url: str, etag: str) -> IO[bytes]:
+    """Open `url` for reading only if it still has `etag`; every later ranged read sends `If-Match`, so
+    a replacement mid-read fails (`s3fs` raises FileExpired) instead of mixing two objects' bytes."""
+    fs.invalidate_cache(Url(url).key)
     try:
-        return dict(json.loads(raw))
-    except ValueError as exc:
-        raise SweepError(f"{path}: unreadable manifest ({exc}); restore it from the bucket's versions") from None
+        fh = fs.open(Url(url).key, "rb", block_size=1 << 22)
+    except FileNotFoundError:
+        raise Changed(f"{url}: deleted since this run listed it") from None
+    if fh.details.get("ETag") != etag:
+        fh.close()
+        raise Changed(f"{url}: changed since this run read it (another writer replaced it)")
+    return fh  # type: ignore[no-any-return]
 
 
-def current_files(fs: s3fs.S3FileSystem, url: str) -> list[str]:
-    """What a reader should read: the current version's file URLs (e.g. for DuckDB's read_parquet)."""
-    manifest = read_current(fs, url)
-    return [f["url"] for _, f in sorted(manifest.get("files", {}).items())]
-
-
-def list_parquet(fs: s3fs.S3FileSystem, url: str) -> list[str]:
-    """Relative paths of plain `*.parquet` objects under `url` (hidden, `_` and sweep objects skipped)."""
-    root = Url(url).key.rstrip("/")
-    found = []
-    for key in fs.find(root):
-        rel = key[len(root) + 1:]
-        parts = rel.split("/")
-        if rel.endswith(".parquet") and not any(p.startswith((".", "_")) for p in parts):
-            found.append(rel)
-    return sorted(found)
-
-
-def num_rows(fs: s3fs.S3FileSystem, url: str) -> int:
-    try:
-        with fs.open(Url(url).key, "rb") as fh:
-            return int(pq.ParquetFile(fh).metadata.num_rows)
-    except (OSError, pa.ArrowException) as exc:
-        raise DataFileError(f"{url}: not a readable Parquet file ({type(exc).__name__})") from None
-
-
-def sha256(fs: s3fs.S3FileSystem, url: str) -> str:
+def download(fs: s3fs.S3FileSystem, url: str, etag: str, dest: Path) -> str:
+    """Copy the object to `dest` if it still has `etag`; return the SHA-256 of the bytes."""
     digest = hashlib.sha256()
-    with fs.open(Url(url).key, "rb", block_size=1 << 22) as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
+    with open_pinned(fs, url, etag) as src, open(dest, "wb") as out:
+        for chunk in _chunks(src, url):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def sha256(fs: s3fs.S3FileSystem, url: str, etag: str) -> str:
+    digest = hashlib.sha256()
+    with open_pinned(fs, url, etag) as src:
+        for chunk in _chunks(src, url):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def plan_dataset(config: DatasetConfig, fs: s3fs.S3FileSystem) -> DatasetPlan:
-    """Each file of the current version (from its manifest), or on the first run the plain Parquet
-    objects under the prefix, which the sweep then adopts."""
-    if not config.url:
-        raise ConfigError(f"dataset {config.name!r}: not an object-store dataset")
-    root = Url(config.url)
-    manifest = read_current(fs, root)
-    files = []
-    if manifest:
-        for rel, entry in sorted(manifest.get("files", {}).items()):
-            files.append(FilePlan(rel, Url(entry["url"]), "clean", int(entry["rows"]), entry.get("sha256")))
-    else:
-        for rel in list_parquet(fs, root):
-            url = root / rel
-            files.append(FilePlan(rel, url, "clean", num_rows(fs, url), None))
-    return DatasetPlan(config, tuple(files), None, manifest)
+def _chunks(fh: IO[bytes], url: str) -> Iterator[bytes]:
+    try:
+        yield from iter(lambda: fh.read(1 << 22), b"")
+    except (s3fs.utils.FileExpired, FileNotFoundError):
+        raise Changed(f"{url}: changed while this run read it (another writer replaced it)") from None
+
+
+def num_rows(fs: s3fs.S3FileSystem, url: str, etag: str) -> int:
+    """Rows of the object with `etag` (its Parquet footer)."""
+    try:
+        with open_pinned(fs, url, etag) as fh:
+            return int(pq.ParquetFile(fh).metadata.num_rows)
+    except s3fs.utils.FileExpired:
+        raise Changed(f"{url}: changed while this run read it (another writer replaced it)") from None
+    except (OSError, pa.ArrowException) as exc:
+        if isinstance(exc, Changed):
+            raise
+        raise DataFileError(f"{url}: not a readable Parquet file ({type(exc).__name__})") from None
 
 
 # ---------------------------------------------------------------------------------------------
-# Writing: a complete new version under its own prefix, then the switch.
-
-
-@contextmanager
-def _scratch(work_dir: Path) -> Iterator[Path]:
-    work_dir.mkdir(parents=True, exist_ok=True, mode=storage.DIR_MODE)
-    folder = Path(tempfile.mkdtemp(prefix="s3-rewrite-", dir=work_dir))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def version_url(config: DatasetConfig, run_id: str) -> Url:
-    return Url(config.url or "") / VERSIONS / run_id
-
-
-def write_file(fs: s3fs.S3FileSystem, f: FilePlan, out: Url, drop: np.ndarray | None, work_dir: Path) -> FileOutcome:
-    """One file of the new version: rewritten without `drop` rows (exactly, via a local scratch copy),
-    or copied server-side when nothing in it matched."""
-    sha_in = f.sha256 or sha256(fs, f.input_path)
-    if drop is not None and len(drop):
-        with _scratch(work_dir) as tmp:
-            src, dst = tmp / "in.parquet", tmp / "out.parquet"
-            fs.get_file(Url(f.input_path).key, str(src))
-            written = storage.rewrite_without_rows(src, dst, drop)
-            if written.rows_in != f.rows:
-                raise AssertionError(f"{f.input_path}: read {written.rows_in} rows, manifest says {f.rows}")
-            sha_out = storage.sha256_file(dst)
-            fs.put_file(str(dst), out.key)
-        return FileOutcome(f.relpath, f.origin, f.rows, written.rows_out, sha_in, sha_out, True)
-    fs.copy(Url(f.input_path).key, out.key)
-    return FileOutcome(f.relpath, f.origin, f.rows, f.rows, sha_in, sha_in, False)
-
-
-def write_version(fs: s3fs.S3FileSystem, plan: DatasetPlan, matches: DatasetMatches, run_id: str,
-                  blacklist_version: int, work_dir: Path) -> DatasetOutcome:
-    """Write the dataset's complete new version under `_gdpr_sweep_versions/<run_id>/`; readers do not
-    see it until `publish_version` switches the manifest."""
-    version = version_url(plan.config, run_id)
-    if plan.previous_manifest.get("version") == str(version):
-        raise SweepError(f"dataset {plan.config.name!r}: run id {run_id} is the current version; use a new run id")
-    if fs.exists(version.key):
-        fs.rm(version.key, recursive=True)
-    outcomes = tuple(write_file(fs, f, version / f.relpath, matches.drops.get(f.relpath), work_dir)
-                     for f in plan.files)
-    return finish_version(fs, plan, outcomes, matches, run_id, blacklist_version)
-
-
-def finish_version(fs: s3fs.S3FileSystem, plan: DatasetPlan, outcomes: tuple[FileOutcome, ...],
-                   matches: DatasetMatches, run_id: str, blacklist_version: int) -> DatasetOutcome:
-    """Record the version's manifest beside its files (not yet current) and return the outcome."""
-    version = version_url(plan.config, run_id)
-    fs.pipe_file((version / storage.MANIFEST_NAME).key, _json(_manifest(plan.config, version, run_id,
-                                                                         blacklist_version, outcomes)))
-    return DatasetOutcome(plan.config.name, plan.config.kind, version, outcomes,  # type: ignore[arg-type]
-                          dict(matches.by_reason), dict(matches.by_entry))
-
-
-def _manifest(config: DatasetConfig, version: Url, run_id: str, blacklist_version: int,
-              outcomes: tuple[FileOutcome, ...]) -> dict[str, Any]:
-    return {
-        "manifest_version": 1, "dataset": config.name, "run_id": run_id, "version": str(version),
-        "blacklist_version": blacklist_version,
-        "files": {o.relpath: {"url": str(version / o.relpath), "rows": o.rows_out, "sha256": o.sha256_out}
-                  for o in outcomes},
-    }
-
-
-def _json(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+# Conditional writes and deletes
 
 
 @dataclass(frozen=True)
-class Published:
-    objects_deleted: int
-    old_versions_deleted: int
+class Written:
+    etag: str
+    version_id: str | None
 
 
-def publish_version(fs: s3fs.S3FileSystem, config: DatasetConfig, outcome: DatasetOutcome) -> Published:
-    """Switch the current manifest to the outcome's version in one PUT, then delete everything else
-    under the dataset prefix, including non-current object versions in a versioned bucket."""
-    root = Url(config.url or "")
-    version = Url(str(outcome.version))
-    pending = json.loads(fs.cat_file((version / storage.MANIFEST_NAME).key))
-    missing = [rel for rel, f in pending["files"].items() if not fs.exists(Url(f["url"]).key)]
-    if missing:
-        raise SweepError(f"dataset {config.name!r}: version {version.name} lacks {len(missing)} file(s); "
-                         "not switching")
-    fs.pipe_file((root / CURRENT).key, _json(pending))
-    fs.invalidate_cache()
-    keep_prefix = version.key.rstrip("/") + "/"
-    current_key = (root / CURRENT).key
-    stale = [k for k in fs.find(root.key) if k != current_key and not k.startswith(keep_prefix)]
-    if stale:
-        fs.rm(stale)
-    return Published(len(stale), _delete_old_object_versions(fs, root))
+def put(fs: s3fs.S3FileSystem, url: str, data: bytes, if_match: str | None, run_id: str) -> Written:
+    """Write `data` at `url` in one PUT: replacing exactly the object with ETag `if_match`, or (None)
+    creating it where no object is. Raises `Changed` if another writer got there first."""
+    u = Url(url)
+    if len(data) > MAX_PUT:
+        raise SweepError(f"{url}: the rewritten file is {len(data)} bytes, above S3's 5 GiB single-PUT limit; "
+                         "split the dataset into smaller files and run again")
+    condition = {"IfMatch": if_match} if if_match is not None else {"IfNoneMatch": "*"}
+    try:
+        out = fs.call_s3("put_object", Bucket=u.bucket, Key=u.object_key, Body=data,
+                         Metadata={MARKER: run_id}, **condition)
+    except (FileNotFoundError, FileExistsError):
+        raise Changed(f"{url}: changed since this run read it (another writer replaced, deleted or created "
+                      "it); left as the other writer made it") from None
+    except OSError as exc:
+        if _precondition_failed(exc):
+            raise Changed(f"{url}: changed since this run read it (another writer replaced it); "
+                          "left as the other writer made it") from None
+        raise
+    finally:
+        fs.invalidate_cache(u.key)
+    return Written(out["ETag"], out.get("VersionId"))
 
 
-def _delete_old_object_versions(fs: s3fs.S3FileSystem, root: Url) -> int:
-    """In a versioned bucket, delete every non-current version and delete marker under `root`."""
-    bucket, _, prefix = root.key.partition("/")
-    status = fs.call_s3("get_bucket_versioning", Bucket=bucket).get("Status")
-    if status not in ("Enabled", "Suspended"):
-        return 0
-    doomed: list[dict[str, str]] = []
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix.rstrip("/") + "/"}
+def _precondition_failed(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    response = getattr(cause, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
+
+
+def versioned(fs: s3fs.S3FileSystem, bucket: str) -> bool:
+    """Whether the bucket keeps object versions (enabled now, or suspended after it was)."""
+    return fs.call_s3("get_bucket_versioning", Bucket=bucket).get("Status") in ("Enabled", "Suspended")
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    key: str
+    version_id: str
+    etag: str
+    latest: bool
+
+
+def versions_of(fs: s3fs.S3FileSystem, url: str) -> list[ObjectVersion]:
+    """Every stored version of exactly this key, newest first as S3 lists them (delete markers, which
+    hold no bytes, are left out; a key whose latest entry is one has no version marked `latest`)."""
+    u = Url(url)
+    found: list[ObjectVersion] = []
+    kwargs: dict[str, Any] = {"Bucket": u.bucket, "Prefix": u.object_key}
     while True:
         page = fs.call_s3("list_object_versions", **kwargs)
-        for v in page.get("Versions", []):
-            if not v.get("IsLatest"):
-                doomed.append({"Key": v["Key"], "VersionId": v["VersionId"]})
-        for m in page.get("DeleteMarkers", []):
-            doomed.append({"Key": m["Key"], "VersionId": m["VersionId"]})
+        found += [ObjectVersion(v["Key"], v["VersionId"], v["ETag"], bool(v["IsLatest"]))
+                  for v in page.get("Versions", []) if v["Key"] == u.object_key]
         if not page.get("IsTruncated"):
-            break
+            return found
         kwargs.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
-    for i in range(0, len(doomed), 1000):
-        fs.call_s3("delete_objects", Bucket=bucket, Delete={"Objects": doomed[i:i + 1000], "Quiet": True})
-    return len(doomed)
+
+
+def delete_versions(fs: s3fs.S3FileSystem, bucket: str, versions: list[ObjectVersion]) -> int:
+    """Permanently delete these object versions (by id: a version written meanwhile is not touched)."""
+    for i in range(0, len(versions), 1000):
+        batch = [{"Key": v.key, "VersionId": v.version_id} for v in versions[i:i + 1000]]
+        out = fs.call_s3("delete_objects", Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        if out.get("Errors"):
+            first = out["Errors"][0]
+            raise SweepError(f"s3://{bucket}/{first.get('Key')}: could not delete an old object version "
+                             f"({first.get('Code')}); check object lock / MFA delete on the bucket")
+    return len(versions)
+
+
+def superseded(fs: s3fs.S3FileSystem, url: str, since: str) -> list[ObjectVersion]:
+    """The versions of `url` older than version `since` (one this run wrote or recovered), which hold
+    the bytes it replaced; none if `since` is no longer stored."""
+    versions = versions_of(fs, url)
+    ids = [v.version_id for v in versions]
+    return versions[ids.index(since) + 1:] if since in ids else []
+
+
+def purge_keys(fs: s3fs.S3FileSystem, url: str, names: Sequence[str]) -> int:
+    """Delete every object, object version and delete marker whose key under `url` starts with one of
+    `names` (the sweep's own internal objects only)."""
+    root = Url(url)
+    base = root.object_key.rstrip("/")
+    doomed: list[ObjectVersion] = []
+    for name in names:
+        kwargs: dict[str, Any] = {"Bucket": root.bucket, "Prefix": f"{base}/{name}" if base else name}
+        while True:
+            page = fs.call_s3("list_object_versions", **kwargs)
+            doomed += [ObjectVersion(v["Key"], v["VersionId"], v.get("ETag", ""), bool(v["IsLatest"]))
+                       for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            if not page.get("IsTruncated"):
+                break
+            kwargs.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+    return delete_versions(fs, root.bucket, doomed)
+
+
+def delete(fs: s3fs.S3FileSystem, url: str, etag: str, version_id: str | None) -> bool:
+    """Delete the object this run read (ETag `etag`): in a versioned bucket that version and every older
+    one, by id, oldest first (no older version resurfaces); otherwise one DELETE with `If-Match`.
+    Return False (nothing deleted) if the object changed since."""
+    u = Url(url)
+    if version_id is not None:
+        versions = versions_of(fs, url)
+        ids = [v.version_id for v in versions]
+        if version_id not in ids or not versions[ids.index(version_id)].latest:
+            return False
+        for v in reversed(versions[ids.index(version_id):]):
+            fs.call_s3("delete_object", Bucket=u.bucket, Key=u.object_key, VersionId=v.version_id)
+        fs.invalidate_cache(u.key)
+        return True
+    try:
+        fs.call_s3("delete_object", Bucket=u.bucket, Key=u.object_key, IfMatch=etag)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        if _precondition_failed(exc):
+            return False
+        raise
+    finally:
+        fs.invalidate_cache(u.key)
+    return True
 
 
 def upload_report(fs: s3fs.S3FileSystem, folder: Path, report_url: str) -> list[str]:

@@ -8,8 +8,9 @@ hash chain sealing each report is `pipelines.chain`.
 
 Report versions: 1 (walking skeleton); 2 adds per-entry `email_hmac`, `user_id_hmac`,
 `first_verified_gone_at`, `hours_to_gone`, `deadline_met`, `status`, `rows_in_raw_copies`; the
-blocks `deadline`, `identity_hash`, `integrity`; per dataset `removed_by_partition`. Every key of
-version 1 is kept with its meaning.
+blocks `deadline`, `identity_hash`, `integrity`; per dataset `removed_by_partition`; 3 adds the block
+`residuals` (the residual scan, `pipelines.residual_scan.residual_block`). Every key of version 1 is
+kept with its meaning.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines import residual_report
 from pipelines.deadline import EntryDeadline, entry_deadlines
 from pipelines.identity import normalize_email, validate_user_id
 from pipelines.sweep import DatasetOutcome, Verification
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 HASH_ALGORITHM = "HMAC-SHA256"
 _DAY_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
@@ -84,13 +86,16 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
                  previous: Mapping[str, Any] | None = None, identity_key_id: str | None = None,
                  raw_unchecked: Sequence[str] = (),
                  now_text: str | None = None, raw_files: Sequence[Mapping[str, Any]] = (),
+                 residuals: Mapping[str, Any] | None = None,
                  file_changes: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
     """The report of one run. `raw_rows_by_entry` (BlacklistId -> dataset -> rows) counts an entry's
     rows still held in raw snapshot files; `previous` is the previous report of the chain, whose
     `first_verified_gone_at` times are carried forward; `raw_unchecked` lists raw files that could
     not be read: while there are any, no entry counts as gone; `raw_files` says per raw file still held
-    whether it holds blacklisted rows (`pipelines.raw.raw_report`); `file_changes` lists the files
-    that changed since the run read them or outside the tool (`pipelines.fileid.FileChange`)."""
+    whether it holds blacklisted rows (`pipelines.raw.raw_report`); `residuals` is the residual scan's
+    block (`pipelines.residual_scan.residual_block`), None when the run did not consider one;
+    `file_changes` lists the files that changed since the run read them or outside the tool
+    (`pipelines.fileid.FileChange`)."""
     raw_rows_by_entry = raw_rows_by_entry or {}
     now_text = now_text or now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     datasets = [_dataset(o) for o in outcomes]
@@ -145,6 +150,7 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
             "changed_outside_tool": [dict(c) for c in file_changes if c["what"] == "changed outside the tool"],
         },
         "raw_copies": {"deleted": list(raw_deleted), "still_held": list(raw_held), "held": [dict(f) for f in raw_files]},
+        "residuals": dict(residuals) if residuals is not None else None,
     }
 
 
@@ -194,6 +200,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "with data still present. This run failed.**", ">"]
         lines += [f"> - `{bid}`" for bid in overdue]
         lines.append("")
+    residual_banner = residual_report.banner_text(report.get("residuals"))
+    if residual_banner:
+        lines += [f"> **{residual_banner}** See Residual scan below.", ""]
     lines += [
         f"- Started {run['started_at']}, finished {run['finished_at']}",
         f"- Code version {run['code_version']}; blacklist version {report['blacklist']['version']} "
@@ -249,6 +258,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     verdicts = {h["path"]: h["verdict"] for h in raw.get("held", [])}
     lines += [f"  - `{p}`" + (f": {verdicts[p]}" if p in verdicts else "") for p in raw["still_held"]]
     lines += _file_integrity(report.get("file_integrity", {}))
+    residual_lines = residual_report.markdown(report.get("residuals"))
+    if residual_lines:
+        lines += ["", *residual_lines]
     if integrity:
         lines += ["", "## Integrity", "",
                   "This page's SHA-256 and the report's own SHA-256 are in `report.json` (`integrity`); "
@@ -283,6 +295,10 @@ def summary_markdown(report: dict[str, Any], report_path: str | None = None) -> 
     if overdue:
         lines += [f"**DEADLINE MISSED: {_entries(len(overdue))} older than {report['deadline_hours']:g} h "
                   "with data still present. The run failed.**", ""] + [f"- `{bid}`" for bid in overdue] + [""]
+    residuals = report.get("residuals")
+    residual_banner = residual_report.banner_text(residuals)
+    if residual_banner:
+        lines += [f"**{residual_banner}**", ""]
     lines += [
         f"- Finished {run['finished_at']}; blacklist version {report['blacklist']['version']} "
         f"({report['blacklist']['entries']} entries)",
@@ -294,6 +310,9 @@ def summary_markdown(report: dict[str, Any], report_path: str | None = None) -> 
     if deadline:
         lines.append(f"- Deadline ({deadline['hours']:g} h): {deadline['gone']} gone in time, "
                      f"{deadline['gone_late']} gone late, {deadline['open']} open, **{deadline['overdue']} overdue**")
+    if residuals:
+        lines.append(f"- Residual scan: {residuals['status']}"
+                     + (f" ({len(residuals['findings'])} findings)" if residuals["found"] else ""))
     lines.append("")
     lines += ["| dataset | rows in | rows out | removed | email | user id | linked device |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from pipelines import residual_report
+
 REASONS = (("email", "by email", "#1f77b4"), ("user_id", "by user id", "#ff7f0e"),
            ("linked_device", "by linked device", "#2ca02c"))
 STATUS_COLORS = {"gone": "#2ca02c", "gone late": "#9467bd", "open": "#ff7f0e", "overdue": "#d62728"}
@@ -65,6 +67,7 @@ def render_html(report: dict[str, Any]) -> str:
         f"started {_e(run['started_at'])} · finished {_e(run['finished_at'])} · code {_e(run['code_version'])} · "
         f"blacklist version {_e(report['blacklist']['version'])} ({_e(report['blacklist']['entries'])} entries)</p>",
         _banner(report),
+        _residual_banner(report),
         _cards(report),
         "<h2>Rows removed per dataset and reason</h2>",
         _reason_chart(report["datasets"]),
@@ -83,6 +86,7 @@ def render_html(report: dict[str, Any]) -> str:
         _files(report["datasets"]),
         "<h2>Raw copies</h2>",
         _raw(report.get("raw_copies", {})),
+        residual_report.html(report.get("residuals")),
         "<h2>Integrity</h2>",
         _integrity(report),
         "</body></html>",
@@ -115,6 +119,11 @@ def _banner(report: dict[str, Any]) -> str:
             if open_ else "")
     return (f'<div class="banner ok">PASSED: verification found no blacklisted rows, and no entry older than '
             f"{hours:g} hours still holds data.{note}</div>")
+
+
+def _residual_banner(report: dict[str, Any]) -> str:
+    text = residual_report.banner_text(report.get("residuals"))
+    return f'<div class="banner bad">{_e(text)} See Residual scan below.</div>' if text else ""
 
 
 def _cards(report: dict[str, Any]) -> str:

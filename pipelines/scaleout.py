@@ -14,8 +14,9 @@ dataset, flows/runners.py). Matching runs in two passes over them, which togethe
 Then `write_partition` writes its files of a dataset's new version, `finish_dataset` records the
 version, `verify_partition` re-reads a slice of the output files, and `publish` switches the dataset. Each step
 dispatches on where the dataset lives and its format: a local folder (`pipelines.sweep` and
-`storage`), an object-store prefix (`pipelines.objectstore`) or a Delta table (`pipelines.delta`,
-purged as a whole by the table's own transaction).
+`storage`), an object-store prefix (`pipelines.s3dataset`: files replaced at their own keys, so
+"write" already publishes each object and `publish` records the state) or a Delta table
+(`pipelines.delta`, purged as a whole by the table's own transaction).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipelines import delta, objectstore, storage
+from pipelines import delta, objectstore, s3dataset, s3publish, storage
 from pipelines.match import (
     LINKED_SCHEMA,
     DatasetInput,
@@ -43,6 +44,7 @@ from pipelines.sweep import (
     DatasetOutcome,
     DatasetPlan,
     FileOutcome,
+    RawSettlement,
     Verification,
     finish_version,
     plan_dataset,
@@ -50,6 +52,7 @@ from pipelines.sweep import (
     verify_versions,
     write_file,
 )
+from pipelines.sweep import settle_raw as sweep_settle_raw
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def plan(settings: Settings, config: DatasetConfig, fingerprint: str | None = No
     if config.format == "delta":
         return delta.plan_table(config, _storage_options(settings, config), fs)
     if config.url:
-        return objectstore.plan_dataset(config, fs)
+        return s3dataset.plan(config, fs, fingerprint)
     return plan_dataset(config, fingerprint)
 
 
@@ -186,11 +189,7 @@ def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
     if plan.config.format == "delta":
         return
     if plan.config.url:
-        fs = _fs(settings, plan.config)
-        version = objectstore.version_url(plan.config, run_id)
-        if fs.exists(version.key):
-            fs.rm(version.key, recursive=True)
-        return
+        return  # objects are replaced at their own keys
     storage.new_version(plan.config.path, run_id)
 
 
@@ -200,19 +199,18 @@ def write_partition(settings: Settings, plan: DatasetPlan, relpaths: Sequence[st
     GIL: on 2 cores this halves the rewrite's wall time; docs/benchmarks.md, "Sweep")."""
     from concurrent.futures import ThreadPoolExecutor
 
+    if plan.config.url:
+        return list(s3dataset.write_files(_fs(settings, plan.config), plan, relpaths, drops, run_id,
+                                          settings.work_dir))
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(lambda rel: _write_one(settings, plan, rel, drops.get(rel), run_id), relpaths))
-    if not plan.config.url:  # durable on the machine that wrote them (a Dask worker may be another one)
-        storage.sync_folder(storage.versions_dir(plan.config.path) / run_id)
+    # durable on the machine that wrote them (a Dask worker may be another one)
+    storage.sync_folder(storage.versions_dir(plan.config.path) / run_id)
     return outcomes
 
 
 def _write_one(settings: Settings, plan: DatasetPlan, relpath: str, drop: np.ndarray | None,
                run_id: str) -> FileOutcome:
-    if plan.config.url:
-        f = next(f for f in plan.files if f.relpath == relpath)
-        out = objectstore.version_url(plan.config, run_id) / relpath
-        return objectstore.write_file(_fs(settings, plan.config), f, out, drop, settings.work_dir)
     return write_file(plan, relpath, drop, run_id)
 
 
@@ -220,8 +218,8 @@ def finish_dataset(settings: Settings, plan: DatasetPlan, outcomes: Sequence[Fil
                    run_id: str, blacklist_version: int, fingerprint: str | None = None) -> DatasetOutcome:
     """Record the dataset's new version (its manifest) once every partition is written."""
     if plan.config.url:
-        return objectstore.finish_version(_fs(settings, plan.config), plan, tuple(outcomes), matches, run_id,
-                                          blacklist_version)
+        return s3dataset.finish(_fs(settings, plan.config), plan, outcomes, matches,  # type: ignore[arg-type]
+                                run_id, blacklist_version, fingerprint)
     version = storage.versions_dir(plan.config.path) / run_id
     return finish_version(plan, version, outcomes, matches, run_id, blacklist_version, fingerprint)
 
@@ -253,7 +251,11 @@ def verification_slices(outcomes: Sequence[DatasetOutcome], per_dataset: int = 1
 
 def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table) -> Verification:
     """Re-read one output file: its row count, and (if rewritten) §3 again with every linked device."""
+    config = settings.dataset(piece.name)
     with open_connection(settings) as con:
+        if config.url and config.format == "parquet":
+            return s3dataset.verify(con, _fs(settings, config), config, entries, piece, MatchResult({}, linked),
+                                    settings.link_devices_through_events, settings.work_dir)
         return verify_versions(con, entries, [piece], settings.datasets, MatchResult({}, linked),
                                settings.link_devices_through_events)
 
@@ -281,7 +283,8 @@ def publish(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, unsc
         assert isinstance(outcome, delta.DeltaOutcome)
         delta.finish_purge(config, outcome, unscoped_emails, _storage_options(settings, config), _fs(settings, config))
     elif config.url:
-        objectstore.publish_version(_fs(settings, config), config, outcome)
+        assert isinstance(outcome, s3dataset.S3Outcome)
+        s3publish.publish(_fs(settings, config), plan, outcome, outcome.run_id)
     else:
         publish_version(config, outcome)
 
@@ -292,6 +295,21 @@ def discard_unpublished(settings: Settings) -> None:
     for config in settings.datasets:
         if not config.url and config.format != "delta":
             storage.remove_stale_versions(config.path)
+
+
+def settle_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, delete: bool) -> RawSettlement:
+    """After publishing: delete (with `delete`) the raw snapshots the published dataset holds, each only
+    while unchanged since read; report those that changed (local folders: `pipelines.sweep.settle_raw`)."""
+    if plan.config.url:
+        assert isinstance(outcome, s3dataset.S3Outcome)
+        deleted = s3publish.delete_consumed_raw(_fs(settings, plan.config), plan, outcome.state) if delete else []
+        return RawSettlement(tuple(deleted), ())
+    return sweep_settle_raw(plan, delete)
+
+
+def delete_consumed_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome) -> list[str]:
+    """Delete the raw snapshots the published dataset holds and that are unchanged since read."""
+    return list(settle_raw(settings, plan, outcome, delete=True).deleted)
 
 
 def upload_report(settings: Settings, report_path: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pipelines.config_overlap import find_overlap
 from pipelines.errors import ConfigError
+from pipelines.scan_settings import ScanSettings, scan_settings
 
 DatasetKind = Literal["profiles", "events"]
 DatasetFormat = Literal["parquet", "delta"]
@@ -78,7 +79,10 @@ class DatasetConfig:
     with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009)."""
     url: str | None = None
     """Object-store location (`s3://bucket/prefix/name`) when `path` was given as a URL; then `path` only
-    names it for display and the dataset is read and written through `[s3]` (pipelines/objectstore.py)."""
+    names it for display and the dataset is read and written through `[s3]` (pipelines/s3dataset.py)."""
+    source_url: str | None = None
+    """Object-store prefix where raw snapshots land (`source = "s3://..."`, for an object-store dataset);
+    new or changed objects there are taken in as from a local `source` folder."""
 
     @property
     def location(self) -> str:
@@ -131,6 +135,8 @@ class Settings:
     `work_dir`, `report_dir`, `blacklist_db`) must lie inside it. Default: the configuration file's folder."""
     allow_paths_outside_base: bool = False
     """`[sweep] allow_paths_outside_base`: set true to lift the base-folder rule (docs/reliability.md)."""
+    scan: ScanSettings = field(default_factory=lambda: ScanSettings())
+    """`[scan]`: the residual scan (pipelines/scan_settings.py)."""
     datasets: tuple[DatasetConfig, ...] = field(default_factory=tuple)
 
     def dataset(self, name: str) -> DatasetConfig:
@@ -165,7 +171,7 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
     datasets = tuple(
         _dataset(item, base, f"{config_path} datasets[{i}]") for i, item in enumerate(raw.get("datasets", []))
     )
-    _reject_unknown(raw, {"sweep", "datasets", "s3"}, str(config_path))
+    _reject_unknown(raw, {"sweep", "datasets", "s3", "scan"}, str(config_path))
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise ConfigError(f"{config_path}: dataset names must be unique, got {names}")
@@ -188,6 +194,7 @@ def settings_from_dict(raw: dict[str, Any], config_path: Path) -> Settings:
         deadline_hours=float(sweep.get("deadline_hours", 24.0)),
         duckdb_memory_limit=str(sweep.get("duckdb_memory_limit", "1GB")),
         **_scaleout(sweep, raw.get("s3", {}), where, f"{config_path} [s3]"),
+        scan=scan_settings(raw.get("scan", {}), base, f"{config_path} [scan]"),
         datasets=datasets,
     )
     if not allow_outside:
@@ -236,9 +243,12 @@ def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:
     if fmt not in ("parquet", "delta"):
         raise ConfigError(f"{where}: 'format' must be 'parquet' or 'delta'")
     url = _url(item["path"], where, "path")
-    if url and item.get("source"):
-        raise ConfigError(f"{where}: 'source' is not supported for an object-store dataset; land raw "
-                          "snapshots in the dataset itself or sweep them where they land")
+    source_url = _url(item.get("source"), where, "source")
+    if url and item.get("source") and not source_url:
+        raise ConfigError(f"{where}: 'source' of an object-store dataset must be an object-store prefix "
+                          "too (s3://bucket/prefix)")
+    if source_url and not url:
+        raise ConfigError(f"{where}: an object-store 'source' needs an object-store 'path' (s3://bucket/prefix)")
     if fmt == "delta" and item.get("source"):
         raise ConfigError(f"{where}: 'source' is not supported for a Delta table; the sweep purges the table in place")
     return DatasetConfig(
@@ -247,7 +257,8 @@ def _dataset(item: dict[str, Any], base: Path, where: str) -> DatasetConfig:
         path=Path(url) if url else _path(item["path"], base, where, "path"),
         format=fmt,
         url=url,
-        source=_path(item["source"], base, where, "source") if item.get("source") else None,
+        source=_path(item["source"], base, where, "source") if item.get("source") and not url else None,
+        source_url=source_url,
         delete_raw=None if delete_raw is None else _bool(delete_raw, where, "delete_raw"),
         **_command_columns(item, kind, where),
         **columns,

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import generate as gen
 from pipelines.generate import GenerateResult, generate
+from pipelines.sample import events as sample_events
+from pipelines.sample import profiles as sample_profiles
 
 START = date(2026, 11, 1)
 SIZES = dict(profiles=400, events=6000, days=4, seed=3, start=START, blacklist=8)
@@ -123,8 +124,8 @@ def test_one_events_file_per_day_and_row_counts(lake, profiles, events):
 
 
 def test_profiles_are_split_into_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(gen, "PROFILES_PER_FILE", 120)
-    monkeypatch.setattr(gen, "PROFILE_BATCH_ROWS", 50)
+    monkeypatch.setattr(sample_profiles, "PROFILES_PER_FILE", 120)
+    monkeypatch.setattr(sample_profiles, "PROFILE_BATCH_ROWS", 50)
     result = generate(tmp_path, profiles=300, events=10, days=1, blacklist=2)
     paths = files(tmp_path / "profiles")
     assert [p.name for p in paths] == ["profiles-0000.parquet", "profiles-0001.parquet", "profiles-0002.parquet"]
@@ -225,10 +226,10 @@ def test_users_are_active_on_a_few_days(events):
 
 def test_events_stream_one_day_at_a_time(tmp_path, monkeypatch):
     """Each day is planned only after the previous day's file is complete, and built in bounded batches."""
-    monkeypatch.setattr(gen, "EVENT_BATCH_ROWS", 64)
+    monkeypatch.setattr(sample_events, "EVENT_BATCH_ROWS", 64)
     planned: list[tuple[int, int]] = []
     batches: list[int] = []
-    plan_day, events_table = gen._plan_day, gen._events_table
+    plan_day, events_table = sample_events._plan_day, sample_events._events_table
     names = [f"{(START + timedelta(days=d)).isoformat()}.parquet" for d in range(5)]
 
     def spy_plan(pop, day, count, rng):
@@ -241,8 +242,8 @@ def test_events_stream_one_day_at_a_time(tmp_path, monkeypatch):
         batches.append(len(time))
         return events_table(pop, time, profile, source, rng)
 
-    monkeypatch.setattr(gen, "_plan_day", spy_plan)
-    monkeypatch.setattr(gen, "_events_table", spy_table)
+    monkeypatch.setattr(sample_events, "_plan_day", spy_plan)
+    monkeypatch.setattr(sample_events, "_events_table", spy_table)
     generate(tmp_path, profiles=100, events=1000, days=5, blacklist=2)
     assert [d for d, _ in planned] == list(range(5))
     assert sum(c for _, c in planned) == 1000 and max(batches) <= 64

@@ -54,7 +54,7 @@ def test_entries_record_creation_and_first_verified_gone_across_runs(tmp_path):
     assert 2.9 < e["hours_to_gone"] < 3.1 and e["deadline_met"] is True
     assert e["email_hmac"] == reports.keyed_hash(SECRET, "email", PEOPLE["anna"]["email"])
     assert e["user_id_hmac"] is None and first["identity_hash"]["key_id"] == reports.key_id(SECRET)
-    assert first["report_version"] == 2 and first["overdue_entries"] == []
+    assert first["report_version"] == 3 and first["overdue_entries"] == []
 
     _, second = lake.run()
     (e2,) = second["entries"]

@@ -69,6 +69,9 @@ OVERLAPS = {
                                                           ('path = "clean/profiles"', 'path = "s3://b/lake/"'),
                                                           ('path = "clean/events"', 'path = "s3://b/lake/events"')),
                                  (f"{PROFILES} 'path'", f"{EVENTS} 'path'")),
+    "s3-source-is-own-path": (lambda root, t: _replace(t, ('source = "raw/events"', 'source = "s3://b/lake/ev"'),
+                                                       ('path = "clean/events"', 'path = "s3://b/lake/ev/"')),
+                              (f"{EVENTS} 'path'", f"{EVENTS} 'source'")),
 }
 
 APART = {
@@ -77,6 +80,8 @@ APART = {
     "s3-sibling-prefixes": lambda t: _replace(t, ('source = "raw/profiles"\n', ''), ('source = "raw/events"\n', ''),
                                               ('path = "clean/profiles"', 'path = "s3://b/lake/events2"'),
                                               ('path = "clean/events"', 'path = "s3://b/lake/events"')),
+    "s3-source-beside-path": lambda t: _replace(t, ('source = "raw/events"', 'source = "s3://b/raw/events"'),
+                                                ('path = "clean/events"', 'path = "s3://b/clean/events"')),
 }
 
 

@@ -1,0 +1,56 @@
+"""`gdpr-sweep scan`: the residual scan on demand, as an operation in the report chain.
+
+Reads the current cleaned datasets (and `[scan] lake_roots`) under the run lock, so a sweep cannot
+swap a version away mid-scan; searches for every blacklist entry's email and user id (linked devices: nightly scan only);
+writes `report_dir/_operations/<run_id>/residual-scan.json` (+ `.md`, `.html`) sealed into the chain.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gdpr_sweep.operations import new_run_id
+from gdpr_sweep.registry import Registry, format_time
+from gdpr_sweep.version import code_version
+from pipelines import residual_report, storage
+from pipelines.errors import SweepError
+from pipelines.residual_scan import residual_block, residual_failure, run_scan
+from pipelines.settings import Settings
+
+
+def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any]:
+    """Run the scan now and write its report; return a summary (ids, columns and counts only).
+
+    `fail` overrides `[scan] fail_on_residuals`: when true, a finding raises SweepError (exit 1) after
+    the report is written."""
+    started = datetime.now(UTC)
+    run_id = new_run_id(started, "scan")
+    with storage.run_lock(settings.work_dir):
+        registry = Registry(settings.blacklist_db)
+        snapshot = registry.snapshot()
+        # No linked devices: the tool keeps no device id in clear between runs (the nightly scan searches
+        # the devices its own match linked); docs/decisions/0261-residual-scan.md.
+        result = run_scan(settings, snapshot.entries)
+        finished = datetime.now(UTC)
+        block = residual_block(result, settings, format_time(finished), "gdpr-sweep scan")
+        if fail is not None:
+            block["fail_on_residuals"] = fail
+        run = {"run_id": run_id, "started_at": format_time(started), "finished_at": format_time(finished),
+               "code_version": code_version(), "config": str(settings.config_path)}
+        path, _ = residual_report.write_scan_report(
+            settings.report_dir, residual_report.build_scan_report(run, block, snapshot.version))
+    summary = {"run_id": run_id, "status": block["status"], "found": block["found"],
+               "entries_found": block["entries_found"], "findings": block["findings"],
+               "targets": block["targets"], "not_scanned": block["not_scanned"], "report": str(path)}
+    if block["found"] and block["fail_on_residuals"]:
+        raise ResidualsFound(residual_failure(block, path), summary)
+    return summary
+
+
+class ResidualsFound(SweepError):
+    """The scan found residuals and was asked to fail (exit 1); carries the summary to print first."""
+
+    def __init__(self, message: str, summary: dict[str, Any]):
+        super().__init__(message)
+        self.summary = summary

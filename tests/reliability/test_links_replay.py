@@ -1,0 +1,222 @@
+"""Property test (issue 13, finding 8; SPEC §3 rule 3): over random multi-night sequences of new and
+re-delivered raw snapshots, new entries, whitelistings and sweeps, the cleaned data after every night
+equals the replay of tests/replay.py: every delivered file's current content swept under that night's
+blacklist, with links from every row ever delivered; rows removed from a file stay removed until the
+file is delivered again.
+
+Each night runs the sweep's own steps without Prefect, as flows/sweep.py wires them: plan
+(`scaleout.plan`), the two-pass partitioned match with the links remembered in the real registry
+(`gdpr_sweep.links`), the links found recorded back, then write, verify, publish and (when asked)
+delete the consumed raw files. Linking rows are often removed nights before rows from their devices
+arrive: the sweep sees those devices only through the registry.
+
+What a tool can know: a link is learnt from a row it reads while an entry names that row. A row that
+left the data before any entry named it (re-delivered away, or removed for someone else) cannot link
+a later entry; the tool keeps no device graph of people nobody blacklisted
+(docs/decisions/0211-remembered-device-links.md). The generator therefore adds an entry for a person
+only while every device-carrying row of theirs ever delivered is still in the data; everything else
+(scopes, shared devices, whitelisting, re-delivery, both linking modes, raw deletion) is free.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import strategies as st
+
+from gdpr_sweep.links import LinkStore, remember_found, remembered_links
+from gdpr_sweep.registry import Registry
+from pipelines import scaleout, storage
+from pipelines.match import connect, with_versions
+from pipelines.settings import Settings
+from pipelines.sweep import (
+    delete_consumed_raw,
+    match_fingerprint,
+    publish_version,
+    verify_versions,
+    write_version,
+)
+from tests.helpers import (
+    EVENT_SCHEMA,
+    PROFILE_SCHEMA,
+    events_config,
+    make_event,
+    make_profile,
+    profiles_config,
+    write,
+)
+from tests.replay import Replay
+
+PEOPLE = 3
+DEVICES = ["d0", "d1", "d2", "d3", "d4"]
+DATA_SCOPES = [None, "shop", "app", "SHOP"]
+ENTRY_SCOPES = [None, None, "shop", "app"]
+FILES = {"profiles": ["p1.parquet", "p2.parquet"], "events": ["e1.parquet", "e2.parquet", "e3.parquet"]}
+NIGHTS = 5
+
+
+def email(person: int) -> str:
+    return f"person{person}@example.com"
+
+
+def user_id(person: int) -> str:
+    return f"u{person}"
+
+
+class Lake:
+    """A real lake and registry on disk, swept night by night like the flow does."""
+
+    def __init__(self, root: Path, link_through_events: bool, delete_raw: bool):
+        self.configs = [profiles_config(root, delete_raw=delete_raw), events_config(root, delete_raw=delete_raw)]
+        self.settings = Settings(config_path=root / "gdpr-sweep.toml", work_dir=root / "work",
+                                 report_dir=root / "reports", blacklist_db=root / "blacklist.db",
+                                 link_devices_through_events=link_through_events, datasets=tuple(self.configs))
+        self.registry = Registry(self.settings.blacklist_db)
+        self.fingerprint = match_fingerprint(self.configs, link_through_events)
+        self.mtime = 1_700_000_000_000_000_000
+        self.nights = 0
+
+    def deliver(self, kind: str, rel: str, rows: list[dict]) -> None:
+        config = self.configs[0] if kind == "profiles" else self.configs[1]
+        made = [make_profile(email=r["email"], user_id=r["user_id"], device_ids=r["device_ids"], scope=r["scope"],
+                             profile_id=r["id"]) if kind == "profiles" else
+                make_event(email=r["email"], user_id=r["user_id"], device_id=r["device_id"], scope=r["scope"],
+                           anonymous=r["email"] is None and r["user_id"] is None, EventType=r["id"])
+                for r in rows]
+        tmp = write(config.source / f".{rel}.tmp", made, PROFILE_SCHEMA if kind == "profiles" else EVENT_SCHEMA)
+        self.mtime += 1_000_000_000
+        os.utime(tmp, ns=(self.mtime, self.mtime))
+        os.replace(tmp, config.source / rel)  # a delivery never writes into a file the lake may share
+
+    def sweep(self) -> None:
+        """flows/sweep.py's steps: plan, match in two passes with remembered links, record the links
+        found, write, verify, publish, delete consumed raw files."""
+        self.nights += 1
+        run_id = f"night{self.nights}"
+        snap = self.registry.snapshot()
+        entries = with_versions(snap.entries_table(), snap.added)
+        plans = [scaleout.plan(self.settings, c, self.fingerprint) for c in self.configs]
+        parts = scaleout.partitions(plans, per_dataset=2)
+        by_name = {p.config.name: p for p in plans}
+        links = [scaleout.link_partition(self.settings, entries, by_name[x.dataset], x.relpaths, snap.version)
+                 for x in parts]
+        remembered = remembered_links(self.settings, entries)
+        remember_found(self.settings, [x.hits for x in links], self.configs, run_id)
+        linked = scaleout.union_linked([*(x.linked for x in links), remembered])
+        per_part = [scaleout.match_partition(self.settings, entries, by_name[x.dataset], x.relpaths, linked,
+                                             snap.version, own) for x, own in zip(parts, links, strict=True)]
+        matches = scaleout.merge_matches(plans, parts, per_part, linked)
+        outcomes = [write_version(p, matches.datasets[p.config.name], run_id, snap.version, self.fingerprint)
+                    for p in plans]
+        with connect() as con:
+            verification = verify_versions(con, snap.entries_table(), outcomes, self.configs, matches,
+                                           self.settings.link_devices_through_events)
+        assert verification.ok, verification
+        for plan, outcome in zip(plans, outcomes, strict=True):
+            publish_version(plan.config, outcome)
+            if plan.config.delete_raw:
+                delete_consumed_raw(plan)
+
+    def cleaned(self, kind: str) -> dict[str, list[str]]:
+        config = self.configs[0] if kind == "profiles" else self.configs[1]
+        version = storage.current_version(config.path)
+        key = "ProfileId" if kind == "profiles" else "EventType"
+        return {rel: pq.read_table(version / rel, columns=[key]).column(key).to_pylist()
+                for rel in storage.list_parquet(version)} if version else {}
+
+
+@st.composite
+def identity(draw, person: int) -> tuple[str | None, str | None]:
+    form = draw(st.sampled_from(["email", "user_id", "both"]))
+    spelled = draw(st.sampled_from([email(person), email(person).upper(), f" {email(person)} "]))
+    return (spelled if form != "user_id" else None), (user_id(person) if form != "email" else None)
+
+
+@st.composite
+def rows(draw, kind: str, counter: list[int]) -> list[dict]:
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        counter[0] += 1
+        person = draw(st.integers(-1 if kind == "events" else 0, PEOPLE - 1))  # -1: an anonymous event
+        mail, uid = draw(identity(person)) if person >= 0 else (None, None)
+        row = {"id": f"{kind[0]}{counter[0]}", "email": mail, "user_id": uid, "scope": draw(st.sampled_from(DATA_SCOPES))}
+        if kind == "profiles":
+            row["device_ids"] = draw(st.lists(st.sampled_from(DEVICES), max_size=2, unique=True))
+        else:
+            row["device_id"] = draw(st.one_of(st.none(), st.sampled_from(DEVICES)))
+        out.append(row)
+    return out
+
+
+def person_of(row: dict) -> int | None:
+    for person in range(PEOPLE):
+        if row["user_id"] == user_id(person) or (row["email"] or "").strip().lower() == email(person):
+            return person
+    return None
+
+
+def has_device(row: dict) -> bool:
+    return bool(row.get("device_ids") or row.get("device_id"))
+
+
+def play(lake: Lake, replay: Replay, data) -> None:
+    """Draw and play the nights; after each, the lake's cleaned data must equal the replay's."""
+    counter = [0]
+    gone: set[int] = set()  # people one of whose device-carrying rows has left the data
+    bids: list[str] = []
+    unlinked: set[str] = set()  # devices of identity rows removed so far
+    for night in range(NIGHTS):
+        first = ["profiles", "events"] if night == 0 else []  # a dataset with no file at all is refused
+        for i in range(len(first) + data.draw(st.integers(0, 2), label="deliveries")):
+            kind = first[i] if i < len(first) else data.draw(st.sampled_from(["profiles", "events", "events"]),
+                                                             label="kind")
+            rel = data.draw(st.sampled_from(FILES[kind]), label="file")
+            delivered = data.draw(rows(kind, counter), label="rows")
+            lake.deliver(kind, rel, delivered)
+            gone |= {p for r in replay.deliver(kind, rel, delivered) if has_device(r) and (p := person_of(r)) is not None}
+        for _ in range(data.draw(st.integers(0, 2), label="blacklist changes")):
+            if bids and data.draw(st.integers(0, 3), label="whitelist?") == 0:
+                bid = data.draw(st.sampled_from(bids), label="whitelisted")
+                lake.registry.remove(bid)
+                bids.remove(bid)
+                del replay.entries[bid]
+                continue
+            person = data.draw(st.integers(0, PEOPLE - 1), label="person")
+            if person in gone:
+                continue
+            mail, uid = data.draw(identity(person), label="entry identity")
+            scope = data.draw(st.sampled_from(ENTRY_SCOPES), label="entry scope")
+            record, created = lake.registry.add(email=mail, user_id=uid, scope=scope)
+            if created:
+                bids.append(record.blacklist_id)
+                replay.entries[record.blacklist_id] = {"email": record.email, "user_id": record.user_id,
+                                                       "scope": record.scope}
+        lake.sweep()
+        removed = replay.sweep()
+        gone |= {p for r in removed if has_device(r) and (p := person_of(r)) is not None}
+        tonight = {d for r in removed if person_of(r) is not None for d in (r.get("device_ids") or [r.get("device_id")])}
+        if any(r.get("device_id") in unlinked - tonight for r in removed if person_of(r) is None):
+            event("an anonymous event removed through a link whose rows went on an earlier night")
+        unlinked |= tonight
+        for kind in ("profiles", "events"):
+            assert lake.cleaned(kind) == replay.cleaned(kind), (night, kind)
+    if LinkStore(lake.registry).count():
+        event("links remembered")
+
+
+@settings(max_examples=15, deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data(), link_through_events=st.booleans(), delete_raw=st.booleans())
+def test_nightly_sweeps_equal_the_replay_of_the_nights(data, link_through_events, delete_raw):
+    root = Path(tempfile.mkdtemp(prefix="gdpr-links-replay-"))
+    lake = Lake(root, link_through_events, delete_raw)
+    try:
+        play(lake, Replay(link_through_events), data)
+    finally:
+        lake.registry.close()
+        shutil.rmtree(root, ignore_errors=True)
