@@ -24,7 +24,7 @@ from pipelines import report as reports
 from pipelines import scaleout, storage
 from pipelines.audit import write_audit_report
 from pipelines.commands import read_commands
-from pipelines.errors import SweepError
+from pipelines.errors import StorageError, SweepError
 from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
 from pipelines.residual_scan import linked_pairs, residual_failure, scheduled_block
 from pipelines.settings import DatasetConfig, Settings, load_settings
@@ -162,10 +162,12 @@ def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcom
 
 @task(cache_policy=NO_CACHE)
 def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[DatasetOutcome],
-            blacklist: Snapshot) -> tuple[list[str], list[dict[str, str]]]:
+            blacklist: Snapshot) -> tuple[list[str], list[dict[str, str]], list[str]]:
     """Switch each dataset to its new version, then settle its raw files: delete them (`delete_raw`)
-    only while they are the files this run read; return what was deleted and every file change."""
+    only while they are the files this run read; return what was deleted, every file change, and the
+    raw files the file system refused to delete (one-line messages; they are kept)."""
     deleted: list[str] = []
+    failures: list[str] = []
     changes = [c.as_dict() for p in plans for c in p.changes if c.what == "changed outside the tool"]
     unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log check
     for plan, outcome in zip(plans, outcomes, strict=True):
@@ -174,7 +176,8 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
                                       if plan.config.delete_raw is not None else settings.delete_raw)
         deleted += settled.deleted
         changes += [c.as_dict() for c in settled.changes]
-    return deleted, changes
+        failures += settled.failures
+    return deleted, changes, failures
 
 
 @task(cache_policy=NO_CACHE)
@@ -227,7 +230,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
             if not verification.ok:
                 raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                                  "nothing was published")
-            raw_deleted, changes = publish(settings, quote(plans), quote(outcomes), quote(blacklist))
+            raw_deleted, changes, undeleted = publish(settings, quote(plans), quote(outcomes), quote(blacklist))
         except BaseException:
             scaleout.discard_unpublished(settings)  # readers keep the version they see
             raise
@@ -241,6 +244,9 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         if settings.report_url:
             upload_report(settings, written["path"])
         path = written["path"]
+        if undeleted:  # after the report, which lists them as still held
+            more = f" (and {len(undeleted) - 1} more raw files; see {path})" if len(undeleted) > 1 else ""
+            raise StorageError(undeleted[0] + more)
         overdue = written["report"]["overdue_entries"]
         if overdue:
             raise SweepError(f"deadline missed: {len(overdue)} blacklist {'entry' if len(overdue) == 1 else 'entries'} "

@@ -40,11 +40,12 @@ from pipelines.match import (
     find_matches,
 )
 from pipelines.settings import DatasetConfig, Settings
+from pipelines.settle import RawSettlement
+from pipelines.settle import settle_raw as local_settle_raw
 from pipelines.sweep import (
     DatasetOutcome,
     DatasetPlan,
     FileOutcome,
-    RawSettlement,
     Verification,
     finish_version,
     plan_dataset,
@@ -52,7 +53,6 @@ from pipelines.sweep import (
     verify_versions,
     write_file,
 )
-from pipelines.sweep import settle_raw as sweep_settle_raw
 
 
 @dataclass(frozen=True)
@@ -304,7 +304,7 @@ def settle_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, d
         assert isinstance(outcome, s3dataset.S3Outcome)
         deleted = s3publish.delete_consumed_raw(_fs(settings, plan.config), plan, outcome.state) if delete else []
         return RawSettlement(tuple(deleted), ())
-    return sweep_settle_raw(plan, delete)
+    return local_settle_raw(plan, delete)
 
 
 def delete_consumed_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome) -> list[str]:

@@ -22,10 +22,11 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import fileid, storage
-from pipelines.errors import ChangedWhileRead, InputError, storage_error
+from pipelines.errors import ChangedWhileRead, InputError, StorageError, storage_error
 from pipelines.fileid import FileChange
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, check_files, find_matches
 from pipelines.settings import DatasetConfig
+from pipelines.settle import settle_raw
 
 
 @dataclass(frozen=True)
@@ -358,42 +359,13 @@ def publish_version(config: DatasetConfig, outcome: DatasetOutcome) -> None:
                             "the new version is published; the next run tidies up") from None
 
 
-@dataclass(frozen=True)
-class RawSettlement:
-    deleted: tuple[str, ...]
-    changes: tuple[FileChange, ...]
-
-
-def settle_raw(plan: DatasetPlan, delete: bool) -> RawSettlement:
-    """After publishing: delete (with `delete`) the raw snapshot files the new version holds, taken in
-    by this run or an earlier one, each only if it still is the file that was read (its identity);
-    a raw file that changed since is kept, and reported, for the next run to take in."""
-    deleted: list[str] = []
-    changes = {c.path: c for c in plan.changes if c.what == "changed since read"}
-    for f in plan.files:
-        if f.source_signature is None or plan.config.source is None or (f.origin != "source" and not delete):
-            continue
-        raw = f.raw_path or plan.config.source / f.relpath
-        if delete:
-            try:
-                result = fileid.delete_if_unchanged(raw, f.source_signature)
-            except OSError as exc:
-                raise storage_error(exc, raw, "deleting raw snapshot file",
-                                    "the new version is published; this raw file and those after it are kept") from None
-        else:
-            result = "changed" if raw.exists() and not fileid.same_file(source_signature(raw), f.source_signature) else ""
-        if result == "deleted":
-            deleted.append(str(raw))
-        elif result == "changed" and str(raw) not in changes:
-            changes[str(raw)] = FileChange(plan.config.name, str(raw), "changed since read",
-                                           "not deleted, not published: it changed after this run read it; "
-                                           "the next run takes it in")
-    return RawSettlement(tuple(deleted), tuple(changes.values()))
-
-
 def delete_consumed_raw(plan: DatasetPlan) -> list[str]:
-    """Delete the raw snapshot files the new version holds (`settle_raw`); return their paths."""
-    return list(settle_raw(plan, delete=True).deleted)
+    """Delete the raw snapshot files the new version holds (`pipelines.settle.settle_raw`); return
+    their paths. A file the file system refuses to delete raises StorageError."""
+    settled = settle_raw(plan, delete=True)
+    if settled.failures:
+        raise StorageError(settled.failures[0])
+    return list(settled.deleted)
 
 
 def raw_still_held(config: DatasetConfig) -> list[str]:

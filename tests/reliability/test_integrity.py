@@ -267,6 +267,10 @@ def test_permission_denied_deleting_raw_ends_in_one_line(prefect_harness, tmp_pa
     one_line_error(proc, 1, "permission denied", str(raw_events))
     assert TARGET not in cleaned_emails(config)  # the new version is published and complete
     assert sorted(p.name for p in raw_events.iterdir()) == ["e0.parquet", "e1.parquet"]  # kept, not lost
+    report = last_report(config)  # the run is reported, and the kept raw files with it
+    assert sorted(report["raw_copies"]["still_held"]) == sorted(str(p) for p in raw_events.iterdir())
+    assert report["entries"][0]["status"] not in ("gone", "gone late")  # e0 still holds the person's row
+    assert_never_gone_while_held(config)
 
 
 def test_debug_shows_the_traceback(prefect_harness, tmp_path):
