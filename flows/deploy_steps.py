@@ -41,3 +41,65 @@ def source_defaults() -> dict[str, str]:
         raise ConfigError("the checkout has no current branch (detached HEAD): set GDPR_SWEEP_REF to a branch or tag")
     config = os.environ.get("GDPR_SWEEP_CONFIG") or str(Path("gdpr-sweep.toml").resolve())
     return {"repository": repository, "ref": ref, "config": config}
+
+
+DOCKER_VARIABLES = {"image": "GDPR_SWEEP_IMAGE", "lake": "GDPR_SWEEP_LAKE", "config": "GDPR_SWEEP_CONFIG"}
+
+
+def docker_settings() -> dict[str, str]:
+    """{"image", "lake", "config"} for docker/prefect.yaml, from GDPR_SWEEP_IMAGE, GDPR_SWEEP_LAKE (an
+    absolute folder, mounted into each container at the same path) and GDPR_SWEEP_CONFIG (inside it)."""
+    values = {key: os.environ.get(var, "").strip() for key, var in DOCKER_VARIABLES.items()}
+    missing = [DOCKER_VARIABLES[key] for key, value in values.items() if not value]
+    if missing:
+        raise ConfigError(f"set {', '.join(missing)} before deploying docker/prefect.yaml "
+                          "(README 'Run and schedule', Docker work pool)")
+    lake, config = Path(values["lake"]), Path(values["config"])
+    if not lake.is_absolute() or not config.is_absolute() or not config.is_relative_to(lake):
+        raise ConfigError(f"GDPR_SWEEP_LAKE ({lake}) must be an absolute folder and GDPR_SWEEP_CONFIG ({config}) "
+                          "a file inside it: containers see only the mounted lake")
+    return values
+
+
+POOL = "gdpr-sweep"
+POOL_TYPE = "process"
+
+
+def ensure_work_pool(wait_seconds: float = 180.0) -> str:
+    """Wait for the Prefect API, then create the work pool `gdpr-sweep` (type process) unless it exists.
+    An existing pool is left as it is (its job template may be customised); another type is an error."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.utilities import get_default_base_job_template_for_infrastructure_type
+
+    deadline = time.monotonic() + wait_seconds
+    with get_client(sync_client=True) as client:
+        while client.api_healthcheck() is not None:
+            if time.monotonic() > deadline:
+                raise ConfigError(f"no Prefect API answers at {client.api_url} (is the server started?)")
+            time.sleep(1)
+        try:
+            pool = client.read_work_pool(POOL)
+        except ObjectNotFound:
+            from prefect.utilities.asyncutils import run_coro_as_sync
+
+            template = run_coro_as_sync(get_default_base_job_template_for_infrastructure_type(POOL_TYPE))
+            client.create_work_pool(WorkPoolCreate(name=POOL, type=POOL_TYPE, base_job_template=template or {}))
+            return f"work pool '{POOL}' created (type {POOL_TYPE})"
+    if pool.type != POOL_TYPE:
+        raise ConfigError(f"work pool '{POOL}' exists with type '{pool.type}'; this setup expects '{POOL_TYPE}' "
+                          "(delete it, or deploy with your own pool: README 'Run and schedule')")
+    return f"work pool '{POOL}' exists (type {POOL_TYPE})"
+
+
+if __name__ == "__main__":  # scripts/prefect-setup
+    import sys
+
+    try:
+        print(ensure_work_pool())
+    except ConfigError as exc:
+        print(f"gdpr-sweep: error: {exc}", file=sys.stderr)
+        sys.exit(2)

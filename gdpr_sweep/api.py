@@ -24,6 +24,7 @@ from gdpr_sweep.api_errors import ERROR_RESPONSES, install_error_handlers, opena
 from gdpr_sweep.api_guard import HEALTH_PATH, ASGIApp, Guard, presented_keys
 from gdpr_sweep.api_optimizely import optimizely_router
 from gdpr_sweep.api_query import parse_filter, parse_order_by
+from gdpr_sweep.api_reports import files_router as report_files_router
 from gdpr_sweep.api_reports import router as report_router
 from gdpr_sweep.registry import Registry
 from pipelines.settings import Settings
@@ -53,5 +54,7 @@ def create_app(settings: Settings, api_key: str | None, auditor_key: str | None 
 
     app.include_router(optimizely_router(ctx))
     app.include_router(crossengage_router(ctx))
-    app.include_router(report_router(settings))
+    app.include_router(report_router(settings))  # the auditor's: every path under /api/reports
+    # (more auditor routers here)
+    app.include_router(report_files_router(settings))  # keep last: its catch-all path shadows any later route
     return Guard(app, api_key, auditor_key=auditor_key)

@@ -8,7 +8,8 @@ paths, `api_guard.REPORTS`; README "Auditor access", docs/decisions/0262-auditor
   `notices.jsonl`, `<run_id>/report.html`, `_operations/<run_id>/clear-user-data.json`, ...), so the
   index page's relative links work in a browser (HTTP Basic, the auditor key as password).
 
-Nothing here writes. Other report routes (certificates) go under the same prefix via `router`.
+Nothing here writes. Other auditor routes (certificates) go under the same prefix in a router of their
+own, included in `create_app` before `files_router` (whose catch-all path must come last).
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ def router(settings: Settings) -> APIRouter:
         items = list(notices.notices_since(report_dir, notices.parse_since(since)))
         return {"count": len(items), "items": items,
                 "next_since": items[-1]["recorded_at"] if items else since}
+
+    return api
+
+
+def files_router(settings: Settings) -> APIRouter:
+    """`GET /api/reports/{path}`: a file of the report folder. Its path matches anything under the
+    prefix, so `create_app` includes it after every other router: a route registered later would
+    never be reached."""
+    report_dir = settings.report_dir
+    api = APIRouter(prefix=REPORTS, tags=["Auditor"])
 
     @api.get("/{relpath:path}", summary="A file of the report folder (index.html, a run's report.html, ...)")
     def report_folder_file(request: Request, relpath: str) -> FileResponse:

@@ -196,6 +196,9 @@ cli.add_command(blacklist)
 from gdpr_sweep.cli_report import report  # noqa: E402
 
 cli.add_command(report)
+from gdpr_sweep.cli_config import config  # noqa: E402
+
+cli.add_command(config)
 from gdpr_sweep.cli_serve import serve  # noqa: E402
 
 cli.add_command(serve)

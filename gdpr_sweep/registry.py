@@ -38,6 +38,7 @@ from pipelines.errors import Busy, InputError, NotFound, SweepError
 from pipelines.identity import (
     MAX_USER_ID_LENGTH,
     normalize_email,
+    trim_identity,
     validate_scope,
     validate_user_id,
 )
@@ -224,8 +225,9 @@ class Snapshot:
         columns = {"bid": t["blacklist_id"], "email": t["email"], "user_id": t["user_id"],
                    "scope": pc.utf8_lower(t["scope"]),
                    "added": pc.fill_null(t["added_seq"], getattr(match, "UNKNOWN_ADDED", 2**62))}
-        return pa.Table.from_arrays([columns[name].cast(ENTRY_SCHEMA.field(name).type) for name in ENTRY_SCHEMA.names],
-                                    schema=ENTRY_SCHEMA)
+        table = pa.Table.from_arrays([columns[name].cast(ENTRY_SCHEMA.field(name).type) for name in ENTRY_SCHEMA.names],
+                                     schema=ENTRY_SCHEMA)
+        return match.normalised_entries(table)
 
 
 class Identity(NamedTuple):
@@ -258,9 +260,10 @@ def _user_id(raw: str) -> str:
 
 
 def make_identity(email: str | None, user_id: str | None, scope: str | None) -> Identity:
-    """Validate and normalise; raise InputError (never echoing the email) when invalid."""
-    email = _email(email) if email is not None else None
-    user_id = _user_id(user_id) if user_id is not None else None
+    """Validate and normalise; raise InputError (never echoing the email) when invalid. An email or
+    user id that is blank after trimming counts as absent (docs/spec.md §2)."""
+    email = _email(email) if email is not None and trim_identity(email) is not None else None
+    user_id = _user_id(user_id) if user_id is not None and trim_identity(user_id) is not None else None
     scope = validate_scope(scope) if scope is not None else None
     if email is None and user_id is None:
         raise InputError("an entry needs an email or a user id (or both)")
@@ -474,6 +477,19 @@ class Registry:
         return con.execute(sql, params).fetchone()[0]
 
     @staticmethod
+    def _blacklisted_at(con: sqlite3.Connection, hashed: tuple[str | None, str | None], scope: str | None,
+                        at: str) -> bool:
+        """Whether a blacklisting competing with the identity's action was effective at exactly `at`:
+        on equal timestamps blacklisting wins (SPEC §2), whichever arrived first."""
+        sql = ("SELECT 1 FROM history WHERE outcome <> 'superseded' AND action IN ('add', 'set') AND at = ? "
+               "AND (email_hash = ? OR user_id_hash = ?)")
+        params: list[Any] = [at, *hashed]
+        if scope is not None:
+            sql += " AND (scope IS NULL OR scope = ?)"
+            params.append(scope)
+        return con.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+    @staticmethod
     def _exact(con: sqlite3.Connection, ident: Identity) -> Record | None:
         row = con.execute(
             f"SELECT {_COLUMNS} FROM entries WHERE coalesce(email, '') = ? AND coalesce(user_id, '') = ? "
@@ -497,8 +513,10 @@ class Registry:
              force: bool = False, blacklist_id: str | None = None) -> tuple[str, list[Record]]:
         """Apply one action; return (outcome, records created or removed or found)."""
         if not force:
-            last = self._last_action(tx.con, (tx.hash(ident.email), tx.hash(ident.user_id)), ident.scope)
-            if last is not None and at < last:
+            hashed = (tx.hash(ident.email), tx.hash(ident.user_id))
+            last = self._last_action(tx.con, hashed, ident.scope)
+            if last is not None and (at < last or (at == last and not blacklisted
+                                                    and self._blacklisted_at(tx.con, hashed, ident.scope, at))):
                 tx.log(at, action, "superseded", None, ident, channel)
                 return "superseded", []
         if blacklisted:

@@ -1,7 +1,7 @@
 """`gdpr-sweep scan`: the residual scan on demand, as an operation in the report chain.
 
 Reads the current cleaned datasets (and `[scan] lake_roots`) under the run lock, so a sweep cannot
-swap a version away mid-scan; searches for every blacklist entry's email and user id (linked devices: nightly scan only);
+swap a version away mid-scan; searches for every blacklist entry and the devices remembered as linked to it;
 writes `report_dir/_operations/<run_id>/residual-scan.json` (+ `.md`, `.html`) sealed into the chain.
 """
 
@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from gdpr_sweep.links import remembered_links
 from gdpr_sweep.operations import new_run_id
 from gdpr_sweep.registry import Registry, format_time
 from gdpr_sweep.version import code_version
-from pipelines import residual_report, storage
+from pipelines import report_index, residual_report, storage
 from pipelines.errors import SweepError
-from pipelines.residual_scan import residual_block, residual_failure, run_scan
+from pipelines.match import entries_table
+from pipelines.residual_scan import linked_pairs, residual_block, residual_failure, run_scan
 from pipelines.settings import Settings
 
 
@@ -29,9 +31,9 @@ def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any
     with storage.run_lock(settings.work_dir):
         registry = Registry(settings.blacklist_db)
         snapshot = registry.snapshot()
-        # No linked devices: the tool keeps no device id in clear between runs (the nightly scan searches
-        # the devices its own match linked); docs/decisions/0261-residual-scan.md.
-        result = run_scan(settings, snapshot.entries)
+        # the devices remembered with the entries (docs/decisions/0211-remembered-device-links.md)
+        devices = linked_pairs(remembered_links(settings, entries_table(snapshot.entries)))
+        result = run_scan(settings, snapshot.entries, devices)
         finished = datetime.now(UTC)
         block = residual_block(result, settings, format_time(finished), "gdpr-sweep scan")
         if fail is not None:
@@ -40,6 +42,7 @@ def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any
                "code_version": code_version(), "config": str(settings.config_path)}
         path, _ = residual_report.write_scan_report(
             settings.report_dir, residual_report.build_scan_report(run, block, snapshot.version))
+        report_index.refresh(settings.report_dir)
     summary = {"run_id": run_id, "status": block["status"], "found": block["found"],
                "entries_found": block["entries_found"], "findings": block["findings"],
                "targets": block["targets"], "not_scanned": block["not_scanned"], "report": str(path)}

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines import chain
+from pipelines import chain, report_index
 from pipelines import report as reports
 from pipelines.match import Entry, connect, entries_table
 from pipelines.raw import raw_check, raw_report
@@ -54,7 +54,9 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
                                   raw_unchecked=[f.path for f in raw_files if f.blacklisted_rows is None],
                                   identity_key_id=reports.key_id(secret), now_text=now_text, residuals=residuals,
                                   file_changes=file_changes)
-    return chain.write_linked(settings.report_dir, report, _pages)
+    written = chain.write_linked(settings.report_dir, report, _pages)
+    report_index.refresh(settings.report_dir)  # notices for recipients, index.html
+    return written
 
 
 def _pages(report: dict[str, Any]) -> dict[str, str]:

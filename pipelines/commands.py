@@ -96,7 +96,7 @@ def _command_sql(config: DatasetConfig, path: Path) -> str:
     return f"""
         SELECT t.file_row_number AS row, CAST({name} AS VARCHAR) AS event,
                CAST({email} AS VARCHAR) AS email, CAST({user_id} AS VARCHAR) AS user_id,
-               nullif(lower(trim(CAST({scope} AS VARCHAR), {sql.quote_literal(sql.WHITESPACE)})), '') AS scope,
+               {sql.scope_text(scope)} AS scope,
                {time} AS at
         FROM read_parquet($file, file_row_number = true) AS t
         WHERE CAST({name} AS VARCHAR) IN (SELECT unnest($names))

@@ -34,7 +34,7 @@ class _Dataset(Protocol):
 @dataclass(frozen=True)
 class _Place:
     label: str
-    """`datasets[1] (events) 'source'`: how the error names the key."""
+    """`datasets[1].source (events)`: how the error names the key (as `pipelines.config_paths` does)."""
     shown: str
     """The location as configured, for the message."""
     forms: tuple[tuple[str, ...], ...]
@@ -48,23 +48,25 @@ def find_overlap(datasets: Sequence[_Dataset]) -> str | None:
         for b in places[i + 1:]:
             relation = _relation(a, b)
             if relation:
-                return (f"{a.label} ({a.shown}) {relation} {b.label} ({b.shown}); every dataset's 'path' and "
-                        "'source' must be separate folders that neither contain nor lie inside one another, "
+                return (f"{a.label}: {a.shown} {relation} {b.label}: {b.shown}; every dataset's path and "
+                        "source must be separate folders that neither contain nor lie inside one another, "
                         "or a sweep would publish, move or delete the other's files")
     return None
 
 
 def _places(index: int, ds: _Dataset) -> list[_Place]:
-    label = f"datasets[{index}] ({ds.name})"
+    def label(key: str) -> str:
+        return f"datasets[{index}].{key} ({ds.name})"
+
     if ds.url is not None:
-        found = [_Place(f"{label} 'path'", ds.url, (_url_parts(ds.url),))]
+        found = [_Place(label("path"), ds.url, (_url_parts(ds.url),))]
         if ds.source_url is not None:
-            found.append(_Place(f"{label} 'source'", ds.source_url, (_url_parts(ds.source_url),)))
+            found.append(_Place(label("source"), ds.source_url, (_url_parts(ds.source_url),)))
         return found
     versions = ds.path.with_name(f".{ds.path.name}.versions")  # the dataset's own version folders
-    found = [_Place(f"{label} 'path'", str(ds.path), _local_forms(ds.path) + _local_forms(versions))]
+    found = [_Place(label("path"), str(ds.path), _local_forms(ds.path) + _local_forms(versions))]
     if ds.source is not None:
-        found.append(_Place(f"{label} 'source'", str(ds.source), _local_forms(ds.source)))
+        found.append(_Place(label("source"), str(ds.source), _local_forms(ds.source)))
     return found
 
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from pipelines import chain, storage
+from pipelines import chain, report_index, storage
 from pipelines.clear import OPERATIONS_DIR, plan_current, raw_markdown, restore_manifest
 from pipelines.errors import InputError, SchemaError, SweepError
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, find_matches
@@ -381,8 +381,10 @@ def write_ingest_report(report_dir: Path, run: IngestRun, job: IngestJob, stats:
                                        None if dropped is not None else "no record of the earlier ingest")]
     report = build_ingest_report(run, job.config, job.batch, stats, job.duplicate, output, matches_found,
                                  deleted, held)
-    return chain.write_linked(report_dir, report, lambda r: {"ingest.md": render_ingest_markdown(r)},
-                              f"{OPERATIONS_DIR}/{run.run_id}/ingest.json")
+    written = chain.write_linked(report_dir, report, lambda r: {"ingest.md": render_ingest_markdown(r)},
+                                 f"{OPERATIONS_DIR}/{run.run_id}/ingest.json")
+    report_index.refresh(report_dir)  # index.html (an ingest erases nothing stored: no notices)
+    return written
 
 
 def ingest_summary(path: Path, report: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines import sql
 from pipelines.errors import DataFileError, SchemaError
-from pipelines.identity import scope_key
+from pipelines.identity import email_key, id_key, scope_key
 from pipelines.settings import DatasetConfig
 from pipelines.storage import read_schema
 
@@ -93,8 +94,24 @@ class MatchResult:
 
 
 def entries_table(entries: Iterable[Entry]) -> pa.Table:
-    rows = [(e.blacklist_id, e.email, e.user_id, scope_key(e.scope), UNKNOWN_ADDED) for e in entries]
+    rows = [(e.blacklist_id, email_key(e.email), id_key(e.user_id), scope_key(e.scope), UNKNOWN_ADDED)
+            for e in entries]
     return pa.Table.from_pylist([dict(zip(ENTRY_SCHEMA.names, r, strict=True)) for r in rows], schema=ENTRY_SCHEMA)
+
+
+def normalised_entries(entries: pa.Table) -> pa.Table:
+    """Entries (ENTRY_SCHEMA) with every email and user id in the current normalisation (docs/spec.md
+    §2). A registry stores them normalised as of when they were added; an entry stored under an older
+    normalisation (NFC, no zero-width trimming) is brought up to date here. ASCII values are stored
+    in their final form by every version, so only non-ASCII ones are recomputed."""
+    for name, key in (("email", email_key), ("user_id", id_key)):
+        column = entries.column(name)
+        ascii_ = pc.fill_null(pc.string_is_ascii(column), True)
+        if pc.all(ascii_).as_py():
+            continue
+        values = [v if ok else key(v) for v, ok in zip(column.to_pylist(), ascii_.to_pylist(), strict=True)]
+        entries = entries.set_column(entries.schema.get_field_index(name), name, pa.array(values, pa.string()))
+    return entries
 
 
 def with_versions(entries: pa.Table, added: Mapping[str, int] | None) -> pa.Table:
@@ -112,6 +129,7 @@ def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.Duc
     con.execute("SET memory_limit = ?", [memory_limit])
     if threads:
         con.execute("SET threads = ?", [threads])
+    sql.register_functions(con)  # the identity normalisation's non-ASCII branch (pipelines/sql.py)
     return con
 
 

@@ -72,17 +72,17 @@ def append_missing(report_dir: Path, now: datetime | None = None) -> int:
     atomically (old lines byte for byte, then the new ones)."""
     with chain.chain_lock(report_dir):
         existing = read_notices(report_dir)
-        noticed = {r.get("report") for r in existing}
+        noticed = {_key(r) for r in existing}
         stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         seq = max((int(r.get("seq", 0)) for r in existing), default=0)
         new = []
         for link in chain.read_index(report_dir):
-            if link.relpath in noticed:
-                continue
             doc = chain.load_document(report_dir, link.relpath)
             if doc is None:
                 continue  # a missing report: `report verify` names it; nothing to notice from it
             for record in records_for(link.relpath, doc):
+                if _key(record) in noticed:
+                    continue
                 seq += 1
                 new.append({**record, "seq": seq, "recorded_at": stamp})
         if new:
@@ -92,6 +92,10 @@ def append_missing(report_dir: Path, now: datetime | None = None) -> int:
                 old += "\n"
             storage.write_text_atomic(path, old + "".join(_line(r) for r in new))
         return len(new)
+
+
+def _key(record: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return record.get("report"), record.get("blacklist_id"), record.get("dataset")
 
 
 def _line(record: dict[str, Any]) -> str:

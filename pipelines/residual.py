@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 import numpy as np
@@ -42,9 +42,10 @@ ENTRY_IDS = pa.schema([("bid", pa.string()), ("id", pa.string()), ("kind", pa.st
 DEFAULT_SCOPE_KEY = "defaultscope"
 
 
-def open_input(path: Path) -> BinaryIO:
-    """The I/O boundary: every byte the scan reads comes through one call of this per file."""
-    return open(path, "rb")
+def open_input(path: Path | str, fs: Any = None) -> BinaryIO:
+    """The I/O boundary: every byte the scan reads comes through one call of this per file. `fs`: the
+    fsspec file system of an object-storage dataset (its objects are read through it), None locally."""
+    return fs.open(str(path), "rb") if fs is not None else open(path, "rb")
 
 
 @dataclass(frozen=True)
@@ -159,14 +160,14 @@ def leaves_table(batch: pa.RecordBatch, offset: int, scope_column: str | None, s
 # -- one file, one pass --------------------------------------------------------------------------
 
 
-def scan_file(con: duckdb.DuckDBPyConnection, path: Path, found: Needles, scope_column: str | None,
-              scope_mode: str) -> FileScan:
+def scan_file(con: duckdb.DuckDBPyConnection, path: Path | str, found: Needles, scope_column: str | None,
+              scope_mode: str, fs: Any = None) -> FileScan:
     """Search one Parquet file, read once, row group by row group. DataFileError names an unreadable file."""
     hits: dict[tuple[str, str, str], int] = {}
     rows = values = 0
     pattern = prefilter_pattern()
     try:
-        with open_input(path) as fh:
+        with open_input(path, fs) as fh:
             reader = pq.ParquetFile(fh)
             if scope_mode == "column" and scope_column and scope_column.split(".")[0] not in reader.schema_arrow.names:
                 scope_mode = "default"  # the sweep already refuses such a file; here: count it as DefaultScope

@@ -1,6 +1,6 @@
 """Which files the residual scan reads, running it over them, and its result as a report block.
 
-Targets: every configured dataset's current files (local Parquet, Delta table, or object storage),
+Targets: every configured dataset's current cleaned files (local Parquet, Delta table, or object storage),
 and, when `[scan] lake_roots` is set, every top-level folder under a root that holds Parquet files
 and is not a dataset (hidden and `_` folders are skipped, symlinks are not followed). Datasets apply
 each entry's scope through their scope column (none: DefaultScope); folders that are no dataset have
@@ -9,6 +9,7 @@ no known scope, so only entries for every scope are searched there.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines import residual_report, storage
+from pipelines import residual_report, scaleout, storage
 from pipelines.match import Entry
 from pipelines.residual import FileScan, Needles, connect_for, needles, scan_file
 from pipelines.settings import DatasetConfig, Settings
@@ -32,10 +33,12 @@ class Target:
     name: str
     kind: str
     """`dataset` or `folder`."""
-    files: tuple[Path, ...]
+    files: tuple[Path | str, ...]
     scope_column: str | None = None
     scope_mode: str = "unscoped"
     configured: frozenset[str] = frozenset()
+    fs: Any = None
+    """The fsspec file system of an object-storage dataset; None for local files."""
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,20 @@ def _leaf_names(column: str) -> set[str]:
     return {column, f"{column}[]"} | ({f"{head}{{value}}"} if head else set())
 
 
-def dataset_target(config: DatasetConfig) -> Target | None:
-    """A local Parquet dataset's current files; None for Delta tables and object storage (listed as skipped)."""
-    if config.format != "parquet" or config.url:
-        return None
-    version = storage.current_version(config.path)
-    files = tuple(version / rel for rel in storage.list_parquet(version)) if version is not None else ()
+def dataset_target(settings: Settings, config: DatasetConfig) -> Target:
+    """A dataset's current cleaned files, wherever and however it is stored (local Parquet, object
+    storage, Delta table: `scaleout.plan`, the sweep's own listing). Raw snapshots not yet taken in
+    are not searched: their configured columns hold the people the next sweep removes."""
+    files: tuple[Path | str, ...]
+    if config.format == "parquet" and not config.url:  # the current version's files, nothing else opened
+        version = storage.current_version(config.path)
+        files = tuple(version / rel for rel in storage.list_parquet(version)) if version is not None else ()
+    else:  # without the raw `source`, which would otherwise stand in for a re-delivered file's cleaned namesake
+        files = tuple(f.input_path for f in scaleout.plan(settings, dataclasses.replace(
+            config, source=None, source_url=None)).files)
     configured = frozenset(name for col in config.identity_columns.values() for name in _leaf_names(col))
-    return Target(config.name, "dataset", files, config.scope, "column" if config.scope else "default", configured)
+    return Target(config.name, "dataset", files, config.scope, "column" if config.scope else "default", configured,
+                  scaleout.filesystem(settings, config))
 
 
 def folder_targets(roots: Sequence[Path], datasets: Sequence[DatasetConfig]) -> list[Target]:
@@ -104,16 +113,9 @@ def folder_targets(roots: Sequence[Path], datasets: Sequence[DatasetConfig]) -> 
 
 
 def targets_for(settings: Settings) -> tuple[list[Target], list[str]]:
-    """What to scan, and the datasets not scanned (Delta tables, object storage) with the reason."""
-    targets, skipped = [], []
-    for config in settings.datasets:
-        target = dataset_target(config)
-        if target is None:
-            skipped.append(f"{config.name}: {'object storage' if config.url else config.format} datasets are not "
-                           "scanned yet")
-        else:
-            targets.append(target)
-    return targets + folder_targets(settings.scan.lake_roots, settings.datasets), skipped
+    """What to scan: every dataset, then the folders under `lake_roots` (and nothing skipped, so far)."""
+    targets = [dataset_target(settings, config) for config in settings.datasets]
+    return targets + folder_targets(settings.scan.lake_roots, settings.datasets), []
 
 
 def run_scan(settings: Settings, entries: Sequence[Entry], devices: Sequence[tuple[str, str]] = ()) -> ScanResult:
@@ -134,10 +136,10 @@ def run_scan(settings: Settings, entries: Sequence[Entry], devices: Sequence[tup
     return ScanResult(tuple(stats), tuple(findings), len(entries), devices, tuple(skipped))
 
 
-def _scan(con: Any, path: Path, found: Needles, target: Target) -> FileScan:
-    if found.empty:
-        return FileScan(str(path), storage.num_rows(path), 0)
-    return scan_file(con, path, found, target.scope_column, target.scope_mode)
+def _scan(con: Any, path: Path | str, found: Needles, target: Target) -> FileScan:
+    if found.empty and target.fs is None:
+        return FileScan(str(path), storage.num_rows(Path(path)), 0)
+    return scan_file(con, path, found, target.scope_column, target.scope_mode, target.fs)
 
 
 def _findings(target: Target, scans: Sequence[FileScan]) -> list[Finding]:

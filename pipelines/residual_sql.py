@@ -24,7 +24,7 @@ from collections.abc import Callable
 import duckdb
 import pyarrow as pa
 
-from pipelines.identity import data_scope_key, lower_simple
+from pipelines.identity import data_scope_key, id_key, lower_simple
 
 FOLD_FN, ID_FN = "gdpr_residual_fold", "gdpr_residual_id"
 _LOCAL = r"\pL\pN\pM._+'!#$&*/=?^`{|}~-"
@@ -85,8 +85,9 @@ def fold_text(text: str) -> str:
 
 
 def id_form(value: str) -> str | None:
-    """A whole value as user ids and device ids compare: trimmed; None when blank."""
-    return value.strip() or None
+    """A whole value as user ids and device ids compare: trimmed; None when blank (the one
+    normalisation, `pipelines.identity.id_key`: Unicode whitespace, zero-width characters, BOM)."""
+    return id_key(value)
 
 
 def _vectorised(fn: Callable[[str], str | None]) -> Callable[[pa.Array], pa.Array]:

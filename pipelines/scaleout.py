@@ -91,6 +91,12 @@ def _fs(settings: Settings, config: DatasetConfig):  # type: ignore[no-untyped-d
     return objectstore.filesystem(settings.s3)
 
 
+def filesystem(settings: Settings, config: DatasetConfig):  # type: ignore[no-untyped-def]
+    """The fsspec file system a dataset's files are read through: S3 for an object-storage dataset,
+    None for local files."""
+    return _fs(settings, config)
+
+
 def _storage_options(settings: Settings, config: DatasetConfig) -> dict[str, str] | None:
     return objectstore.storage_options(settings.s3) if config.url else None
 

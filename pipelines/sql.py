@@ -6,10 +6,34 @@ Values are always bound parameters. Identifiers (column paths from configuration
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-# ASCII whitespace: what "trimmed" means for emails, user ids and scopes, in SQL and in Python.
-WHITESPACE = " \t\n\r\f\v"
+import duckdb
+
+from pipelines.identity import TRIM_CHARS, email_key, id_key, scope_text_key
+
+_ASCII_TRIM = "".join(ch for ch in TRIM_CHARS if ch.isascii())
+"""The part of `TRIM_CHARS` an ASCII value can hold: TAB, LF, VT, FF, CR and space."""
+
+# Non-ASCII values are normalised by the Python definition itself (DuckDB 2.0 has `nfc_normalize`
+# but no NFKC, and its `lower` follows its own Unicode tables): `register_functions` makes these
+# scalar functions on every connection (`pipelines.match.connect`). ASCII values never leave DuckDB.
+# docs/decisions/0221-identity-normalisation.md says why and what it costs.
+EMAIL_FN, ID_FN, SCOPE_FN = "gdpr_email_key", "gdpr_id_key", "gdpr_scope_text"
+
+_FUNCTIONS: dict[str, Callable[[str | None], str | None]] = {
+    EMAIL_FN: email_key, ID_FN: id_key, SCOPE_FN: scope_text_key}
+
+
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """Register the non-ASCII branch of `norm_email` / `norm_id` / `scope_text` on `con`.
+
+    Native (row-at-a-time) functions: DuckDB calls them only for the rows of a vector that take the
+    non-ASCII branch, so a vector with one non-ASCII value costs one call (an Arrow function would
+    pay a per-vector conversion that is dearer than a few rows)."""
+    for name, fn in _FUNCTIONS.items():
+        con.create_function(name, fn, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                            type="native", null_handling="special", side_effects=False)
 
 
 def quote_ident(name: str) -> str:
@@ -31,33 +55,54 @@ def column_ref(path: Sequence[tuple[str, bool]]) -> str:
     return sql
 
 
-def norm_text(expr: str) -> str:
-    """Trimmed, NFC-normalised, lower-cased text; the comparison form of emails (and data scopes).
-    Must agree with `pipelines.identity.normalize_email` (NFC, then simple per-character lower-case).
+def _ascii_trimmed(text: str) -> str:
+    """An ASCII value trimmed, NULL when blank. `trim` with a character list is slow (three times a
+    plain read on 20M emails), so it runs only where the first or last character is a control
+    character or space: every other value has nothing to trim (docs/benchmarks.md, "Sweep"). An empty
+    value has no first character (`ord` is -1) and takes the `trim` branch too."""
+    return (f"CASE WHEN ord({text}[1]) <= 32 OR ord({text}[-1]) <= 32 "
+            f"THEN nullif(trim({text}, {quote_literal(_ASCII_TRIM)}), '') ELSE {text} END")
 
-    `trim` with a character list costs three times a plain read on 20M emails, so it runs only where
-    the first or last character (code point) is a control character or space: every other value has
-    nothing to trim (docs/benchmarks.md, "Sweep")."""
+
+def _normalised(expr: str, ascii_form: Callable[[str], str], function: str) -> str:
+    """ASCII values (and NULL) in DuckDB, the rest by the Python definition. `strlen` (bytes) equals
+    `length` (code points) only for ASCII text; the test costs about a fifth of a plain read."""
     text = f"CAST({expr} AS VARCHAR)"
-    trimmed = (f"CASE WHEN ord({text}[1]) <= 32 OR ord({text}[-1]) <= 32 "
-               f"THEN trim({text}, {quote_literal(WHITESPACE)}) ELSE {text} END")
-    return f"lower(nfc_normalize({trimmed}))"
+    return (f"(CASE WHEN {text} IS NULL OR strlen({text}) = length({text}) THEN {ascii_form(text)} "
+            f"ELSE {function}({text}) END)")
+
+
+def norm_email(expr: str) -> str:
+    """The comparison form of an email (`pipelines.identity.email_key`): trimmed, NFKC, lower-cased;
+    NULL when blank. NFKC changes no ASCII text, so ASCII values need only trim and `lower`."""
+    return _normalised(expr, lambda t: f"lower({_ascii_trimmed(t)})", EMAIL_FN)
+
+
+def norm_id(expr: str) -> str:
+    """The comparison form of a user id or device id (`pipelines.identity.id_key`): trimmed; NULL when blank."""
+    return _normalised(expr, _ascii_trimmed, ID_FN)
+
+
+def scope_text(expr: str) -> str:
+    """A data scope trimmed and lower-cased, NULL when blank (CrossEngage commands keep that apart)."""
+    return _normalised(expr, lambda t: f"lower({_ascii_trimmed(t)})", SCOPE_FN)
 
 
 def norm_scope(expr: str) -> str:
-    """Null, empty or whitespace scope is DefaultScope; scopes compare case-insensitively."""
-    return f"coalesce(nullif({norm_text(expr)}, ''), 'defaultscope')"
+    """The comparison key of a data scope (`pipelines.identity.data_scope_key`): null or blank is
+    DefaultScope; scopes compare case-insensitively."""
+    return f"coalesce({scope_text(expr)}, 'defaultscope')"
 
 
 def identity_scan(email: str | None, user_id: str | None, scope: str | None,
                   device_id: str | None, device_ids: str | None) -> str:
-    """One row per data row: which file and row, and its identities. The email is normalised here
-    (the candidate filter needs it); the scope is left raw (`raw_scope`) and normalised by
-    `norm_scope` only for the few rows that survive a filter."""
+    """One row per data row: which file and row, and its identities. The email and user id are
+    normalised here (the candidate filter needs them); the scope and device ids are left raw
+    (`raw_scope`, ...) and normalised only for the few rows that survive a filter."""
     return f"""
         SELECT t.file_index AS file, t.file_row_number AS row,
-               {norm_text(email) if email else 'NULL::VARCHAR'} AS email,
-               {f'CAST({user_id} AS VARCHAR)' if user_id else 'NULL::VARCHAR'} AS user_id,
+               {norm_email(email) if email else 'NULL::VARCHAR'} AS email,
+               {norm_id(user_id) if user_id else 'NULL::VARCHAR'} AS user_id,
                {f'CAST({scope} AS VARCHAR)' if scope else 'NULL::VARCHAR'} AS raw_scope,
                {f'CAST({device_id} AS VARCHAR)' if device_id else 'NULL::VARCHAR'} AS device_id,
                {f'CAST({device_ids} AS VARCHAR[])' if device_ids else 'NULL::VARCHAR[]'} AS device_ids
@@ -97,16 +142,19 @@ CREATE_HITS = """
 
 # Rule 3, first half: devices linked to a matched row (profile lists; events when enabled).
 # A linked device is removed within the scope of the entry that linked it (NULL: every scope).
+# Device ids are normalised (`norm_id`): a blank one is NULL and links nothing.
 CREATE_LINKED = """
     CREATE OR REPLACE TEMP TABLE linked AS
     SELECT DISTINCT device, scope, bid FROM (
-        SELECT device_id AS device, entry_scope AS scope, bid FROM hits WHERE links
-        UNION ALL
-        SELECT unnest(device_ids) AS device, entry_scope AS scope, bid FROM hits WHERE links
-        UNION ALL
-        SELECT device, scope, bid FROM extra_linked
+        SELECT {device} AS device, scope, bid FROM (
+            SELECT device_id AS raw, entry_scope AS scope, bid FROM hits WHERE links
+            UNION ALL
+            SELECT unnest(device_ids) AS raw, entry_scope AS scope, bid FROM hits WHERE links
+            UNION ALL
+            SELECT device AS raw, scope, bid FROM extra_linked
+        )
     ) WHERE device IS NOT NULL
-"""
+""".replace("{device}", norm_id("raw"))
 
 ANY_LINKED = "SELECT count(*) > 0 FROM linked"
 
@@ -126,14 +174,16 @@ INSERT_DEVICE_HITS = """
 
 
 def device_rows(scan: str, device_id: bool, device_ids: bool) -> str:
-    """(file, row, raw_scope, device) per device of each row, in a single pass over `scan`."""
+    """(file, row, raw_scope, device) per device of each row, in a single pass over `scan`; devices
+    normalised (`norm_id`), so a blank one is NULL and joins nothing."""
     if device_id and device_ids:
         device = "unnest(list_concat([device_id], device_ids))"
     elif device_ids:
         device = "unnest(device_ids)"
     else:
         device = "device_id"
-    return f"SELECT file, row, raw_scope, {device} AS device FROM ({scan})"
+    return (f"SELECT file, row, raw_scope, {norm_id('raw_device')} AS device "
+            f"FROM (SELECT file, row, raw_scope, {device} AS raw_device FROM ({scan}))")
 
 
 # Rows to drop per file, and counts per reason (each row once, by its first reason) and per entry.

@@ -18,9 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.errors import SchemaError
-from pipelines.identity import DEFAULT_SCOPE, scope_key
+from pipelines.identity import data_scope_key, email_key, id_key, scope_key
 from pipelines.match import Entry
-from pipelines.sql import WHITESPACE
 
 REASON = "blacklisted"
 _SEP = "\x1f"  # joins an identity and a scope into one key; cannot occur in a valid email or scope
@@ -78,18 +77,15 @@ def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.cast(column, pa.string())
 
 
-def _norm(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    # As `sql.norm_text` and `identity.normalize_email`: trim, Unicode NFC, lower-case (docs/reliability.md).
-    return pc.utf8_lower(pc.utf8_normalize(pc.utf8_trim(_text(column), characters=WHITESPACE), form="NFC"))
+def _keys(column: pa.ChunkedArray, key) -> pa.ChunkedArray:
+    """The one normalisation (pipelines/identity.py) applied to each value."""
+    return pa.chunked_array([pa.array([key(v) for v in _text(column).to_pylist()], pa.string())])
 
 
 def _row_scopes(table: pa.Table, cols: RecipientColumns) -> pa.ChunkedArray:
-    default = (cols.default_scope or "").strip(WHITESPACE).lower() or DEFAULT_SCOPE.lower()
     if cols.scope is None:
-        return pa.chunked_array([pa.array([default] * table.num_rows, pa.string())])
-    scopes = _norm(table[cols.scope])
-    blank = pc.or_kleene(pc.is_null(scopes), pc.equal(scopes, ""))
-    return pc.if_else(pc.fill_null(blank, True), DEFAULT_SCOPE.lower(), scopes)
+        return pa.chunked_array([pa.array([data_scope_key(cols.default_scope)] * table.num_rows, pa.string())])
+    return _keys(table[cols.scope], data_scope_key)
 
 
 def _hits(values: pa.ChunkedArray, scopes: pa.ChunkedArray, unscoped: set[str], scoped: set[str]) -> pa.ChunkedArray:
@@ -107,7 +103,7 @@ def split_recipients(table: pa.Table, entries: Iterable[Entry], cols: RecipientC
     for column, key in ((cols.email, "email"), (cols.user_id, "user_id")):
         if column is None:
             continue
-        values = _norm(table[column]) if key == "email" else _text(table[column])
+        values = _keys(table[column], email_key if key == "email" else id_key)
         unscoped = {getattr(e, key) for e in entries if getattr(e, key) and e.scope is None}
         scoped = {f"{getattr(e, key)}{_SEP}{scope_key(e.scope)}" for e in entries
                   if getattr(e, key) and e.scope is not None}

@@ -24,6 +24,7 @@ import pyarrow as pa
 from pipelines import fileid, storage
 from pipelines.errors import ChangedWhileRead, InputError, StorageError, storage_error
 from pipelines.fileid import FileChange
+from pipelines.identity import NORMALISATION
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, check_files, find_matches
 from pipelines.settings import DatasetConfig
 from pipelines.settle import settle_raw
@@ -120,9 +121,10 @@ def source_signature(path: Path) -> dict[str, int] | None:
 
 def match_fingerprint(configs: Sequence[DatasetConfig], link_through_events: bool) -> str:
     """What a verification depended on besides the entries: every dataset's identity columns and the
-    linking switch. A sweep relies on an earlier verification only when this is unchanged."""
+    linking switch, and the identity normalisation (a new one re-matches every file once). A sweep
+    relies on an earlier verification only when this is unchanged."""
     shape = {"datasets": sorted([c.name, c.kind, c.identity_columns] for c in configs),
-             "link_devices_through_events": link_through_events}
+             "link_devices_through_events": link_through_events, "normalisation": NORMALISATION}
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 

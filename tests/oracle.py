@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import unicodedata
 
-WS = " \t\n\r\f\v"
+# Unicode White_Space (U+0009-U+000D, U+0020, U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029,
+# U+202F, U+205F, U+3000) and the zero-width characters and BOM (U+200B-U+200D, U+2060, U+FEFF).
+WS = "".join(map(chr, [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
+                       0x202F, 0x205F, 0x3000, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF]))
 
 
 def lower_each(text):
@@ -17,15 +20,22 @@ def lower_each(text):
     return "".join(ch.lower()[:1] for ch in text)
 
 
+def trimmed(value):
+    """Trimmed text, None when blank (or null)."""
+    if value is None:
+        return None
+    return str(value).strip(WS) or None
+
+
 def norm_email(value):
-    """Trimmed, in Unicode normal form C (precomposed), lower-cased."""
-    return None if value is None else lower_each(unicodedata.normalize("NFC", value.strip(WS)))
+    """Trimmed, in Unicode normal form KC (compatibility forms folded), lower-cased."""
+    value = trimmed(value)
+    return None if value is None else lower_each(unicodedata.normalize("NFKC", value))
 
 
 def data_scope(value):
-    if value is None or value.strip(WS) == "":
-        return "defaultscope"
-    return value.strip(WS).lower()
+    value = trimmed(value)
+    return "defaultscope" if value is None else lower_each(value)
 
 
 def covers(entry, scope):
@@ -36,20 +46,15 @@ def identity_match(row, entry):
     if not covers(entry, data_scope(row.get("scope"))):
         return False
     email = norm_email(row.get("email"))
-    user_id = row.get("user_id")
+    user_id = trimmed(row.get("user_id"))
     by_email = entry.get("email") is not None and email is not None and email == entry["email"]
-    by_user = entry.get("user_id") is not None and user_id is not None and str(user_id) == entry["user_id"]
+    by_user = entry.get("user_id") is not None and user_id is not None and user_id == entry["user_id"]
     return by_email or by_user
 
 
 def devices(row):
-    found = []
-    if row.get("device_id") is not None:
-        found.append(str(row["device_id"]))
-    for d in row.get("device_ids") or []:
-        if d is not None:
-            found.append(str(d))
-    return found
+    found = [trimmed(row.get("device_id"))] + [trimmed(d) for d in row.get("device_ids") or []]
+    return [d for d in found if d is not None]
 
 
 def expected_kept(entries, profiles, events, link_through_events=True):

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines import notices
 from tests.api.conftest import KEY, Server, start_server, stop_server
 from tests.report_support import PEOPLE, Lake, personal_strings
 
@@ -43,8 +42,7 @@ def audited(tmp_path_factory) -> Iterator[tuple[Server, Lake, str]]:
     root = tmp_path_factory.mktemp("audited")
     lake = Lake(root)
     anna = lake.forget("anna")
-    path, _ = lake.run()
-    notices.append_missing(lake.settings.report_dir)
+    path, _ = lake.run()  # writes the report, then the notices and index.html, as every run does
     srv = start_server(root, KEY, "--auditor-key-file", str(auditor_key_file(root)))
     yield srv, lake, path.parent.name
     stop_server(srv)
@@ -61,6 +59,9 @@ def test_the_auditor_reads_the_reports_the_chain_and_the_notices(audited):
         assert page.text == (lake.settings.report_dir / run_id / "report.html").read_text()
         assert auditor.get(f"/api/reports/{run_id}/report.json").json()["run"]["run_id"] == run_id
         assert auditor.get("/api/reports/verify").json()["ok"] is True
+        index = auditor.get("/api/reports/index.html")
+        assert index.status_code == 200 and f'href="{run_id}/report.html"' in index.text  # relative: resolves here
+        assert index.text == (lake.settings.report_dir / "index.html").read_text()
         sent = auditor.get("/api/reports/notices").json()
         anna = lake.registry.list(email=PEOPLE["anna"]["email"]).items[0]
         assert {(n["blacklist_id"], n["dataset"]) for n in sent["items"]} == {
@@ -70,7 +71,7 @@ def test_the_auditor_reads_the_reports_the_chain_and_the_notices(audited):
         assert auditor.get("/api/reports/notices", params={"since": "yesterday"}).status_code == 400
     with srv.client(key="", auth=("auditor", AUDITOR)) as browser:  # HTTP Basic, as a browser sends it
         assert browser.get(f"/api/reports/{run_id}/report.html").status_code == 200
-    served = listed.__repr__() + page.text + repr(sent)
+    served = repr(listed) + page.text + repr(sent) + index.text
     assert not [s for s in personal_strings() if s in served]
 
 

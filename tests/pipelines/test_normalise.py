@@ -1,44 +1,97 @@
-"""`sql.norm_text`, the SQL form of email normalisation, agrees with the Python one on edge values.
+"""The identity normalisation (docs/spec.md §2): SQL (`pipelines/sql.py`) and Python
+(`pipelines/identity.py`) agree, on edge values here and on generated values in
+tests/pipelines/test_normalise_properties.py.
 
-`norm_text` trims only values whose first or last code point is a control character or space (a
-full `trim` with a character list is slow); these values sit at the edges of that shortcut: leading
-or trailing whitespace of every kind it trims, a Prepend character (U+0600) before a trailing space,
-which a grapheme-based "last character" would hide, empty and whitespace-only values, control
-characters that are not trimmed, non-ASCII whitespace that is not trimmed, combining marks.
-How we checked it fails: testing `ord(x[-1]) < 32` instead of `<= 32` fails on 'a@b.de ', and
-dropping the `OR ord(x[-1]) <= 32` half fails on every value with whitespace at the end only.
+The SQL side trims ASCII values in DuckDB only where the first or last code point is a control
+character or space (a full `trim` with a character list is slow) and hands every non-ASCII value to
+the Python definition. These values sit at the edges of that split: whitespace of every kind at
+either end, a Prepend character (U+0600) before a trailing space, empty and blank values, control
+characters that are not trimmed, combining marks, fullwidth forms, case mappings that differ between
+Python's `str.lower` and per-character lower-casing.
 """
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
-import duckdb
 import pytest
 
-from pipelines.identity import lower_simple
-from pipelines.sql import WHITESPACE, norm_text
+from pipelines.identity import (
+    TRIM_CHARS,
+    WHITE_SPACE,
+    ZERO_WIDTH,
+    data_scope_key,
+    email_key,
+    id_key,
+    lower_simple,
+    normalize_email,
+)
+from pipelines.match import connect
+from pipelines.sql import norm_email, norm_id, norm_scope
 
 EDGE_VALUES = [
     "", " ", "\t", "\r\n", " \t\n\r\f\v ", "a@b.de", " a@b.de", "a@b.de ", "\tA@B.DE\n", "\va@b.de\f",
     "\u0600 ", "x\u0600 ", "a@b.de\u0600 ", " \u0600a@b.de", "\x01a@b.de", "a@b.de\x1f", "\x00", "\x7f",
-    "\u00a0a@b.de", "a@b.de\u00a0", "\u2003a@b.de", "ZOE\u0308@EXAMPLE.COM", " Zo\u00eb@Example.com ",
-    "e\u0301", " \u0301", "\u0301 ", "İNCI@EXAMPLE.COM", "ΟΔΟΣ@EXAMPLE.GR ", "\U0001F600 ", " \U0001F600",
+    "\x1ca@b.de\x1d", "\u00a0a@b.de", "a@b.de\u00a0", "\u2003a@b.de", "ZOE\u0308@EXAMPLE.COM",
+    " Zo\u00eb@Example.com ", "e\u0301", " \u0301", "\u0301 ", "İNCI@EXAMPLE.COM", "ΟΔΟΣ@EXAMPLE.GR ",
+    "\U0001F600 ", " \U0001F600", "\ufeffanna@example.com\u200b", "\u3000Anna@Example.com\u2028",
+    "\u0085anna@example.com\u202f", "\u2007anna@example.com\u2060", "ａｎｎａ@ｅｘａｍｐｌｅ．ｃｏｍ",
+    "\u200b", "\u00a0\u200b\ufeff \t", "a\u00a0b", "a\u200bb", "\u00adanna@example.com", "\u200eanna@example.com",
+    "\u212aelvin@example.com", "ﬁ@example.com", "\u2126@x.y", " \u00a8a@b.de",
 ]
 
 
-def python_form(value: str) -> str:
-    """What `norm_text` must return: trim ASCII whitespace, NFC, simple lower-case (identity.py)."""
-    return lower_simple(unicodedata.normalize("NFC", value.strip(WHITESPACE)))
+def sql_forms(values: list[str | None]) -> list[tuple[str | None, str | None, str | None]]:
+    with connect() as con:
+        rows = con.execute(f"SELECT {norm_email('v')}, {norm_id('v')}, {norm_scope('v')} "
+                           "FROM (SELECT unnest($vs) AS v, generate_subscripts($vs, 1) AS i) ORDER BY i",
+                           {"vs": values}).fetchall()
+    return rows
 
 
 @pytest.mark.parametrize("value", EDGE_VALUES, ids=[repr(v) for v in EDGE_VALUES])
 def test_sql_normalisation_matches_python(value):
-    with duckdb.connect() as con:
-        got = con.execute(f"SELECT {norm_text('$v')}", {"v": value}).fetchone()[0]
-    assert got == python_form(value)
+    assert sql_forms([value]) == [(email_key(value), id_key(value), data_scope_key(value))]
 
 
 def test_null_stays_null():
-    with duckdb.connect() as con:
-        assert con.execute(f"SELECT {norm_text('NULL::VARCHAR')}").fetchone()[0] is None
+    assert sql_forms([None]) == [(None, None, "defaultscope")]
+
+
+def test_many_values_in_one_vector_agree():
+    """ASCII and non-ASCII values mixed in one DuckDB vector: each takes its own branch."""
+    values = EDGE_VALUES * 50 + [None] * 10
+    assert sql_forms(values) == [(email_key(v), id_key(v), data_scope_key(v)) for v in values]
+
+
+def test_the_trim_list_is_white_space_plus_zero_width():
+    every_zs = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Zs"}
+    assert every_zs <= set(WHITE_SPACE)
+    assert set("\t\n\v\f\r\x85\u2028\u2029") <= set(WHITE_SPACE) and len(WHITE_SPACE) == 25
+    assert ZERO_WIDTH == "\u200b\u200c\u200d\u2060\ufeff" and TRIM_CHARS == WHITE_SPACE + ZERO_WIDTH
+
+
+@pytest.mark.parametrize("pad", list(TRIM_CHARS), ids=[f"U+{ord(c):04X}" for c in TRIM_CHARS])
+def test_every_trimmed_character_is_trimmed_from_entries_and_data(pad):
+    """Issue 14: the blacklist side stripped Python's whitespace, the data side ASCII only."""
+    raw = f"{pad}{pad}Anna@Example.com{pad}"
+    assert normalize_email(raw) == "anna@example.com"
+    assert sql_forms([raw])[0][0] == "anna@example.com"
+    assert sql_forms([f"{pad}u1{pad}"])[0][1] == "u1"
+    assert sql_forms([f"{pad}Shop{pad}"])[0][2] == "shop"
+    assert sql_forms([pad * 3]) == [(None, None, "defaultscope")]
+
+
+def test_fullwidth_and_compatibility_forms_fold():
+    assert normalize_email("ＡＮＮＡ@ＥＸＡＭＰＬＥ．ＣＯＭ") == "anna@example.com"
+    assert sql_forms(["ＡＮＮＡ@ＥＸＡＭＰＬＥ．ＣＯＭ"])[0][0] == "anna@example.com"
+    assert email_key("\u212aim@example.com") == "kim@example.com"  # KELVIN SIGN
+
+
+def test_user_and_device_ids_keep_their_case():
+    assert sql_forms(["\u00a0AbC-1\u200b"])[0][1] == id_key("\u00a0AbC-1\u200b") == "AbC-1"
+
+
+def test_lower_simple_is_per_character():
+    assert lower_simple("İΣ") == "iσ" and lower_simple("ΟΔΟΣ") == "οδοσ" and lower_simple("ABC") == "abc"

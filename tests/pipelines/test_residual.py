@@ -135,7 +135,7 @@ class CountingFile(io.FileIO):
 def test_each_file_is_opened_once_and_read_alike_for_one_entry_or_five_hundred(lake, monkeypatch):
     opened: list[str] = []
 
-    def counting_open(path: Path):
+    def counting_open(path: Path, fs=None):
         opened.append(str(path))
         return CountingFile(str(path), "rb")  # the real file, its reads counted
 
@@ -167,3 +167,19 @@ def test_folders_under_a_lake_root_that_are_no_dataset_are_scanned_for_unscoped_
     assert [(f.target, f.column, f.blacklist_id, f.rows) for f in folders] == [
         (str(tmp_path / "exports"), "note", "bid-anna", 1)]
     assert {t["name"] for t in result.targets} == {"events", str(tmp_path / "exports")}  # the dataset once
+
+
+def test_gdpr_sweep_scan_searches_the_devices_remembered_with_an_entry(lake):
+    from gdpr_sweep.links import LinkStore
+    from gdpr_sweep.registry import Registry
+    from gdpr_sweep.scan_ops import residual_scan
+    from pipelines.links import LINK_SCHEMA
+
+    registry = Registry(lake.blacklist_db)
+    anna, _ = registry.add(email="anna@example.com")
+    LinkStore(registry).record(pa.Table.from_pylist([{"bid": anna.blacklist_id, "device": "dev-7", "via": "profile"}],
+                                                    schema=LINK_SCHEMA))
+    summary = residual_scan(lake, fail=False)
+    found = {(f["column"], f["match"]): f["rows"] for f in summary["findings"]}
+    assert found[("DeviceId", "device_id")] == 1 and found[("ContactEmail", "email")] == 1
+    assert "dev-7" not in json.dumps(summary)

@@ -66,6 +66,30 @@ CASES = {
     "null device ids on profile": ([entry(E)], [make_profile(E, device_ids=None), make_profile(E, device_ids=[None])],
                                    [make_event(device_id=None, anonymous=True)], [], [0]),
     "nothing blacklisted": ([], [make_profile(E)], [make_event(E)], [0], [0]),
+    # Issue 14, "Identities": data as CRMs, web forms and spreadsheets write it.
+    "unicode whitespace, zero-width and BOM padding": (
+        [entry(E)], [make_profile(f"\u00a0{E}\u2007"), make_profile(f"\u202f{E}\u3000"), make_profile(f"\u0085{E}\u2028")],
+        [make_event(f"\u200b{E}"), make_event(f"\ufeff{E}\u200b"), make_event(f"\u2060 {E}\u200d\t"),
+         make_event(f"a\u00a0{E}")], [], [3]),
+    "fullwidth and case variants": ([entry(E)], [make_profile("ａｎｎａ@ｅｘａｍｐｌｅ．ｃｏｍ")],
+                                    [make_event("ＡＮＮＡ@Example.COM"), make_event("anna@example.con")], [], [1]),
+    "scoped entry matches padded data scopes": (
+        [entry(E, scope="shop")], [make_profile(E, scope="\u00a0shop\u200b"), make_profile(E, scope="\ufeff")],
+        [make_event(E, scope="\u3000SHOP\u2028"), make_event(E, scope="\u00a0outlet")], [1], [1]),
+    "blank device ids never link": (
+        [entry(E)], [make_profile(E, device_ids=["", " ", "\u00a0\u200b", "d1"])],
+        [make_event(device_id="", anonymous=True), make_event(device_id=" ", anonymous=True),
+         make_event(device_id="\ufeff", email="other@y.z"), make_event(device_id=None, anonymous=True),
+         make_event(device_id="d1", anonymous=True)], [], [0, 1, 2, 3]),
+    "blank device id of a matched event links nothing": (
+        [entry(E)], [], [make_event(E, device_id=" "), make_event(device_id="", anonymous=True),
+                         make_event(device_id="\u3000", anonymous=True), make_event(device_id=" ", anonymous=True)],
+        [], [1, 2, 3]),
+    "device and user ids compare trimmed": (
+        [entry(E), entry(user_id="u1")], [make_profile(E, device_ids=["\u00a0d1\u200b"]),
+                                          make_profile("x@y.z", user_id="\ufeffu1\u3000")],
+        [make_event(device_id="d1", anonymous=True), make_event(device_id=" d1 ", anonymous=True),
+         make_event(device_id="D1", anonymous=True), make_event(user_id="u1\u00a0")], [], [2]),
 }
 
 

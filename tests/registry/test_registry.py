@@ -179,6 +179,47 @@ def test_latest_action_wins_across_channels(reg, late_at, late_wins):
     assert reg.history()[-1]["Outcome"] == ("applied" if late_wins else "superseded")
 
 
+T = "2026-11-01T10:00:00Z"
+
+
+@pytest.mark.parametrize("order", ["blacklist first", "whitelist first"])
+def test_blacklisting_wins_a_tie_in_one_feed(reg, order):
+    """Issue 14: equal timestamps were decided by arrival order; for GDPR the blacklist wins (SPEC §2)."""
+    lines = [{"email": "t@example.com", "event": "Blacklisted", "timestamp": T},
+             {"email": "t@example.com", "event": "Whitelisted", "timestamp": T}]
+    reg.apply_events(lines if order == "blacklist first" else lines[::-1])
+    assert reg.status(email="t@example.com")["blacklisted"] is True
+    assert reg.list().total == 1
+
+
+@pytest.mark.parametrize("order", ["blacklist first", "whitelist first"])
+def test_blacklisting_wins_a_tie_across_channels(reg, order):
+    """The same tie arriving through two calls and two channels (an API event, then a snapshot command)."""
+    calls = [lambda: reg.set_status(user_id="u-9", blacklisted=True, at=T, channel="api"),
+             lambda: reg.apply_events([{"id": "u-9", "event": "Whitelisted", "timestamp": T}])]
+    for call in calls if order == "blacklist first" else calls[::-1]:
+        call()
+    assert reg.status(user_id="u-9")["blacklisted"] is True
+    outcomes = [(h["Action"], h["Outcome"]) for h in reg.history()]
+    assert ("unset", "superseded") in outcomes or outcomes[0] == ("unset", "unchanged")
+
+
+def test_a_tie_on_another_scope_does_not_block_a_whitelist(reg):
+    """The tie rule weighs only competing actions: a blacklisting of scope `news` at the same instant
+    does not stop whitelisting scope `shop`."""
+    reg.set_status(email="t@example.com", scope="shop", blacklisted=True, at="2026-11-01T09:00:00Z", channel="api")
+    reg.set_status(email="t@example.com", scope="news", blacklisted=True, at=T, channel="api")
+    out = reg.set_status(email="t@example.com", scope="shop", blacklisted=False, at=T, channel="api")
+    assert out["Outcome"] == "applied"
+    assert [r.scope for r in reg.list().items] == ["news"]
+
+
+def test_a_later_whitelist_still_wins(reg):
+    reg.set_status(user_id="u-9", blacklisted=True, at=T, channel="api")
+    out = reg.set_status(user_id="u-9", blacklisted=False, at="2026-11-01T10:00:00.000001Z", channel="api")
+    assert out["Outcome"] == "applied" and reg.list().total == 0
+
+
 def test_an_older_action_changes_nothing_but_is_recorded(reg):
     reg.set_status(email="x@example.com", blacklisted=True, at="2026-11-01T10:00:00Z", channel="event")
     version = reg.snapshot().version

@@ -24,8 +24,13 @@ from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event,
 from tests.reliability.conftest import cli_env, harness_api_url, run_gdpr_sweep
 from tests.reliability.test_hostile_input import state
 
-PROFILES = "datasets[0] (profiles)"
-EVENTS = "datasets[1] (events)"
+
+def key(index: int, name: str, which: str) -> str:
+    return f"datasets[{index}].{which} ({name})"
+
+
+PROFILES_PATH, PROFILES_SOURCE = key(0, "profiles", "path"), key(0, "profiles", "source")
+EVENTS_PATH, EVENTS_SOURCE = key(1, "events", "path"), key(1, "events", "source")
 BLACKLISTED = "overlap.person@example.com"
 
 
@@ -45,33 +50,33 @@ def _symlinked_alias(root: Path, text: str) -> str:
 # name: (edit of the two-dataset lake's TOML, the two keys the error must name)
 OVERLAPS = {
     "path-is-own-source": (lambda root, t: _replace(t, ('path = "clean/events"', 'path = "raw/events"')),
-                           (f"{EVENTS} 'path'", f"{EVENTS} 'source'")),
+                           (EVENTS_PATH, EVENTS_SOURCE)),
     "path-inside-own-source": (lambda root, t: _replace(t, ('path = "clean/events"', 'path = "raw/events/clean"')),
-                               (f"{EVENTS} 'path'", f"{EVENTS} 'source'")),
+                               (EVENTS_PATH, EVENTS_SOURCE)),
     "source-inside-own-path": (lambda root, t: _replace(t, ('source = "raw/events"', 'source = "clean/events/in"')),
-                               (f"{EVENTS} 'path'", f"{EVENTS} 'source'")),
+                               (EVENTS_PATH, EVENTS_SOURCE)),
     "two-datasets-one-path": (lambda root, t: _replace(t, ('path = "clean/profiles"', 'path = "clean/events"')),
-                              (f"{PROFILES} 'path'", f"{EVENTS} 'path'")),
+                              (PROFILES_PATH, EVENTS_PATH)),
     "path-inside-other-path": (lambda root, t: _replace(t, ('path = "clean/profiles"', 'path = "clean/events/p"')),
-                               (f"{PROFILES} 'path'", f"{EVENTS} 'path'")),
+                               (PROFILES_PATH, EVENTS_PATH)),
     "path-is-other-source": (lambda root, t: _replace(t, ('path = "clean/profiles"', 'path = "raw/events"')),
-                             (f"{PROFILES} 'path'", f"{EVENTS} 'source'")),
+                             (PROFILES_PATH, EVENTS_SOURCE)),
     "source-contains-other-path": (lambda root, t: _replace(t, ('source = "raw/events"', 'source = "clean"')),
-                                   (f"{PROFILES} 'path'", f"{EVENTS} 'source'")),
+                                   (PROFILES_PATH, EVENTS_SOURCE)),
     "two-datasets-one-source": (lambda root, t: _replace(t, ('source = "raw/profiles"', 'source = "raw/events"')),
-                                (f"{PROFILES} 'source'", f"{EVENTS} 'source'")),
+                                (PROFILES_SOURCE, EVENTS_SOURCE)),
     "source-in-versions-folder": (lambda root, t: _replace(t, ('source = "raw/profiles"',
                                                                'source = "clean/.events.versions"')),
-                                  (f"{PROFILES} 'source'", f"{EVENTS} 'path'")),
-    "same-folder-through-symlink": (_symlinked_alias, (f"{PROFILES} 'path'", f"{EVENTS} 'path'")),
+                                  (PROFILES_SOURCE, EVENTS_PATH)),
+    "same-folder-through-symlink": (_symlinked_alias, (PROFILES_PATH, EVENTS_PATH)),
     "s3-prefix-inside-another": (lambda root, t: _replace(t, ('source = "raw/profiles"\n', ''),
                                                           ('source = "raw/events"\n', ''),
                                                           ('path = "clean/profiles"', 'path = "s3://b/lake/"'),
                                                           ('path = "clean/events"', 'path = "s3://b/lake/events"')),
-                                 (f"{PROFILES} 'path'", f"{EVENTS} 'path'")),
+                                 (PROFILES_PATH, EVENTS_PATH)),
     "s3-source-is-own-path": (lambda root, t: _replace(t, ('source = "raw/events"', 'source = "s3://b/lake/ev"'),
                                                        ('path = "clean/events"', 'path = "s3://b/lake/ev/"')),
-                              (f"{EVENTS} 'path'", f"{EVENTS} 'source'")),
+                              (EVENTS_PATH, EVENTS_SOURCE)),
 }
 
 APART = {

@@ -41,18 +41,24 @@ BASE_EMAILS = [
     "o'brien;drop@example.com", "\"quoted\"@example.com",
 ]
 OTHER_EMAILS = ["anna@example.co", "", "   ", "not-an-email", "ANNA@EXAMPLE.COM.evil"]
-PADS = ["", " ", "\t", "\n ", "  "]
-DATA_SCOPES = [None, "", "  ", "\t", "shop", "SHOP", " Shop\t", "outlet", "defaultscope", "DefaultScope"]
+PADS = ["", " ", "\t", "\n ", "  ", "\u00a0", "\u200b", "\ufeff ", "\u3000", "\u2028\u0085"]  # issue 14
+DATA_SCOPES = [None, "", "  ", "\t", "\u00a0\u200b", "shop", "SHOP", " Shop\t", "\u3000shop\ufeff", "outlet",
+               "defaultscope", "DefaultScope"]
 ENTRY_SCOPES = [None, "shop", "outlet", "DefaultScope"]
-STR_USER_IDS = ["u1", "U1", " u1", "u2", "1", "01", "2"]
+STR_USER_IDS = ["u1", "U1", " u1", "u1\u200b", "u2", "1", "01", "2", "", "\u00a0"]
 INT_USER_IDS = [1, 2, 10]
-STR_DEVICES = ["d1", "d2", "D1", "1", "2"]
+STR_DEVICES = ["d1", "d2", "D1", "1", "2", " d1\u00a0", "", " ", "\ufeff"]
 INT_DEVICES = [1, 2, 3]
 ENTRY_USER_IDS = ["u1", "u2", "1", "2", "01", "10"]
 
 
+def fullwidth(value: str) -> str:
+    """ASCII `!`..`~` in their fullwidth forms (U+FF01..U+FF5E), as East Asian input methods type them."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in value)
+
+
 def case_variant(draw, value: str) -> str:
-    fn = draw(st.sampled_from([str, str.upper, str.lower, str.title, str.swapcase]))
+    fn = draw(st.sampled_from([str, str.upper, str.lower, str.title, str.swapcase, fullwidth]))
     return draw(st.sampled_from(PADS)) + fn(value) + draw(st.sampled_from(PADS))
 
 
