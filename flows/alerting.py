@@ -32,9 +32,11 @@ def save_webhook_block(url: str) -> UUID:
     """A Custom Webhook notification block `gdpr-sweep-alerts` POSTing JSON to `url`."""
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
-    block = CustomWebhookNotificationBlock(name=WEBHOOK_BLOCK, url=url, method="POST",
-                                           json_data={"subject": "{{subject}}", "text": "{{body}}"})
-    return block.save(WEBHOOK_BLOCK, overwrite=True)
+    block = CustomWebhookNotificationBlock(name=WEBHOOK_BLOCK, url=url, method="POST", headers=None,
+                                           cookies=None, json_data={"subject": "{{subject}}", "text": "{{body}}"})
+    saved = block.save(WEBHOOK_BLOCK, overwrite=True)  # sync here: called outside an event loop
+    assert isinstance(saved, UUID)
+    return saved
 
 
 def block_id(spec: str) -> UUID:

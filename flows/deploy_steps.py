@@ -99,7 +99,12 @@ if __name__ == "__main__":  # scripts/prefect-setup
     import sys
 
     try:
-        print(ensure_work_pool())
+        wait = os.environ.get("GDPR_SWEEP_API_WAIT_SECONDS", "180")
+        try:
+            seconds = float(wait)
+        except ValueError:
+            raise ConfigError(f"GDPR_SWEEP_API_WAIT_SECONDS must be a number of seconds, not {wait!r}") from None
+        print(ensure_work_pool(seconds))
     except ConfigError as exc:
         print(f"gdpr-sweep: error: {exc}", file=sys.stderr)
         sys.exit(2)

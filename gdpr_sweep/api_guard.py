@@ -15,9 +15,10 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("gdpr_sweep.api")
 
@@ -32,10 +33,6 @@ ROUTES = (BLACKLISTS, BLACKLISTS + "/{blacklist_id}", BLACKLISTS + "/{blacklist_
           "/users/{user_id}/blacklist-status", "/events", HEALTH_PATH, "/openapi.json")
 """Every path the API serves, spelled as documented; `canonical_path` maps the variants onto them."""
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _TEMPLATES = [[None if part.startswith("{") else part.lower() for part in route.split("/")] for route in ROUTES]
 _SPELLED = [route.split("/") for route in ROUTES]
@@ -140,7 +137,7 @@ class Guard:
         started = time.perf_counter()
         status = {"code": 0}
 
-        async def logged_send(message: dict[str, Any]) -> None:
+        async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)
@@ -172,16 +169,16 @@ class Guard:
         # Read the (small) body up front so a chunked upload cannot exceed the limit either.
         chunks, size, more = [], 0, True
         while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+            event = await receive()
+            if event["type"] == "http.disconnect":
                 return
-            chunk = message.get("body", b"")
+            chunk = event.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
                 await _send_json(send, 413, {"message": f"request body larger than {self.max_body} bytes"})
                 return
             chunks.append(chunk)
-            more = message.get("more_body", False)
+            more = event.get("more_body", False)
         body = b"".join(chunks)
         media = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
         if body and media and media != b"application/json" and not media.endswith(b"+json"):
@@ -193,7 +190,7 @@ class Guard:
             scope["headers"] = [*headers, (b"content-type", b"application/json")]
         replayed = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True

@@ -54,8 +54,9 @@ def clear_user_data(ctx: Context, blacklist_id: str, check_raw: bool) -> None:
 @click.option("--allowed", type=click.Path(path_type=Path, dir_okay=False),
               help="Where the rows that may be sent go (default: FILE's name + .allowed).")
 @click.option("--failed", type=click.Path(path_type=Path, dir_okay=False),
-              help="Where the blacklisted rows go, with a `reason` column (default: FILE's name + .failed).")
-@click.option("--email-column", help="Column with the recipient's email (default: a column named 'email').")
+              help="Where the failed rows go, with a `reason` column (default: FILE's name + .failed).")
+@click.option("--email-column", help="Column with the recipients: an address, `Name <address>`, a `mailto:` URI or "
+                                     "a comma-separated list of them (default: a column named 'email').")
 @click.option("--user-id-column", help="Column with the recipient's external user id.")
 @click.option("--scope-column", help="Column with each row's scope (business unit).")
 @click.option("--scope", help="Scope of every row when there is no scope column (default: DefaultScope).")
@@ -65,7 +66,8 @@ def suppress(ctx: Context, file: Path, allowed: Path | None, failed: Path | None
              user_id_column: str | None, scope_column: str | None, scope: str | None) -> None:
     """Split an outgoing message or audience FILE (CSV or Parquet) into allowed and failed rows.
 
-    Failed rows carry the reason `blacklisted`: no communication, not even transactional.
+    Failed rows carry the reason `blacklisted` (any recipient is blacklisted: no communication, not
+    even transactional) or `unparseable` (the recipient field cannot be read as addresses).
     """
     emit(suppress_file(ctx.settings, file, allowed, failed, email_column=email_column,
                        user_id_column=user_id_column, scope_column=scope_column, scope=scope))

@@ -154,7 +154,7 @@ def lookup(ctx: Context, email: str | None, user_id: str | None, as_json: bool) 
         extra = f" ({extra[2:]})" if extra else ""
         raise NotFound(f"no blacklist entry with this {kind.replace('_', ' ')} in {searched} reports{extra}")
     purged_in = [r["run_id"] for r in runs if sum(r["rows_removed"].values())]
-    answer = {"found": True, "identity": kind, "purged": all(e["rows_still_present"] == 0 for e in entries.values()),
+    answer: dict[str, Any] = {"found": True, "identity": kind, "purged": all(e["rows_still_present"] == 0 for e in entries.values()),
               "entries": list(entries.values()), "purged_in_runs": purged_in, "runs": runs,
               "reports_searched": searched, "reports_with_other_key": other_key,
               "reports_without_hashes": unhashed}

@@ -47,7 +47,7 @@ from pipelines.ingest import (
 from pipelines.match import connect
 from pipelines.raw import raw_status, raw_unchecked
 from pipelines.settings import DatasetConfig, Settings
-from pipelines.suppress import REASON, find_recipient_columns, split_recipients, suppression_list
+from pipelines.suppress import REASONS, find_recipient_columns, split_recipients, suppression_list
 from pipelines.sweep import publish_version
 
 RAW_NOT_CHECKED = ("ClearUserData does not read raw snapshots unless asked (--check-raw); the nightly sweep's "
@@ -205,7 +205,8 @@ def suppress_file(settings: Settings, path: Path, allowed: Path | None = None, f
                   email_column: str | None = None, user_id_column: str | None = None,
                   scope_column: str | None = None, scope: str | None = None) -> dict[str, Any]:
     """Split an outgoing message or audience file into an allowed file and a failed file whose rows
-    carry the reason `blacklisted`. Outputs default to `<name>.allowed.<ext>` / `<name>.failed.<ext>`."""
+    carry the reason `blacklisted` or `unparseable` (pipelines/suppress.py). Outputs default to
+    `<name>.allowed.<ext>` / `<name>.failed.<ext>`."""
     path = Path(path)
     table = read_table_file(path)
     cols = find_recipient_columns(table.schema, email_column, user_id_column, scope_column, scope, str(path))
@@ -220,7 +221,8 @@ def suppress_file(settings: Settings, path: Path, allowed: Path | None = None, f
     write_table_file(result.failed, failed, path)
     write_table_file(result.allowed, allowed, path)
     return {"file": str(path), "blacklist_version": snapshot.version, "rows_in": result.rows_in,
-            "allowed": result.allowed.num_rows, "failed": result.failed.num_rows, "reason": REASON,
+            "allowed": result.allowed.num_rows, "failed": result.failed.num_rows,
+            "failed_by_reason": {reason: result.by_reason.get(reason, 0) for reason in REASONS},
             "reason_column": result.reason_column, "allowed_file": str(allowed), "failed_file": str(failed),
             "columns": {"email": cols.email, "user_id": cols.user_id, "scope": cols.scope}}
 

@@ -240,10 +240,10 @@ def write_clear_report(report_dir: Path, run: ClearRun, plans: Sequence[DatasetP
     changed = {p.config.name for p, _ in written}
     unchanged = [p.config.name for p in plans if p.config.name not in changed]
     report = build_clear_report(run, [o for _, o in written], unchanged, verification, raw_held)
-    written = chain.write_linked(report_dir, report, lambda r: {"clear-user-data.md": render_clear_markdown(r)},
-                                 f"{OPERATIONS_DIR}/{run.run_id}/clear-user-data.json")
+    sealed = chain.write_linked(report_dir, report, lambda r: {"clear-user-data.md": render_clear_markdown(r)},
+                                f"{OPERATIONS_DIR}/{run.run_id}/clear-user-data.json")
     report_index.refresh(report_dir)  # notices for recipients, index.html
-    return written
+    return sealed
 
 
 def clear_summary(path: Path, report: dict[str, Any]) -> dict[str, Any]:

@@ -21,10 +21,12 @@ from collections.abc import Iterable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.identity import id_key
 from pipelines.match import LINKED_SCHEMA
 
 LINK_SCHEMA = pa.schema([("bid", pa.string()), ("device", pa.string()), ("via", pa.string())])
-"""One remembered link: the entry, the device (as the matcher compares it) and what made it."""
+"""One remembered link: the entry, the device (its comparison form, `pipelines.identity.id_key`) and what
+made it."""
 VIA = {"profiles": "profile", "events": "event"}
 """A dataset kind -> the `via` of the links its rows make."""
 
@@ -43,9 +45,10 @@ def found_links(hits: Iterable[pa.Table | None], kinds: Mapping[str, str]) -> pa
         parents = pc.list_parent_indices(lists)
         parts.append(_table(pc.take(linking["bid"], parents), pc.list_flatten(lists), pc.take(via, parents)))
     table = pa.concat_tables(parts)
-    usable = pc.and_(pc.is_valid(table["device"]),
-                     pc.not_equal(pc.utf8_trim_whitespace(pc.fill_null(table["device"], "")), ""))
-    return _distinct(table.filter(usable), LINK_SCHEMA)
+    # Stored in their comparison form (§2: trimmed; blank is none), one row per device however spelled.
+    keyed = pa.array([id_key(d) for d in table["device"].to_pylist()], pa.string())
+    table = table.set_column(table.schema.get_field_index("device"), "device", keyed)
+    return _distinct(table.filter(pc.is_valid(table["device"])), LINK_SCHEMA)
 
 
 def remembered(links: pa.Table, entries: pa.Table, link_through_events: bool) -> pa.Table:

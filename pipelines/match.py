@@ -20,7 +20,7 @@ from pipelines import sql
 from pipelines.errors import DataFileError, SchemaError
 from pipelines.identity import email_key, id_key, scope_key
 from pipelines.settings import DatasetConfig
-from pipelines.storage import read_schema
+from pipelines.storage import read_schema, read_schemas
 
 REASONS = {1: "email", 2: "user_id", 3: "linked_device"}
 _RESERVED = {"file_index", "file_row_number"}
@@ -268,9 +268,10 @@ def resolve_column(schema: pa.Schema, dotted: str, where: str) -> list[tuple[str
     return segments
 
 
-def check_schema(config: DatasetConfig, path: Path) -> dict[str, list[tuple[str, bool]]]:
-    """Validate one file against the dataset's configuration; return the resolved column paths."""
-    schema = read_schema(path)
+def check_schema(config: DatasetConfig, path: Path, schema: pa.Schema | None = None) -> dict[str, list[tuple[str, bool]]]:
+    """Validate one file (its `schema`, if already read) against the dataset's configuration; return
+    the resolved column paths."""
+    schema = schema if schema is not None else read_schema(path)
     where = f"dataset {config.name!r}, file {path}"
     reserved = _RESERVED & set(schema.names)
     if reserved:
@@ -299,10 +300,12 @@ def check_dataset(ds: DatasetInput) -> dict[str, list[tuple[str, bool]]]:
     columns or types would make the cleaned dataset unreadable as one table)."""
     first: dict[str, list[tuple[str, bool]]] | None = None
     first_path: Path | None = None
+    paths = list(ds.files.values())
+    schemas = read_schemas(paths)  # each footer read once (on S3, in parallel)
     if ds.config.format != "delta":  # a Delta table's schema is its log's; writers vary view types per file
-        check_sibling_schemas(ds.config.name, ds.files.values())
-    for path in ds.files.values():
-        resolved = check_schema(ds.config, path)
+        check_sibling_schemas(ds.config.name, paths, schemas)
+    for path, schema in zip(paths, schemas, strict=True):
+        resolved = check_schema(ds.config, path, schema)
         if first is None:
             first, first_path = resolved, path
         elif resolved != first:
@@ -319,13 +322,15 @@ def check_files(config: DatasetConfig, paths: Sequence[Path]) -> None:
     check_sibling_schemas(config.name, paths)
 
 
-def check_sibling_schemas(dataset: str, paths: Iterable[Path]) -> None:
+def check_sibling_schemas(dataset: str, paths: Iterable[Path], schemas: Sequence[pa.Schema] | None = None) -> None:
     """Every file of a dataset must have the first file's schema (names, types, nullability, order);
-    SchemaError naming the dataset, the file and the first difference otherwise."""
+    SchemaError naming the dataset, the file and the first difference otherwise. `schemas`: the
+    files' schemas, if already read."""
     first_schema: pa.Schema | None = None
     first_path: Path | None = None
-    for path in paths:
-        schema = read_schema(path).remove_metadata()
+    paths = list(paths)
+    for path, read in zip(paths, schemas if schemas is not None else [None] * len(paths), strict=True):
+        schema = (read if read is not None else read_schema(path)).remove_metadata()
         if first_schema is None:
             first_schema, first_path = schema, path
         elif not schema.equals(first_schema):

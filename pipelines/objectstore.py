@@ -153,6 +153,18 @@ def is_data(rel: str) -> bool:
     return rel.endswith(".parquet") and not any(p.startswith((".", "_")) for p in rel.split("/"))
 
 
+def cache_listing(fs: s3fs.S3FileSystem, urls: Sequence[str]) -> None:
+    """List every object under these prefixes afresh into s3fs's listing cache (one LIST per 1,000
+    keys), so DuckDB's reads through `fs` take each object's size and ETag from it: without it DuckDB
+    asks for them with ~8 HEAD requests per file (365 files on moto: 52 s instead of 5 s). s3fs pins
+    its ranged reads to the listed ETag, so an object replaced since fails the read rather than mixing
+    bytes; the run's own checks (`s3dataset.finish`) catch it either way."""
+    for url in urls:
+        key = Url(url).key.rstrip("/")
+        fs.invalidate_cache(key)
+        fs.find(key, detail=True)
+
+
 def head(fs: s3fs.S3FileSystem, url: str) -> dict[str, Any] | None:
     """The object's HEAD response (ETag, VersionId, Metadata, ...), or None if it does not exist."""
     u = Url(url)

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.errors import DataFileError
-from pipelines.identity import scope_key
+from pipelines.identity import id_key, scope_key
 from pipelines.match import Entry
 from pipelines.residual_sql import EMAIL_HITS, EMAIL_PARAMS, ID_HITS, prefilter_pattern, register, scope_keys
 
@@ -66,10 +66,10 @@ def needles(entries: Sequence[Entry], devices: Sequence[tuple[str, str]] = ()) -
     the scopes its entry covers."""
     scopes = {e.blacklist_id: scope_key(e.scope) for e in entries}
     emails = [{"bid": e.blacklist_id, "email": e.email, "scope": scopes[e.blacklist_id]} for e in entries if e.email]
-    ids = [{"bid": e.blacklist_id, "id": e.user_id, "kind": "user_id", "scope": scopes[e.blacklist_id]}
-           for e in entries if e.user_id]
-    ids += [{"bid": bid, "id": device, "kind": "device_id", "scope": scopes[bid]}
-            for bid, device in sorted(set(devices)) if bid in scopes and device]
+    ids = [{"bid": e.blacklist_id, "id": id_key(e.user_id), "kind": "user_id", "scope": scopes[e.blacklist_id]}
+           for e in entries if id_key(e.user_id)]
+    ids += [{"bid": bid, "id": id_key(device), "kind": "device_id", "scope": scopes[bid]}
+            for bid, device in sorted(set(devices)) if bid in scopes and id_key(device)]
     return Needles(pa.Table.from_pylist(emails, schema=ENTRY_EMAILS), pa.Table.from_pylist(ids, schema=ENTRY_IDS))
 
 
@@ -95,8 +95,9 @@ def string_leaves(array: pa.Array, path: str, rows: pa.Array) -> Iterator[tuple[
     if pa.types.is_dictionary(kind):
         yield from string_leaves(array.dictionary_decode(), path, rows)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        array = array.cast(pa.string())  # first: pyarrow 26 cannot filter or take string_view (delta-rs writes it)
         valid = pc.is_valid(array)
-        yield path, rows.filter(valid), array.filter(valid).cast(pa.string())
+        yield path, rows.filter(valid), array.filter(valid)
     elif pa.types.is_struct(kind):
         for i, child in enumerate(array.flatten()):  # parent nulls applied to the children
             yield from string_leaves(child, f"{path}.{kind.field(i).name}", rows)

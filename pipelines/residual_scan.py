@@ -132,8 +132,8 @@ def run_scan(settings: Settings, entries: Sequence[Entry], devices: Sequence[tup
             findings += _findings(target, scans)
     finally:
         con.close()
-    devices = found.ids.filter(found.ids.column("kind").to_numpy(zero_copy_only=False) == "device_id").num_rows
-    return ScanResult(tuple(stats), tuple(findings), len(entries), devices, tuple(skipped))
+    searched = found.ids.filter(found.ids.column("kind").to_numpy(zero_copy_only=False) == "device_id").num_rows
+    return ScanResult(tuple(stats), tuple(findings), len(entries), searched, tuple(skipped))
 
 
 def _scan(con: Any, path: Path | str, found: Needles, target: Target) -> FileScan:

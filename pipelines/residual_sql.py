@@ -99,8 +99,8 @@ def _vectorised(fn: Callable[[str], str | None]) -> Callable[[pa.Array], pa.Arra
 def register(con: duckdb.DuckDBPyConnection) -> None:
     """The Python definitions of folding and trimming, for the (rare) values DuckDB cannot do alone."""
     for name, fn in ((FOLD_FN, fold_text), (ID_FN, id_form)):
-        con.create_function(name, _vectorised(fn), [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
-                            type="arrow", null_handling="special", side_effects=False)
+        con.create_function(name, _vectorised(fn), [duckdb.sqltype("VARCHAR")],  # type: ignore[call-overload]
+                            duckdb.sqltype("VARCHAR"), type="arrow", null_handling="special", side_effects=False)
 
 
 def scope_keys(values: pa.Array) -> pa.Array:

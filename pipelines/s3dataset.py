@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -84,6 +84,12 @@ class S3Outcome(DatasetOutcome):
 # Plan
 
 
+def _ref(url: Url) -> Path:
+    """`FilePlan.input_path` is typed Path; for an object it holds the Url itself (a str, which
+    pyarrow and DuckDB open through the registered filesystem): a Path would fold `s3://` to `s3:/`."""
+    return cast(Path, url)
+
+
 def read_state(fs: s3fs.S3FileSystem, root: Url) -> tuple[dict[str, Any], str | None]:
     """The state object and its ETag, or ({}, None) before the first sweep."""
     info = objectstore.head(fs, root / STATE)
@@ -110,7 +116,7 @@ def plan(config: DatasetConfig, fs: s3fs.S3FileSystem, fingerprint: str | None =
             continue
         entry = known.get(rel, {})
         if entry.get("etag") == info.etag:
-            files[rel] = ObjectPlan(rel, root / rel, "clean", int(entry["rows"]), entry.get("sha256"),
+            files[rel] = ObjectPlan(rel, _ref(root / rel), "clean", int(entry["rows"]), entry.get("sha256"),
                                     verified=entry.get("verified") if incremental else None,
                                     etag=info.etag, target_etag=info.etag)
         else:
@@ -128,7 +134,7 @@ def plan(config: DatasetConfig, fs: s3fs.S3FileSystem, fingerprint: str | None =
                 continue  # taken in by an earlier run, unchanged since
             src = Url(config.source_url) / rel
             here = listing.get(rel)
-            files[rel] = ObjectPlan(rel, src, "source", objectstore.num_rows(fs, src, info.etag), None,
+            files[rel] = ObjectPlan(rel, _ref(src), "source", objectstore.num_rows(fs, src, info.etag), None,
                                     etag=info.etag, target_etag=here.etag if here else None)
     if not files and not state:
         where = f"no Parquet objects in {config.source_url} and " if config.source_url else ""
@@ -145,7 +151,7 @@ def _unknown(fs: s3fs.S3FileSystem, url: Url, rel: str, etag: str) -> ObjectPlan
     if info is None or info["ETag"] != etag:
         raise Changed(f"{url}: changed while this run listed it; run again")
     ours = objectstore.MARKER in {k.lower() for k in info.get("Metadata", {})}
-    return ObjectPlan(rel, url, "clean", objectstore.num_rows(fs, url, etag), None, etag=etag, target_etag=etag,
+    return ObjectPlan(rel, _ref(url), "clean", objectstore.num_rows(fs, url, etag), None, etag=etag, target_etag=etag,
                       recovered_version=info.get("VersionId") if ours else None)
 
 
@@ -161,7 +167,7 @@ def _legacy_files(fs: s3fs.S3FileSystem, root: Url, listing: dict[str, objectsto
         if inside is None or inside not in listing:
             raise SweepError(f"{root / LEGACY_CURRENT}: lists {url}, which is missing; restore it from the "
                              "bucket's versions or delete the manifest to sweep the plain objects only")
-        found.append(ObjectPlan(rel, url, "clean", int(entry["rows"]), entry.get("sha256"),
+        found.append(ObjectPlan(rel, _ref(url), "clean", int(entry["rows"]), entry.get("sha256"),
                                 etag=listing[inside].etag, target_etag=None, legacy=True))
     return found
 
@@ -185,11 +191,11 @@ def write_file(fs: s3fs.S3FileSystem, root: Url, f: ObjectPlan, drop: np.ndarray
     """Replace the file at its key if it has rows to drop (or is a raw snapshot or legacy file to
     place there); leave it untouched otherwise."""
     if not (drop is not None and len(drop)) and f.origin == "clean" and not f.legacy:
-        sha = f.sha256 or objectstore.sha256(fs, f.input_path, f.etag)
+        sha = f.sha256 or objectstore.sha256(fs, str(f.input_path), f.etag)
         return ObjectOutcome(f.relpath, f.origin, f.rows, f.rows, sha, sha, False, etag_out=f.etag)
     with _scratch(work_dir) as tmp:
         src = tmp / "in.parquet"
-        sha_in = objectstore.download(fs, f.input_path, f.etag, src)
+        sha_in = objectstore.download(fs, str(f.input_path), f.etag, src)
         out, rows_out = src, f.rows
         if drop is not None and len(drop):
             out = tmp / "out.parquet"

@@ -75,12 +75,16 @@ def partitions(plans: Sequence[DatasetPlan], per_dataset: int = 1) -> list[Parti
     return parts
 
 
-def open_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that can also read the configured object store."""
+def open_connection(settings: Settings, reads: DatasetConfig | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that can also read the configured object store; with `reads` (an S3
+    dataset), the sizes and ETags of its objects are listed first (objectstore.cache_listing)."""
     con = connect(settings.duckdb_memory_limit)
     if any(ds.url for ds in settings.datasets):
         objectstore.configure(settings.s3)
         objectstore.register(con, settings.s3)
+        if reads is not None and reads.url and reads.format != "delta":
+            objectstore.cache_listing(objectstore.filesystem(settings.s3),
+                                      [u for u in (reads.url, reads.source_url) if u])
     return con
 
 
@@ -137,7 +141,7 @@ class Links:
 def link_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: Sequence[str],
                    blacklist_version: int | None = None) -> Links:
     """Pass 1: these files' identity hits and the devices they link (§3 rules 1, 2 and rule 3's first half)."""
-    with open_connection(settings) as con:
+    with open_connection(settings, plan.config) as con:
         found = find_matches(con, entries, [partition_input(plan, relpaths, blacklist_version)],
                              settings.link_devices_through_events, links_only=True)
     assert found.identity_hits is not None
@@ -157,7 +161,7 @@ def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, re
     """Pass 2: these files' rows to drop and counts, with every partition's linked devices. `own`:
     this partition's pass-1 result (its identity hits are reused); without it the identity columns
     are scanned again."""
-    with open_connection(settings) as con:
+    with open_connection(settings, plan.config) as con:
         result = find_matches(con, entries, [partition_input(plan, relpaths, blacklist_version)],
                               settings.link_devices_through_events, extra_linked=linked,
                               identity_hits=own.hits if own is not None else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import duckdb
+from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from pipelines.identity import TRIM_CHARS, email_key, id_key, scope_text_key
 
@@ -33,7 +34,8 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     pay a per-vector conversion that is dearer than a few rows)."""
     for name, fn in _FUNCTIONS.items():
         con.create_function(name, fn, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
-                            type="native", null_handling="special", side_effects=False)
+                            type=PythonUDFType.NATIVE, null_handling=FunctionNullHandling.SPECIAL,
+                            side_effects=False)
 
 
 def quote_ident(name: str) -> str:

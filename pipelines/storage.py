@@ -15,7 +15,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,15 @@ def read_schema(path: Path) -> pa.Schema:
     except (OSError, pa.ArrowException) as exc:
         raise DataFileError(f"{path}: not a readable Parquet file ({type(exc).__name__}); "
                             "replace or remove it and run again") from None
+
+
+def read_schemas(paths: Sequence[Path]) -> list[pa.Schema]:
+    """`read_schema` of each file, in order; object-store URLs are read in parallel (each is a
+    round trip or two to the store), local files one after the other."""
+    if not any("://" in str(p) for p in paths):
+        return [read_schema(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
+        return list(pool.map(read_schema, paths))
 
 
 def num_rows(path: Path) -> int:

@@ -1,9 +1,12 @@
 """Communication suppression (SPEC §4, CrossEngage: no communication at all, not even transactional).
 
 `split_recipients` divides an outgoing message or audience table into the rows that may be sent and
-the rows that fail with the reason `blacklisted`, by the same identity rules as §2/§3: emails
-compare trimmed and lower-cased, user ids exactly as text, scopes case-insensitively with null,
-empty or blank scopes in `DefaultScope`, and an entry without a scope covers every scope.
+the rows that fail, by the identity rules of docs/spec.md §2: the one normalisation for emails, user
+ids and scopes, scopes case-insensitive with null or blank scopes in `DefaultScope`, and an entry
+without a scope covering every scope. The email column holds recipient fields as mail systems write
+them (`Anna <anna@example.com>`, `mailto:` URIs, several recipients, groups: `pipelines/recipients.py`):
+a row fails with the reason `blacklisted` when any of its recipients is blacklisted, and with the
+reason `unparseable` when its field cannot be read as addresses (never allowed on a guess).
 `suppression_list` is the list an email service provider imports: normalized emails or their SHA-256.
 Tables in, tables out; reading and writing files is the caller's.
 """
@@ -12,16 +15,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.errors import SchemaError
-from pipelines.identity import data_scope_key, email_key, id_key, scope_key
+from pipelines.identity import data_scope_key, id_key, scope_key
 from pipelines.match import Entry
+from pipelines.recipients import recipient_addresses
 
 REASON = "blacklisted"
+UNPARSEABLE = "unparseable"
+REASONS = (REASON, UNPARSEABLE)
 _SEP = "\x1f"  # joins an identity and a scope into one key; cannot occur in a valid email or scope
 
 
@@ -45,6 +51,8 @@ class Suppression:
     failed: pa.Table
     rows_in: int
     reason_column: str
+    by_reason: dict[str, int] = field(default_factory=dict)
+    """Failed rows per reason (`blacklisted`, `unparseable`); each row counted once."""
 
     def __post_init__(self) -> None:
         if self.rows_in != self.allowed.num_rows + self.failed.num_rows:
@@ -95,23 +103,53 @@ def _hits(values: pa.ChunkedArray, scopes: pa.ChunkedArray, unscoped: set[str], 
     return pc.fill_null(pc.or_kleene(every, within), False)
 
 
+def _sets(entries: list[Entry], key: str) -> tuple[set[str], set[str]]:
+    """Entries' identities of one kind: those for every scope, and `identity + _SEP + scope` keys."""
+    unscoped = {getattr(e, key) for e in entries if getattr(e, key) and e.scope is None}
+    scoped = {f"{getattr(e, key)}{_SEP}{scope_key(e.scope)}" for e in entries if getattr(e, key) and e.scope is not None}
+    return unscoped, scoped
+
+
+def _recipient_hits(column: pa.ChunkedArray, scopes: pa.ChunkedArray, entries: list[Entry]) -> tuple[list[bool], list[bool]]:
+    """Per row: does any recipient of its field match an entry (within the row's scope), and is the
+    field unparseable. Each distinct field is parsed once."""
+    unscoped, scoped = _sets(entries, "email")
+    parsed: dict[str, list[str] | None] = {}
+    blocked, unreadable = [], []
+    for value, scope in zip(_text(column).to_pylist(), scopes.to_pylist(), strict=True):
+        if value is None:
+            addresses: list[str] | None = []
+        elif value in parsed:
+            addresses = parsed[value]
+        else:
+            addresses = parsed[value] = recipient_addresses(value)
+        blocked.append(any(a in unscoped or f"{a}{_SEP}{scope}" in scoped for a in addresses or ()))
+        unreadable.append(addresses is None)
+    return blocked, unreadable
+
+
 def split_recipients(table: pa.Table, entries: Iterable[Entry], cols: RecipientColumns) -> Suppression:
-    """Rows that may be sent, and rows that fail with `reason = blacklisted` (every column kept as it was)."""
+    """Rows that may be sent, and rows that fail with `reason` `blacklisted` (a recipient is
+    blacklisted) or `unparseable` (the recipient field cannot be read), every column kept as it was."""
     entries = list(entries)
     scopes = _row_scopes(table, cols)
     blocked = pa.chunked_array([pa.array([False] * table.num_rows, pa.bool_())])
-    for column, key in ((cols.email, "email"), (cols.user_id, "user_id")):
-        if column is None:
-            continue
-        values = _keys(table[column], email_key if key == "email" else id_key)
-        unscoped = {getattr(e, key) for e in entries if getattr(e, key) and e.scope is None}
-        scoped = {f"{getattr(e, key)}{_SEP}{scope_key(e.scope)}" for e in entries
-                  if getattr(e, key) and e.scope is not None}
-        blocked = pc.or_(blocked, _hits(values, scopes, unscoped, scoped))
+    unreadable = pa.chunked_array([pa.array([False] * table.num_rows, pa.bool_())])
+    if cols.email is not None:
+        hits, bad = _recipient_hits(table[cols.email], scopes, entries)
+        blocked = pc.or_(blocked, pa.chunked_array([pa.array(hits, pa.bool_())]))
+        unreadable = pa.chunked_array([pa.array(bad, pa.bool_())])
+    if cols.user_id is not None:
+        unscoped, scoped = _sets(entries, "user_id")
+        blocked = pc.or_(blocked, _hits(_keys(table[cols.user_id], id_key), scopes, unscoped, scoped))
+    failing = pc.or_(blocked, unreadable)
+    reasons = pc.if_else(blocked, REASON, UNPARSEABLE)
     reason_column = "reason" if "reason" not in table.column_names else "suppression_reason"
-    failed = table.filter(blocked)
-    failed = failed.append_column(reason_column, pa.array([REASON] * failed.num_rows, pa.string()))
-    return Suppression(table.filter(pc.invert(blocked)), failed, table.num_rows, reason_column)
+    failed = table.filter(failing)
+    failed_reasons = reasons.filter(failing)
+    failed = failed.append_column(reason_column, failed_reasons.cast(pa.string()))
+    counts = {r: n for r in REASONS if (n := failed_reasons.to_pylist().count(r))}
+    return Suppression(table.filter(pc.invert(failing)), failed, table.num_rows, reason_column, counts)
 
 
 def suppression_list(entries: Iterable[Entry], hashed: bool = False, scope: str | None = None) -> list[str]:

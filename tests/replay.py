@@ -41,6 +41,10 @@ class Replay:
         self.ever += [(kind, r) for r in rows]
         return [r for r in old.rows if r["id"] not in old.removed] if old else []
 
+    def present(self) -> list[dict]:
+        """Every row of every delivered file's current content that no sweep removed."""
+        return [r for files in self.files.values() for d in files.values() for r in d.rows if r["id"] not in d.removed]
+
     def links(self) -> set[tuple[str, str | None]]:
         """(device, scope the link covers: None = every scope) from every row ever delivered."""
         found = set()

@@ -120,6 +120,26 @@ def test_suppress_parquet_with_a_scope_for_the_whole_file(run_cli, lake, tmp_pat
     one_line_error(run_cli("suppress", str(tmp_path / "msg.parquet"), "--email-column", "mail"), 2)
 
 
+def test_suppress_reads_recipient_fields_as_mail_systems_write_them(run_cli, lake, tmp_path):
+    """Issue 14: these three rows all went to the allowed file although anna@example.com is blacklisted."""
+    audience = tmp_path / "msg.csv"
+    audience.write_text('To,n\n'
+                        'Anna <anna@example.com>,1\n'
+                        'mailto:anna@example.com,2\n'
+                        '"anna@example.com, carl@example.com",3\n'
+                        '"Carl <carl@example.com>, fred@example.com",4\n'
+                        'carl@example.com fred@example.com,5\n')
+    r = run_cli("suppress", str(audience), "--email-column", "To")
+    assert r.code == 0, r.err
+    assert (r.json["rows_in"], r.json["allowed"], r.json["failed"]) == (5, 1, 4)
+    assert r.json["failed_by_reason"] == {"blacklisted": 3, "unparseable": 1}
+    failed = list(csv.DictReader(open(tmp_path / "msg.failed.csv")))
+    assert [(row["n"], row["reason"]) for row in failed] == [("1", "blacklisted"), ("2", "blacklisted"),
+                                                              ("3", "blacklisted"), ("5", "unparseable")]
+    assert [row["n"] for row in csv.DictReader(open(tmp_path / "msg.allowed.csv"))] == ["4"]
+    assert "anna" not in r.out.lower() and "carl" not in r.out.lower()
+
+
 def test_suppression_list_plain_and_hashed(run_cli, lake, tmp_path):
     plain = run_cli("blacklist", "export", "--suppression")
     assert plain.code == 0 and plain.out == "anna@example.com\ndave@example.com\n"

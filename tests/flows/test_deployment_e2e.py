@@ -200,7 +200,7 @@ def test_readme_deployment_sequence_end_to_end(checkouts, webhook, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GDPR_SWEEP_"))}
     env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1",
                PREFECT_WORKER_PREFETCH_SECONDS="5", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
-               PREFECT_HOME=str(tmp_path / "client-home"))
+               PREFECT_HOME=str(tmp_path / "client-home"), GDPR_SWEEP_API_WAIT_SECONDS="600")
     logs = tmp_path / "logs"
     exports = "\n".join(line for line in server_block.splitlines() if line.startswith("export "))
     server = work = None

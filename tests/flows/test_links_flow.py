@@ -103,15 +103,25 @@ def test_anonymous_events_from_a_removed_profiles_device_go_on_a_later_night(pre
     assert LinkStore(Registry(settings.blacklist_db)).count(bid) == 2  # DEVICE (profile), PHONE (event)
 
 
-def test_a_device_linked_through_an_event_removed_earlier_still_goes(prefect_harness, tmp_path):
+def test_a_device_linked_through_an_event_removed_earlier_still_goes_until_whitelisted(prefect_harness, tmp_path):
+    from gdpr_sweep.links import LinkStore
+
     settings = make_lake(tmp_path)
-    night_one_and_two(settings)
+    bid = night_one_and_two(settings)
 
     deliver(settings, "events", "e2.parquet", anonymous(PHONE, 2, "anon-phone"))
     third = sweep(settings)
 
     assert events_removed(third)["removed_by_reason"]["linked_device"] == 2
     assert [r["EventType"] for r in clean_events(settings)] == ["bob-login"]
+
+    # Whitelisting releases her devices: later rows from them are kept; purged rows stay purged.
+    Registry(settings.blacklist_db).remove(bid)
+    assert LinkStore(Registry(settings.blacklist_db)).count() == 0
+    deliver(settings, "events", "e3.parquet", anonymous(PHONE, 1, "after-whitelist"))
+    fourth = sweep(settings)
+    assert events_removed(fourth)["rows_removed"] == 0
+    assert sorted(r["EventType"] for r in clean_events(settings)) == ["after-whitelist-0", "bob-login"]
 
 
 def test_the_ingest_guard_drops_a_batch_from_a_remembered_device(prefect_harness, tmp_path):
@@ -152,3 +162,20 @@ def test_clear_user_data_removes_devices_an_ingested_batch_linked(prefect_harnes
 
     assert summary["datasets"] == {"profiles": 1, "events": 2}
     assert [r["EventType"] for r in clean_events(settings)] == ["anon-bob-0"]
+
+
+def test_gdpr_sweep_scan_on_its_own_searches_the_remembered_devices(prefect_harness, tmp_path):
+    """`gdpr-sweep scan` finds one of Anna's devices left in a column no rule reads (Bob's event names
+    it), though the rows that linked it are gone: it searches the devices remembered with her entry."""
+    from gdpr_sweep.scan_ops import residual_scan
+
+    settings = make_lake(tmp_path)
+    bid = night_one_and_two(settings)
+    deliver(settings, "events", "e2.parquet", [make_event(email=BOB, device_id=OTHER, EventType=DEVICE)])
+    sweep(settings)  # kept: the device is in `EventType`, which no rule reads
+
+    summary = residual_scan(settings)
+
+    assert [(f["column"], f["match"], f["blacklist_id"], f["rows"]) for f in summary["findings"]] == [
+        ("EventType", "device_id", bid, 1)]
+    assert DEVICE not in json.dumps(summary) and DEVICE not in Path(summary["report"]).read_text()

@@ -9,7 +9,7 @@ from pipelines.settings import load_settings
 from tests.report_support import PEOPLE, set_created_at, write_config, write_raw
 
 KEYS = {"gdpr-sweep-report", "gdpr-sweep-dataset-profiles", "gdpr-sweep-dataset-events", "gdpr-sweep-deadline",
-        "gdpr-sweep-residuals", "gdpr-sweep-report-html"}  # residuals: the scan runs every run by default
+        "gdpr-sweep-residuals", "gdpr-sweep-report-html"}  # residuals: a first run scans ([scan] weekly)
 
 
 def _runs_and_artifacts(parent_id):

@@ -133,3 +133,45 @@ def test_docker_variant_has_the_same_deployments_as_prefect_yaml():
     assert shape(docker) == shape(process)
     assert {d["work_pool"]["name"] for d in docker["deployments"]} == {"gdpr-sweep-docker"}
     assert docker["build"] == [{"flows.deploy_steps.docker_settings": {"id": "docker"}}]
+
+
+def test_readme_names_every_deployment_with_every_parameter():
+    """README "Run and schedule" has one table row per prefect.yaml deployment, as `flow/deployment`,
+    naming each of the flow's parameters and saying which are required."""
+    import importlib.util
+    import inspect
+
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([\w-]+/[\w-]+)` \|(.*)\|$", _section("Run and schedule"),
+                                                      flags=re.M)}
+    for deployment in spec["deployments"]:
+        file, name = deployment["entrypoint"].split(":")
+        module_spec = importlib.util.spec_from_file_location(f"entry_{name}", ROOT / file)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        flow = getattr(module, name)
+        row = rows[f"{flow.name}/{deployment['name']}"]
+        for parameter in inspect.signature(flow.fn).parameters.values():
+            assert f"`{parameter.name}`" in row, (flow.name, parameter.name)
+        if any(p.default is inspect.Parameter.empty for p in inspect.signature(flow.fn).parameters.values()):
+            assert "required" in row, flow.name
+
+
+def test_prefect_setup_says_when_no_api_answers(tmp_path):
+    """scripts/prefect-setup's pool step gives up with one line (exit 2) when nothing listens."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_HOME=str(tmp_path / "home"),
+               GDPR_SWEEP_API_WAIT_SECONDS="1", DO_NOT_TRACK="1")
+    done = subprocess.run([sys.executable, "-m", "flows.deploy_steps"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (f"gdpr-sweep: error: no Prefect API answers at "
+                                                    f"http://127.0.0.1:{port}/api/ (is the server started?)")

@@ -183,3 +183,18 @@ def test_gdpr_sweep_scan_searches_the_devices_remembered_with_an_entry(lake):
     found = {(f["column"], f["match"]): f["rows"] for f in summary["findings"]}
     assert found[("DeviceId", "device_id")] == 1 and found[("ContactEmail", "email")] == 1
     assert "dev-7" not in json.dumps(summary)
+
+
+def test_string_view_columns_as_delta_rs_writes_them_are_searched(tmp_path):
+    (tmp_path / "gdpr-sweep.toml").write_text(CONFIG)
+    folder = tmp_path / "clean" / "events"
+    folder.mkdir(parents=True)
+    view = pa.schema([("Scope", pa.string_view()), ("User", pa.struct([("Email", pa.string_view()),
+                                                                        ("UserId", pa.string_view())])),
+                      ("DeviceId", pa.string_view()), ("Notes", pa.list_(pa.string_view()))])
+    rows = [{"Scope": None, "User": {"Email": "x@example.net", "UserId": None}, "DeviceId": "d1",
+             "Notes": ["to: anna@example.com", "hanna@example.com"]}]
+    pq.write_table(pa.Table.from_pylist(rows, schema=view), folder / "part-0.parquet")
+    assert pq.read_schema(folder / "part-0.parquet").field("DeviceId").type == pa.string_view()
+    result = run_scan(load_settings(tmp_path / "gdpr-sweep.toml"), [ANNA])
+    assert by_column(result, "bid-anna") == {("Notes[]", "email"): 1}

@@ -89,3 +89,42 @@ def test_suppression_list_plain_hashed_and_scoped():
     hashed = suppression_list(ENTRIES, hashed=True)
     assert hashed == sorted(hashlib.sha256(e.encode()).hexdigest() for e in plain)
     assert suppression_list(ENTRIES, scope="shop") == ["anna@example.com", "bob@example.com"]
+
+
+# Issue 14, "Suppression": recipients as mail systems write them.
+def test_a_blacklisted_recipient_fails_the_row_however_the_field_is_written():
+    fields = ["Anna <anna@example.com>", "mailto:anna@example.com", "anna@example.com, carl@example.com",
+              "carl@example.com, \"Doe, Anna\" <ANNA@example.com>", "team: carl@example.com, anna@example.com;",
+              "mailto:carl@example.com?cc=anna%40example.com", "\ufeffＡｎｎａ ＜ａｎｎａ＠ｅｘａｍｐｌｅ．ｃｏｍ＞",
+              "carl@example.com", "Carl <carl@example.com>, Fred <fred@example.com>"]
+    table = audience(Email=fields, n=[str(i) for i in range(len(fields))])
+    result = split_recipients(table, ENTRIES, RecipientColumns(email="Email"))
+    assert result.failed.column("n").to_pylist() == [str(i) for i in range(7)]
+    assert result.failed.column("reason").to_pylist() == ["blacklisted"] * 7
+    assert result.allowed.column("n").to_pylist() == ["7", "8"]
+    assert result.by_reason == {"blacklisted": 7}
+
+
+def test_an_unparseable_field_fails_with_its_own_reason():
+    fields = ["anna@example.com carl@example.com", "Carl <carl@example.com", "carl", "carl@example.com", None, "",
+              "anna@example.com; carl@example.com"]
+    table = audience(Email=fields)
+    result = split_recipients(table, ENTRIES, RecipientColumns(email="Email"))
+    assert result.allowed.column("Email").to_pylist() == ["carl@example.com", None, ""]
+    assert result.failed.column("reason").to_pylist() == ["unparseable"] * 4
+    assert result.by_reason == {"unparseable": 4}
+
+
+def test_blacklisted_wins_over_unparseable_and_user_ids_still_count():
+    table = audience(Email=["nonsense", "nonsense", "ok@example.com"], UserId=["u7", None, "u7"])
+    result = split_recipients(table, ENTRIES, RecipientColumns("Email", "UserId"))
+    assert result.failed.column("reason").to_pylist() == ["blacklisted", "unparseable", "blacklisted"]
+    assert result.by_reason == {"blacklisted": 2, "unparseable": 1}
+
+
+def test_each_recipient_in_the_rows_scope():
+    """bob@ is blacklisted in `shop` only: a shared field fails in `shop` and passes in `outlet`."""
+    table = audience(Email=["carl@example.com, Bob <bob@example.com>"] * 2, Scope=["\u00a0Shop\u200b", "outlet"])
+    result = split_recipients(table, ENTRIES, RecipientColumns(email="Email", scope="Scope"))
+    assert result.failed.column("Scope").to_pylist() == ["\u00a0Shop\u200b"]
+    assert result.allowed.column("Scope").to_pylist() == ["outlet"]

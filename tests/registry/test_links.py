@@ -101,11 +101,23 @@ def test_found_links_take_listed_and_event_devices_with_what_made_them():
         hit("events", "b2", device_id="d4", links=False),  # linking through events is off for it
         hit("events", "b2", device_id=None),
         hit("profiles", "b1", device_ids=["d1"]),
+        hit("profiles", "b1", device_ids=["\u200b d2\t", "\ufeff"]),  # §2: trimmed, blank is none
     ], schema=HITS_SCHEMA)
     found = found_links([hits, None, HITS_SCHEMA.empty_table()], {"profiles": "profiles", "events": "events"})
     assert found.to_pylist() == [{"bid": "b1", "device": "d1", "via": "profile"},
                                  {"bid": "b1", "device": "d2", "via": "profile"},
                                  {"bid": "b1", "device": "d3", "via": "event"}]
+
+
+def test_found_links_are_normalised_and_blank_devices_link_nothing():
+    """Issue 14: devices are remembered as the matcher compares them (trimmed of Unicode whitespace,
+    zero-width characters and BOM); a blank one is no device."""
+    hits = pa.Table.from_pylist([
+        hit("profiles", "b1", device_ids=["", "\u00a0", "\u200b\ufeff", " d1\u3000", "d1"]),
+        hit("events", "b1", device_id="\u2028"),
+    ], schema=HITS_SCHEMA)
+    found = found_links([hits], {"profiles": "profiles", "events": "events"})
+    assert found.to_pylist() == [{"bid": "b1", "device": "d1", "via": "profile"}]
 
 
 def test_remembered_links_take_their_entrys_scope_and_the_linking_switch():
