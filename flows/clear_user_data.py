@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gdpr_sweep.holds import HoldStore
 from gdpr_sweep.links import remember_found, remembered_links
 from gdpr_sweep.operations import RAW_NOT_CHECKED, find_entry, new_run_id
 from gdpr_sweep.registry import Registry, format_time
@@ -52,7 +53,7 @@ def match(settings: Settings, target: ClearTarget, plans: list[DatasetPlan], run
     those rows are removed (docs/decisions/0211-remembered-device-links.md)."""
     with connect(settings.duckdb_memory_limit) as con:
         found = match_entry(con, target, plans, settings.link_devices_through_events,
-                            remembered_links(settings, target.entries))
+                            remembered_links(settings, target.entries), HoldStore(settings).held_now())
     remember_found(settings, [found.identity_hits], settings.datasets, run_id)
     return found
 
@@ -64,8 +65,10 @@ def purge(plans: list[DatasetPlan], matches: MatchResult, run_id: str) -> Writte
 
 @task(cache_policy=NO_CACHE)
 def verify(settings: Settings, target: ClearTarget, written: Written, matches: MatchResult) -> Verification:
+    """Rows an active retention hold keeps are not matches (read again: the same holds unless one ended)."""
     with connect(settings.duckdb_memory_limit) as con:
-        return verify_entry(con, target, written, matches, settings.link_devices_through_events)
+        return verify_entry(con, target, written, matches, settings.link_devices_through_events,
+                            HoldStore(settings).held_now())
 
 
 @task(cache_policy=NO_CACHE)

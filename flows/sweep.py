@@ -14,6 +14,7 @@ from prefect.utilities.annotations import quote
 from flows import prefect_runs
 from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset, task_runner_for
+from gdpr_sweep.holds import HoldStore
 from gdpr_sweep.links import remember_found, remembered_links
 from gdpr_sweep.operations import force_delete_raw
 from gdpr_sweep.registry import Registry, Snapshot, format_time
@@ -25,8 +26,9 @@ from pipelines import scaleout, storage
 from pipelines.audit import write_audit_report
 from pipelines.commands import read_commands
 from pipelines.errors import StorageError, SweepError
+from pipelines.holds import HoldState, recheck_ids, to_settle
 from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
-from pipelines.residual_scan import linked_pairs, residual_failure, scheduled_block
+from pipelines.residual_scan import excluding_held, linked_pairs, residual_failure, scheduled_block
 from pipelines.settings import DatasetConfig, Settings, load_settings
 from pipelines.sweep import (
     DatasetOutcome,
@@ -48,6 +50,12 @@ def load_blacklist(settings: Settings) -> Snapshot:
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
+def load_holds(settings: Settings) -> HoldState:
+    """The retention holds in force now, and those that ended since the last sweep (pipelines/holds.py)."""
+    return HoldState(tuple(HoldStore(settings).for_sweep()), format_time(datetime.now(UTC)))
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def extract(settings: Settings, config: DatasetConfig, fingerprint: str) -> DatasetPlan:
     return scaleout.plan(settings, config, fingerprint)
 
@@ -64,8 +72,8 @@ def link_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, rel
 
 @task(cache_policy=NO_CACHE)
 def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: tuple[str, ...],
-                    linked: pa.Table, version: int, own: scaleout.Links) -> DatasetMatches:
-    return scaleout.match_partition(settings, entries, plan, relpaths, linked, version, own)
+                    linked: pa.Table, version: int, own: scaleout.Links, held: pa.Table) -> DatasetMatches:
+    return scaleout.match_partition(settings, entries, plan, relpaths, linked, version, own, held)
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
@@ -93,8 +101,9 @@ def purge_table(settings: Settings, plan: DatasetPlan, matches: DatasetMatches, 
 
 
 @task(cache_policy=NO_CACHE)
-def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table) -> Verification:
-    return scaleout.verify_partition(settings, entries, piece, linked)
+def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table,
+                     held: pa.Table) -> Verification:
+    return scaleout.verify_partition(settings, entries, piece, linked, held)
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
@@ -110,11 +119,16 @@ def remember_links(settings: Settings, hits: list[pa.Table], run_id: str) -> int
     return remember_found(settings, hits, settings.datasets, run_id)
 
 
-def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run_id: str) -> MatchResult:
+def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run_id: str,
+          holds: HoldState) -> MatchResult:
     """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere
-    (plus the links remembered from earlier runs), then each partition's device scan and rows to drop."""
-    # Incremental: clean files are matched only against entries added since their last verification.
-    entries = with_versions(entries_table(blacklist.entries), blacklist.added)
+    (plus the links remembered from earlier runs), then each partition's device scan and rows to drop
+    (rows only held pairs match are kept)."""
+    # Incremental: clean files are matched only against entries added since their last verification;
+    # entries under a hold, or whose hold just ended, against every file (their kept rows are counted or go).
+    recheck = recheck_ids(holds.holds, holds.now_text, [e.blacklist_id for e in blacklist.entries])
+    entries = with_versions(entries_table(blacklist.entries),
+                            {bid: v for bid, v in blacklist.added.items() if bid not in recheck})
     parts = scaleout.partitions(plans, partitions_per_dataset(settings))
     by_name = {p.config.name: p for p in plans}
     files = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
@@ -123,7 +137,8 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run
     remembered = load_links(settings, quote(entries))
     remember_links(settings, quote([x.hits for x in links]), run_id)
     linked = scaleout.union_linked([*(x.linked for x in links), remembered])
-    per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links).result()
+    per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links,
+                                   held=unmapped(holds.table())).result()
     return scaleout.merge_matches(plans, parts, per_part, linked)
 
 
@@ -152,11 +167,12 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
     return outcomes
 
 
-def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcome], matches: MatchResult) -> Verification:
-    """Re-read every output file (its row count; §3 again if rewritten), partition by partition."""
+def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcome], matches: MatchResult,
+           holds: HoldState) -> Verification:
+    """Re-read every output file (its row count; §3 again if rewritten, rows kept by a hold excepted)."""
     pieces = scaleout.verification_slices(outcomes, partitions_per_dataset(settings))
     results = verify_partition.map(unmapped(settings), unmapped(entries_table(blacklist.entries)), pieces,
-                                   unmapped(matches.linked_devices)).result()
+                                   unmapped(matches.linked_devices), unmapped(holds.table())).result()
     return scaleout.merge_verifications(results)
 
 
@@ -181,22 +197,27 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
 
 
 @task(cache_policy=NO_CACHE)
-def residual_scan(settings: Settings, blacklist: Snapshot, matches: MatchResult) -> dict[str, Any]:
-    """Search every column of the published datasets for blacklisted people, when `[scan] schedule` says so."""
+def residual_scan(settings: Settings, blacklist: Snapshot, matches: MatchResult, holds: HoldState) -> dict[str, Any]:
+    """Search every column of the published datasets for blacklisted people, when `[scan] schedule` says so;
+    rows a retention hold keeps are not residuals."""
     now = datetime.now(UTC)
-    return scheduled_block(settings, blacklist.entries, linked_pairs(matches.linked_devices), now, format_time(now))
+    block = scheduled_block(settings, blacklist.entries, linked_pairs(matches.linked_devices), now, format_time(now))
+    return excluding_held(block, holds.holds, holds.now_text)
 
 
 @task(cache_policy=NO_CACHE)
 def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, outcomes: list[DatasetOutcome],
                  verification: Verification, raw_deleted: list[str], matches: MatchResult,
-                 residuals: dict[str, Any], changes: list[dict[str, str]]) -> dict[str, Any]:
-    """Write the sealed report (JSON, Markdown, HTML) into the report chain; return it."""
+                 residuals: dict[str, Any], holds: HoldState, changes: list[dict[str, str]]) -> dict[str, Any]:
+    """Write the sealed report (JSON, Markdown, HTML) into the report chain; then mark the holds that had
+    ended as acted on (this run erased what they kept); return the report."""
     now = datetime.now(UTC)
     created = {r.blacklist_id: r.created_at for r in blacklist.records}
+    held = holds.with_rows({name: m.held_by_entry for name, m in matches.datasets.items()})
     path, report = write_audit_report(settings, run, blacklist.entries, created, outcomes, verification,
                                       raw_deleted, matches.linked_devices, report_secret(settings), now,
-                                      format_time(now), residuals, changes)
+                                      format_time(now), residuals, held, changes)
+    HoldStore(settings).settle(to_settle(holds.holds, holds.now_text), run.run_id)
     return {"path": str(path), "report": report}
 
 
@@ -220,13 +241,14 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
     with storage.run_lock(settings.work_dir):
         storage.remove_stale_temporaries(settings.report_dir)  # left by a run that was killed
         blacklist = load_blacklist(settings)
+        holds = load_holds(settings)
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
         plans: list[DatasetPlan] = []
         try:
             plans += [extract(settings, ds, fingerprint) for ds in settings.datasets]
-            matches = match(settings, blacklist, plans, run_id)
+            matches = match(settings, blacklist, plans, run_id, holds)
             outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
-            verification = verify(settings, blacklist, outcomes, matches)
+            verification = verify(settings, blacklist, outcomes, matches, holds)
             if not verification.ok:
                 raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                                  "nothing was published")
@@ -237,9 +259,9 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
-        residuals = residual_scan(settings, quote(blacklist), quote(matches))
+        residuals = residual_scan(settings, quote(blacklist), quote(matches), quote(holds))
         written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
-                               quote(matches), quote(residuals), changes)
+                               quote(matches), quote(residuals), quote(holds), changes)
         prefect_runs.publish_report_artifacts(tree, written, settings.report_url)
         if settings.report_url:
             upload_report(settings, written["path"])

@@ -3,14 +3,15 @@ and the reports, read-only, for a separate auditor key (`api_reports.py`, under 
 
 Optimizely Profile Store: `GET/POST /api/v1.0/blacklists`, `DELETE /api/v1.0/blacklists/{id}` and
 `DELETE /api/v1.0/blacklists/{id}/ClearUserData`. CrossEngage: `PUT/GET /users/{id}/blacklist-status`
-and `POST /events` (the `Blacklisted` / `Whitelisted` system events). Same SQLite store as the CLI.
+and `POST /events` (the `Blacklisted` / `Whitelisted` system events). Retention holds:
+`/api/v1.0/holds` (`api_holds.py`). Same SQLite store as the CLI.
 
 The edge of the product, like the CLI: settings come in once (`create_app`), errors of the hierarchy
 become JSON `{"message": ...}` with a status code, and nothing here logs a path value, a query string
 or a body (they carry emails and user ids). One router per vendor: `api_optimizely.py`,
 `api_crossengage.py`; errors and the OpenAPI document: `api_errors.py`; bodies: `api_models.py`; query
 parameters: `api_query.py`; key, limits, path spelling and access log: `api_guard.py`. Decisions: docs/decisions/0006-api-http.md,
-docs/decisions/0231-vendor-api-compatibility.md.
+docs/decisions/0232-vendor-api-compatibility.md.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gdpr_sweep import __version__
+from gdpr_sweep.api_certificates import certificates_router
 from gdpr_sweep.api_context import ApiContext
 from gdpr_sweep.api_crossengage import crossengage_router
 from gdpr_sweep.api_errors import ERROR_RESPONSES, install_error_handlers, openapi_without_422
 from gdpr_sweep.api_guard import HEALTH_PATH, ASGIApp, Guard, presented_keys
+from gdpr_sweep.api_holds import holds_router
 from gdpr_sweep.api_optimizely import optimizely_router
 from gdpr_sweep.api_query import parse_filter, parse_order_by
 from gdpr_sweep.api_reports import files_router as report_files_router
@@ -54,7 +57,8 @@ def create_app(settings: Settings, api_key: str | None, auditor_key: str | None 
 
     app.include_router(optimizely_router(ctx))
     app.include_router(crossengage_router(ctx))
+    app.include_router(holds_router(ctx))  # retention holds: blacklist key only
     app.include_router(report_router(settings))  # the auditor's: every path under /api/reports
-    # (more auditor routers here)
+    app.include_router(certificates_router(settings))
     app.include_router(report_files_router(settings))  # keep last: its catch-all path shadows any later route
     return Guard(app, api_key, auditor_key=auditor_key)

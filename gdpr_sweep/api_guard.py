@@ -29,8 +29,10 @@ OPENAPI_PATH = "/openapi.json"
 REPORTS = "/api/reports"
 """Every path under this prefix is the auditor's: a route added under it is auditor-only by construction."""
 BLACKLISTS = "/api/v1.0/blacklists"
+HOLDS = "/api/v1.0/holds"
 ROUTES = (BLACKLISTS, BLACKLISTS + "/{blacklist_id}", BLACKLISTS + "/{blacklist_id}/ClearUserData",
-          "/users/{user_id}/blacklist-status", "/events", HEALTH_PATH, "/openapi.json")
+          "/users/{user_id}/blacklist-status", "/events", HEALTH_PATH, "/openapi.json",
+          HOLDS, HOLDS + "/{hold_id}", HOLDS + "/{hold_id}/release")
 """Every path the API serves, spelled as documented; `canonical_path` maps the variants onto them."""
 
 

@@ -2,7 +2,7 @@
 
 Bodies are strict: unknown fields and wrong JSON types are 400, nothing is coerced
 (docs/decisions/0006-api-http.md). Read-only fields of a listed item may be echoed back in a POST
-and are ignored (docs/decisions/0231-vendor-api-compatibility.md).
+and are ignored (docs/decisions/0232-vendor-api-compatibility.md).
 """
 
 from __future__ import annotations

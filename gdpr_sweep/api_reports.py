@@ -8,8 +8,9 @@ paths, `api_guard.REPORTS`; README "Auditor access", docs/decisions/0262-auditor
   `notices.jsonl`, `<run_id>/report.html`, `_operations/<run_id>/clear-user-data.json`, ...), so the
   index page's relative links work in a browser (HTTP Basic, the auditor key as password).
 
-Nothing here writes. Other auditor routes (certificates) go under the same prefix in a router of their
-own, included in `create_app` before `files_router` (whose catch-all path must come last).
+Nothing here writes. Other auditor routes go under the same prefix in a router of their own
+(certificates: `api_certificates.py`), included in `create_app` before `files_router` (whose
+catch-all path must come last).
 """
 
 from __future__ import annotations

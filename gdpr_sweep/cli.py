@@ -209,6 +209,10 @@ from gdpr_sweep.cli_ops import clear_user_data, ingest, suppress  # noqa: E402
 
 for _command in (ingest, clear_user_data, suppress):
     cli.add_command(_command)
+from gdpr_sweep.cli_hold import hold  # noqa: E402
+
+cli.add_command(hold)
+import gdpr_sweep.cli_certificate  # noqa: E402, F401  (adds `report certificate | verify-certificate`)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from gdpr_sweep.holds import HoldStore
 from gdpr_sweep.links import remember_found, remembered_links
 from gdpr_sweep.registry import Record, Registry, format_time
 from gdpr_sweep.version import code_version
@@ -84,11 +85,12 @@ def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = Fal
         record, version = find_entry(Registry(settings.blacklist_db), blacklist_id)
         target = clear_target(record.to_entry(), version)
         plans = [plan_current(ds) for ds in settings.datasets]
+        kept = HoldStore(settings).held_now()  # rows under a retention hold stay (gdpr_sweep/holds.py)
         with connect(settings.duckdb_memory_limit) as con:
-            match = match_entry(con, target, plans, link, remembered_links(settings, target.entries))
+            match = match_entry(con, target, plans, link, remembered_links(settings, target.entries), kept)
             remember_found(settings, [match.identity_hits], settings.datasets, run_id)  # before rows go
             written = purge_entry(plans, match, run_id)
-            verification = verify_entry(con, target, written, match, link)
+            verification = verify_entry(con, target, written, match, link, kept)
             publish_entry(written)
             held = (raw_status(con, target.entries, settings.datasets, link, match.linked_devices) if check_raw
                     else raw_unchecked(settings.datasets, RAW_NOT_CHECKED))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from gdpr_sweep.holds import HoldStore
 from gdpr_sweep.links import remembered_links
 from gdpr_sweep.operations import new_run_id
 from gdpr_sweep.registry import Registry, format_time
@@ -17,7 +18,7 @@ from gdpr_sweep.version import code_version
 from pipelines import report_index, residual_report, storage
 from pipelines.errors import SweepError
 from pipelines.match import entries_table
-from pipelines.residual_scan import linked_pairs, residual_block, residual_failure, run_scan
+from pipelines.residual_scan import excluding_held, linked_pairs, residual_block, residual_failure, run_scan
 from pipelines.settings import Settings
 
 
@@ -35,7 +36,8 @@ def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any
         devices = linked_pairs(remembered_links(settings, entries_table(snapshot.entries)))
         result = run_scan(settings, snapshot.entries, devices)
         finished = datetime.now(UTC)
-        block = residual_block(result, settings, format_time(finished), "gdpr-sweep scan")
+        block = excluding_held(residual_block(result, settings, format_time(finished), "gdpr-sweep scan"),
+                               HoldStore(settings).list(), format_time(finished))  # held rows stay on purpose
         if fail is not None:
             block["fail_on_residuals"] = fail
         run = {"run_id": run_id, "started_at": format_time(started), "finished_at": format_time(finished),

@@ -60,7 +60,7 @@ def secret_block(name: str, environ: Mapping[str, str] | None = None) -> str | N
     except Exception as exc:  # unreachable server, refused request: say which block, not the traceback
         raise ConfigError(f"cannot read Prefect Secret block '{name}': {type(exc).__name__}") from None
     value = (doc.data or {}).get("value")
-    if hasattr(value, "get_secret_value"):
+    if value is not None and hasattr(value, "get_secret_value"):
         value = value.get_secret_value()
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"Prefect Secret block '{name}' must hold a non-empty string")

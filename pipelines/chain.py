@@ -12,7 +12,7 @@ Each `report.json` carries an `integrity` block:
 `verify_chain` notice a deleted latest report; a deleted earlier report is named by its successor's
 `previous_run_id`.
 
-Every operation joins the same chain (docs/decisions/0261-one-chain-for-every-operation.md): a sweep's
+Every operation joins the same chain (docs/decisions/0263-one-chain-for-every-operation.md): a sweep's
 report is `<run_id>/report.json` with pages `report.md` and `report.html` beside it; an operation's
 (ClearUserData, ingest guard, ...) is `_operations/<run_id>/<name>.json` with its pages beside it, and
 its index line names its `kind` and `path`. `write_linked` links, seals and writes any of them under one
@@ -26,9 +26,7 @@ helpers.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,99 +34,25 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import storage
-
-INDEX_NAME = "chain.jsonl"
-REPORT_NAME = "report.json"
-PAGE_NAMES = ("report.md", "report.html")
-SWEEP = "sweep"
-OPERATIONS_DIR = "_operations"
-"""Operation reports (ClearUserData, ingest, ...) live in `report_dir/_operations/<run_id>/<name>.json`."""
-LOCK_NAME = ".chain.lock"
-_RUN_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,127}")
-_DOC_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}\.json")
-
-
-def canonical_bytes(doc: Mapping[str, Any]) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def pretty_bytes(doc: Mapping[str, Any]) -> bytes:
-    """The exact bytes of a report file (what `storage.write_json_atomic` writes)."""
-    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def self_hash(report: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of `report` without `integrity.report_sha256`."""
-    integrity = {k: v for k, v in report.get("integrity", {}).items() if k != "report_sha256"}
-    return sha256_bytes(canonical_bytes({**report, "integrity": integrity}))
-
-
-def link(report: dict[str, Any], previous: ChainLink | None) -> dict[str, Any]:
-    """Return `report` with the start of its `integrity` block: the previous report's id and hash."""
-    return {**report, "integrity": {
-        "algorithm": "sha256",
-        "canonical_form": "JSON, keys sorted, separators ',' ':', UTF-8, without integrity.report_sha256",
-        "previous_run_id": previous.run_id if previous else None,
-        "previous_report_sha256": previous.report_sha256 if previous else None,
-    }}
-
-
-def seal(report: dict[str, Any], pages: Mapping[str, str]) -> dict[str, Any]:
-    """Return the linked `report` with the SHA-256 of its pages and of itself."""
-    integrity = {**report["integrity"],
-                 "pages": {name: sha256_bytes(text.encode("utf-8")) for name, text in sorted(pages.items())}}
-    sealed = {**report, "integrity": integrity}
-    integrity["report_sha256"] = self_hash(sealed)
-    return sealed
-
-
-def integrity_markdown(report: Mapping[str, Any]) -> list[str]:
-    """The Markdown lines an operation's page ends with: its place in the chain."""
-    integrity = report.get("integrity") or {}
-    previous = integrity.get("previous_run_id")
-    return ["## Integrity", "",
-            f"- Previous report in the chain: {previous or 'none (first of the chain)'}"
-            + (f", SHA-256 `{integrity['previous_report_sha256']}`" if integrity.get("previous_report_sha256") else ""),
-            "- This page's SHA-256 and the report's own are in the JSON beside it (`integrity`); check the whole "
-            "chain with `gdpr-sweep report verify`."]
-
-
-@dataclass(frozen=True)
-class ChainLink:
-    """One line of `chain.jsonl`."""
-
-    run_id: str
-    report_sha256: str
-    previous_report_sha256: str | None
-    kind: str = SWEEP
-    """`sweep`, or the operation's report `kind` (`clear_user_data`, `ingest`, ...)."""
-    path: str | None = None
-    """The report's JSON relative to the report folder; None for a sweep (`<run_id>/report.json`)."""
-
-    @property
-    def relpath(self) -> str:
-        return self.path or f"{self.run_id}/{REPORT_NAME}"
-
-    def to_json(self) -> dict[str, Any]:
-        line: dict[str, Any] = {"run_id": self.run_id, "report_sha256": self.report_sha256,
-                                "previous_report_sha256": self.previous_report_sha256, "kind": self.kind}
-        if self.path is not None:
-            line["path"] = self.path
-        return line
-
-
-def valid_relpath(relpath: str) -> bool:
-    """A report path the chain may name: `<run_id>/report.json` or `_operations/<run_id>/<name>.json`."""
-    parts = relpath.split("/")
-    if len(parts) == 2:
-        return bool(_RUN_ID_RE.fullmatch(parts[0])) and parts[1] == REPORT_NAME
-    return (len(parts) == 3 and parts[0] == OPERATIONS_DIR and bool(_RUN_ID_RE.fullmatch(parts[1]))
-            and bool(_DOC_NAME_RE.fullmatch(parts[2])))
-
+from pipelines.chain_model import (  # noqa: F401  (re-exported: `chain.X` is the public name)
+    _DOC_NAME_RE,
+    _RUN_ID_RE,
+    INDEX_NAME,
+    LOCK_NAME,
+    OPERATIONS_DIR,
+    PAGE_NAMES,
+    REPORT_NAME,
+    SWEEP,
+    ChainLink,
+    canonical_bytes,
+    integrity_markdown,
+    link,
+    pretty_bytes,
+    seal,
+    self_hash,
+    sha256_bytes,
+    valid_relpath,
+)
 
 # -- reading the report folder -----------------------------------------------------------------
 
@@ -378,24 +302,24 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
 
     # 1. each report listed in the index: present, intact, hash as recorded, linked to its predecessor
     accepted: set[str | None] = {None}  # the hash of the report before, as recorded in the index and as found
-    for link in links:
-        doc = docs.get(link.relpath)
-        problem = _problem(report_dir, link.relpath, doc)
+    for entry in links:
+        doc = docs.get(entry.relpath)
+        problem = _problem(report_dir, entry.relpath, doc)
         if problem is None and doc is not None:
             integrity = doc["integrity"]
-            if integrity["report_sha256"] != link.report_sha256:
-                problem = Problem(link.run_id, "changed", "report_sha256 differs from the one recorded in the index")
+            if integrity["report_sha256"] != entry.report_sha256:
+                problem = Problem(entry.run_id, "changed", "report_sha256 differs from the one recorded in the index")
             elif integrity.get("previous_report_sha256") not in accepted:
                 named = integrity.get("previous_run_id")
                 if named and named not in indexed:
                     problem = Problem(str(named), "removed",
-                                      f"report {link.run_id} links to it, but it is not in the chain")
+                                      f"report {entry.run_id} links to it, but it is not in the chain")
                 else:
-                    problem = Problem(link.run_id, "changed", "does not link to the report before it in the chain")
+                    problem = Problem(entry.run_id, "changed", "does not entry to the report before it in the chain")
         if problem is not None:
             problems.append(problem)
-        accepted = {link.report_sha256}
-        if doc is not None and _problem(report_dir, link.relpath, doc) is None:
+        accepted = {entry.report_sha256}
+        if doc is not None and _problem(report_dir, entry.relpath, doc) is None:
             accepted.add(doc["integrity"]["report_sha256"])
 
     # 2. reports not in the index, and reports named by a successor that are gone entirely

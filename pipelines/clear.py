@@ -66,7 +66,7 @@ def entry_found(match: MatchResult, configs: Sequence[DatasetConfig]) -> bool:
     Only profiles datasets count; a lake without one falls back to any dataset.
     """
     names = [c.name for c in configs if c.kind == "profiles"] or [c.name for c in configs]
-    return any(match.datasets[n].rows_removed for n in names if n in match.datasets)
+    return any(match.datasets[n].rows_removed or match.datasets[n].held_by_entry for n in names if n in match.datasets)
 
 
 def restore_manifest(version: Path, previous: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
@@ -190,11 +190,13 @@ def clear_target(entry: Entry, blacklist_version: int) -> ClearTarget:
 
 
 def match_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, plans: Sequence[DatasetPlan],
-                link_through_events: bool, remembered: pa.Table | None = None) -> MatchResult:
+                link_through_events: bool, remembered: pa.Table | None = None,
+                held: pa.Table | None = None) -> MatchResult:
     """§3 restricted to the one entry; NotFound (nothing changed) when no profile carries it.
-    `remembered`: the entry's device links kept from earlier runs (pipelines/links.py)."""
+    `remembered`: the entry's device links kept from earlier runs (pipelines/links.py). Rows an
+    active retention hold covers (`held`, pipelines/holds.py) are kept."""
     match = find_matches(con, target.entries, [p.as_input() for p in plans], link_through_events,
-                         extra_linked=remembered)
+                         extra_linked=remembered, held=held)
     if not entry_found(match, [p.config for p in plans]):
         raise NotFound(f"no profile carries the {target.identity} of blacklist entry {target.blacklist_id}; "
                        "nothing removed (the nightly sweep still removes any other data within the deadline)")
@@ -216,10 +218,11 @@ def purge_entry(plans: Sequence[DatasetPlan], match: MatchResult, run_id: str) -
 
 
 def verify_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, written: Sequence[tuple[DatasetPlan, DatasetOutcome]],
-                 match: MatchResult, link_through_events: bool) -> Verification:
-    """Re-read the new versions; SweepError (nothing published) if any of the entry's rows remain."""
+                 match: MatchResult, link_through_events: bool, held: pa.Table | None = None) -> Verification:
+    """Re-read the new versions; SweepError (nothing published) if any of the entry's rows remain
+    (other than those a retention hold keeps)."""
     verification = verify_versions(con, target.entries, [o for _, o in written], [p.config for p, _ in written],
-                                   match, link_through_events)
+                                   match, link_through_events, held)
     if not verification.ok:
         for plan, _ in written:
             storage.remove_stale_versions(plan.config.path)

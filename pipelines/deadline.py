@@ -28,6 +28,11 @@ class EntryDeadline:
     deadline_hours: float
     unverified: bool = False
     """A place the entry's data could be (an unreadable raw copy) was not checked: it counts as present."""
+    rows_held: int = 0
+    """Rows kept under a retention hold (pipelines/holds.py): neither present nor gone."""
+    deadline_from: str | None = None
+    """When the deadline clock started: creation, or the end of a retention hold that kept its rows."""
+    deadline_age_hours: float | None = None
 
     @property
     def present(self) -> bool:
@@ -35,14 +40,17 @@ class EntryDeadline:
 
     @property
     def overdue(self) -> bool:
-        """Older than the deadline and data still present: the run must fail."""
-        return self.present and self.age_hours > self.deadline_hours
+        """Older than the deadline and data still present: the run must fail. Held rows do not count."""
+        age = self.age_hours if self.deadline_age_hours is None else self.deadline_age_hours
+        return self.present and age > self.deadline_hours
 
     @property
     def deadline_met(self) -> bool | None:
         """True/False once gone (within the deadline or late), False when overdue, None while pending."""
         if self.overdue:
             return False
+        if self.rows_held:
+            return None
         if self.hours_to_gone is not None:
             return self.hours_to_gone <= self.deadline_hours
         return None
@@ -53,6 +61,8 @@ class EntryDeadline:
             return "overdue"
         if self.present:
             return "open"
+        if self.rows_held:
+            return "held"
         return "gone" if self.deadline_met else "gone late"
 
 
@@ -66,16 +76,26 @@ def hours_between(start: str, end: datetime) -> float:
 
 def entry_deadlines(entries: Sequence[tuple[str, str]], still_present: Mapping[str, int],
                     previous_entries: Sequence[Mapping[str, Any]], now: datetime, now_text: str,
-                    deadline_hours: float, unverified: bool = False) -> list[EntryDeadline]:
+                    deadline_hours: float, unverified: bool = False, rows_held: Mapping[str, int] | None = None,
+                    hold_ended: Mapping[str, str] | None = None) -> list[EntryDeadline]:
     """Deadline state of each (BlacklistId, created_at); `now_text` is `now` as written in reports.
-    `unverified`: some raw copy could not be checked, so no entry can be verified gone by this run."""
-    gone_before = {e["blacklist_id"]: e.get("first_verified_gone_at") for e in previous_entries}
+    `unverified`: some raw copy could not be checked, so no entry can be verified gone by this run.
+    `rows_held`: rows kept under a retention hold per entry; while there are any the entry is `held`
+    and its deadline clock has not started; it starts when the hold ends (`hold_ended`, else this run)."""
+    previous = {e["blacklist_id"]: e for e in previous_entries}
+    rows_held, hold_ended = rows_held or {}, hold_ended or {}
     out = []
     for bid, created_at in entries:
-        still = int(still_present.get(bid, 0))
-        first_gone = gone_before.get(bid) or (None if still or unverified else now_text)
+        before = previous.get(bid, {})
+        still, held = int(still_present.get(bid, 0)), int(rows_held.get(bid, 0))
+        start = max(created_at, before.get("deadline_from") or created_at)
+        if held:
+            start = max(start, now_text)
+        elif before.get("rows_held"):
+            start = max(start, min(hold_ended.get(bid, start), now_text))
+        first_gone = before.get("first_verified_gone_at") or (None if still or unverified or held else now_text)
         to_gone = None if first_gone is None else round(
-            (parse_time(first_gone) - parse_time(created_at)).total_seconds() / 3600, 2)
+            (parse_time(first_gone) - parse_time(start)).total_seconds() / 3600, 2)
         out.append(EntryDeadline(bid, created_at, hours_between(created_at, now), still, first_gone, to_gone,
-                                 deadline_hours, unverified))
+                                 deadline_hours, unverified, held, start, hours_between(start, now)))
     return out

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from pipelines import sql
 from pipelines.errors import DataFileError, SchemaError
+from pipelines.holds import HELD_SCHEMA
 from pipelines.identity import email_key, id_key, scope_key
 from pipelines.settings import DatasetConfig
 from pipelines.storage import read_schema, read_schemas
@@ -73,6 +74,8 @@ class DatasetMatches:
     """Rows removed per reason; each row counted once, under its first reason (email, user_id, linked_device)."""
     by_entry: dict[str, int] = field(default_factory=dict)
     """Rows removed per BlacklistId; a row matching two entries counts for both."""
+    held_by_entry: dict[str, int] = field(default_factory=dict)
+    """Rows kept under a retention hold per BlacklistId (pipelines/holds.py); not in `drops`."""
 
     @property
     def rows_removed(self) -> int:
@@ -141,13 +144,16 @@ def find_matches(
     extra_linked: pa.Table | None = None,
     links_only: bool = False,
     identity_hits: pa.Table | None = None,
+    held: pa.Table | None = None,
 ) -> MatchResult:
     """Apply §3 to every dataset at once (profiles link devices that events then lose).
 
     `links_only`: stop after rule 3's first half and return `linked_devices` and the `identity_hits`
     (no device scan, no rows to drop), for a first pass that gathers links across partitions
     (pipelines/scaleout.py). `identity_hits`: that first pass's hits for the same `inputs`, used
-    instead of scanning the identity columns again.
+    instead of scanning the identity columns again. `held`: the active retention holds
+    (`pipelines.holds.held_table`); rows whose only matches are held (entry, dataset) pairs are kept
+    and counted in `held_by_entry` instead of `drops`.
     """
     if "added" not in entries.column_names:
         entries = with_versions(entries, None)
@@ -177,12 +183,23 @@ def find_matches(
                                       ds.config.device_ids is not None)
             _scan(con, ds, sql.INSERT_DEVICE_HITS.format(devices=devices),
                   {"files": _paths(ds), "dataset": ds.config.name})
+    _apply_holds(con, held if held is not None and not links_only else HELD_SCHEMA.empty_table())
     result = {ds.config.name: DatasetMatches() if links_only else _collect(con, ds) for ds in inputs}
     linked = con.sql(sql.LINKED_DEVICES).to_arrow_table().cast(LINKED_SCHEMA)
     hits = con.sql(sql.IDENTITY_HITS).to_arrow_table().cast(HITS_SCHEMA)
-    for name in ("entries", "extra_linked", "prior_hits"):
+    for name in ("entries", "extra_linked", "prior_hits", "held"):
         con.unregister(name)
     return MatchResult(datasets=result, linked_devices=linked, identity_hits=hits)
+
+
+def _apply_holds(con: duckdb.DuckDBPyConnection, held: pa.Table) -> None:
+    """Move the hits of rows that only held (entry, dataset) pairs match to `held_hits`."""
+    con.register("held", held)
+    if held.num_rows:
+        con.execute(sql.CREATE_HELD_HITS)
+        con.execute(sql.DELETE_HELD_HITS)
+    else:
+        con.execute(sql.CREATE_NO_HELD_HITS)
 
 
 _DUCKDB_FILE_RE = re.compile(r'Parquet file "([^"]+)"')
@@ -216,7 +233,8 @@ def _collect(con: duckdb.DuckDBPyConnection, ds: DatasetInput) -> DatasetMatches
              for file, rows in con.execute(sql.ROWS_TO_DROP, params).fetchall()}
     by_reason = {REASONS[rank]: n for rank, n in con.execute(sql.REMOVED_BY_REASON, params).fetchall()}
     by_entry = dict(con.execute(sql.REMOVED_BY_ENTRY, params).fetchall())
-    return DatasetMatches(drops=drops, by_reason=by_reason, by_entry=by_entry)
+    held = dict(con.execute(sql.HELD_BY_ENTRY, params).fetchall())
+    return DatasetMatches(drops=drops, by_reason=by_reason, by_entry=by_entry, held_by_entry=held)
 
 
 # ---------------------------------------------------------------------------------------------

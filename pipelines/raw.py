@@ -62,14 +62,15 @@ def raw_status(con: duckdb.DuckDBPyConnection, entries: pa.Table, configs: Seque
 
 def raw_check(con: duckdb.DuckDBPyConnection, entries: pa.Table, configs: Sequence[DatasetConfig],
               link_through_events: bool, extra_linked: pa.Table | None = None,
-              ) -> tuple[list[RawFile], dict[str, dict[str, int]]]:
+              held: pa.Table | None = None) -> tuple[list[RawFile], dict[str, dict[str, int]]]:
     """One match over the raw files still held: per file its blacklisted rows, and per BlacklistId
-    the rows per dataset (as `pipelines.deadline.held_in_raw` counts them)."""
+    the rows per dataset (as `pipelines.deadline.held_in_raw` counts them). Rows an active retention
+    hold covers (`held`) do not count: the hold keeps them in the dataset, raw copies included."""
     inputs = [i for i in raw_inputs(configs) if i.files]
     if not inputs:
         return [], {}
     try:
-        match = find_matches(con, entries, inputs, link_through_events, extra_linked)
+        match = find_matches(con, entries, inputs, link_through_events, extra_linked, held=held)
     except InputError as exc:  # a raw file the run did not need is unreadable or lacks a column
         return [RawFile(i.config.name, str(p), None, None, str(exc)) for i in inputs for p in i.files.values()], {}
     files: list[RawFile] = []

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from email.errors import InvalidHeaderDefect, NonASCIILocalPartDefect
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import AddressHeader, HeaderRegistry
 from urllib.parse import unquote
 
 from pipelines.identity import email_key, trim_identity
@@ -62,6 +62,7 @@ def _address_list(text: str) -> list[str] | None:
         header = _HEADERS("To", text)
     except (IndexError, ValueError, TypeError):  # the parser's own failures on some broken input
         return None
+    assert isinstance(header, AddressHeader)  # "To" is an address header in the registry
     if any(isinstance(d, InvalidHeaderDefect) and not isinstance(d, NonASCIILocalPartDefect) for d in header.defects):
         return None
     found = []

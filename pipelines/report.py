@@ -9,8 +9,9 @@ hash chain sealing each report is `pipelines.chain`.
 Report versions: 1 (walking skeleton); 2 adds per-entry `email_hmac`, `user_id_hmac`,
 `first_verified_gone_at`, `hours_to_gone`, `deadline_met`, `status`, `rows_in_raw_copies`; the
 blocks `deadline`, `identity_hash`, `integrity`; per dataset `removed_by_partition`; 3 adds the block
-`residuals` (the residual scan, `pipelines.residual_scan.residual_block`). Every key of version 1 is
-kept with its meaning.
+`residuals` (the residual scan, `pipelines.residual_scan.residual_block`) and, for retention holds,
+the block `holds`, per entry `rows_held`, `held` and `deadline_from`, per dataset `rows_held`, and the
+entry status `held`. Every key of version 1 is kept with its meaning.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any
 
 from pipelines import residual_report
 from pipelines.deadline import EntryDeadline, entry_deadlines
+from pipelines.holds import HoldState
 from pipelines.identity import normalize_email, validate_user_id
+from pipelines.report_holds import holds_markdown, status_text
 from pipelines.sweep import DatasetOutcome, Verification
 
 REPORT_VERSION = 3
@@ -86,16 +89,17 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
                  previous: Mapping[str, Any] | None = None, identity_key_id: str | None = None,
                  raw_unchecked: Sequence[str] = (),
                  now_text: str | None = None, raw_files: Sequence[Mapping[str, Any]] = (),
-                 residuals: Mapping[str, Any] | None = None,
+                 residuals: Mapping[str, Any] | None = None, holds: HoldState | None = None,
                  file_changes: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
     """The report of one run. `raw_rows_by_entry` (BlacklistId -> dataset -> rows) counts an entry's
     rows still held in raw snapshot files; `previous` is the previous report of the chain, whose
     `first_verified_gone_at` times are carried forward; `raw_unchecked` lists raw files that could
     not be read: while there are any, no entry counts as gone; `raw_files` says per raw file still held
     whether it holds blacklisted rows (`pipelines.raw.raw_report`); `residuals` is the residual scan's
-    block (`pipelines.residual_scan.residual_block`), None when the run did not consider one;
-    `file_changes` lists the files that changed since the run read them or outside the tool
-    (`pipelines.fileid.FileChange`)."""
+    block (`pipelines.residual_scan.residual_block`), None when the run did not consider one; `holds`:
+    the retention holds the run applied and the rows they kept (entries `held`, never `gone`, while
+    rows are kept); `file_changes` lists the files that changed since the run read them or outside
+    the tool (`pipelines.fileid.FileChange`)."""
     raw_rows_by_entry = raw_rows_by_entry or {}
     now_text = now_text or now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     datasets = [_dataset(o) for o in outcomes]
@@ -106,10 +110,20 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
     ordered = sorted(entries, key=lambda e: e.blacklist_id)
     still = {e.blacklist_id: verification.matches_by_entry.get(e.blacklist_id, 0)
              + sum(raw_rows_by_entry.get(e.blacklist_id, {}).values()) for e in ordered}
+    holds = holds or HoldState((), now_text)
+    ended = {h.blacklist_id: h.ended_at(holds.now_text) for h in holds.holds
+             if h.blacklist_id and h.ended_at(holds.now_text)}
     deadlines = entry_deadlines([(e.blacklist_id, e.created_at) for e in ordered], still,
                                 (previous or {}).get("entries", []), now, now_text, run.deadline_hours,
-                                unverified=bool(raw_unchecked))
-    entry_rows = [_entry(e, d, removed_by_entry, raw_rows_by_entry) for e, d in zip(ordered, deadlines, strict=True)]
+                                unverified=bool(raw_unchecked),
+                                rows_held={e.blacklist_id: sum(holds.entry_rows(e.blacklist_id).values())
+                                           for e in ordered}, hold_ended=ended)  # type: ignore[arg-type]
+    entry_rows = [_entry(e, d, removed_by_entry, raw_rows_by_entry) | {"rows_held": holds.entry_rows(e.blacklist_id),
+                                                                       "held": holds.entry_held(e.blacklist_id),
+                                                                       "deadline_from": d.deadline_from}
+                  for e, d in zip(ordered, deadlines, strict=True)]
+    for d in datasets:
+        d["rows_held"] = sum(holds.held_rows.get(d["name"], {}).values())
     return {
         "report_version": REPORT_VERSION,
         "run": {
@@ -133,6 +147,7 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
             "open": sum(d.status == "open" for d in deadlines),
             "gone": sum(d.status == "gone" for d in deadlines),
             "gone_late": sum(d.status == "gone late" for d in deadlines),
+            "held": sum(d.status == "held" for d in deadlines),
             "where_checked": "cleaned datasets (verification) and raw snapshot files still in each `source`",
             "raw_copies_unchecked": list(raw_unchecked),
         },
@@ -151,6 +166,7 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
         },
         "raw_copies": {"deleted": list(raw_deleted), "still_held": list(raw_held), "held": [dict(f) for f in raw_files]},
         "residuals": dict(residuals) if residuals is not None else None,
+        "holds": holds.report_block(),
     }
 
 
@@ -215,7 +231,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     if deadline:
         lines.append(f"- Deadline: {deadline['gone']} entries gone in time, {deadline['gone_late']} gone late, "
-                     f"{deadline['open']} open within the deadline, {deadline['overdue']} overdue "
+                     f"{deadline['open']} open within the deadline, {deadline['overdue']} overdue, "
+                     f"{deadline.get('held', 0)} held under a retention hold "
                      f"(checked: {deadline['where_checked']})")
     integrity = report.get("integrity")
     if integrity:
@@ -240,10 +257,9 @@ def render_markdown(report: dict[str, Any]) -> str:
               "| --- | --- | ---: | --- | ---: | --- | ---: | --- |"]
     for e in report["entries"]:
         removed = ", ".join(f"{k}: {v}" for k, v in sorted(e["rows_removed"].items())) or "0"
-        status = e.get("status", "")
         lines.append(f"| {e['blacklist_id']} | {e['created_at']} | {e['age_hours']} | {removed} | "
                      f"{e['rows_still_present']} | {e.get('first_verified_gone_at') or '-'} | "
-                     f"{_or_dash(e.get('hours_to_gone'))} | {status.upper() if status == 'overdue' else status} |")
+                     f"{_or_dash(e.get('hours_to_gone'))} | {status_text(e)} |")
     lines += ["", "## Files", ""]
     for d in report["datasets"]:
         rewritten = [f for f in d["files"] if f["rewritten"]]
@@ -251,6 +267,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         for f in rewritten:
             lines.append(f"  - `{f['path']}` ({f['origin']}): {f['rows_in']} -> {f['rows_out']} rows, "
                          f"sha256 `{f['sha256_out'][:16]}…`")
+    lines += holds_markdown(report)
     raw = report["raw_copies"]
     lines += ["", "## Raw copies", "", f"- Deleted after this run: {len(raw['deleted'])}"]
     lines += [f"  - `{p}`" for p in raw["deleted"]]
@@ -331,7 +348,7 @@ def summary_markdown(report: dict[str, Any], report_path: str | None = None) -> 
 
 ARTIFACT_ROWS = 500
 """At most this many rows per Prefect table artifact; report.json has every row."""
-_STATUS_ORDER = {"overdue": 0, "open": 1, "gone late": 2, "gone": 3}
+_STATUS_ORDER = {"overdue": 0, "open": 1, "held": 2, "gone late": 3, "gone": 4}
 
 
 def dataset_table(dataset: dict[str, Any], limit: int = ARTIFACT_ROWS) -> list[dict[str, Any]]:

@@ -14,7 +14,10 @@ from pipelines import chain
 
 
 def status(doc: dict[str, Any]) -> str:
-    """A report's verdict: `FAILED: deadline missed`, `FAILED: verification`, `residuals found`, `passed`."""
+    """A report's verdict: `FAILED: deadline missed`, `FAILED: verification`, `residuals found`, `passed`;
+    for a retention hold's record, `hold placed: <id>` or `hold released: <id>`."""
+    if doc.get("kind") == "hold":  # a retention hold placed or released (pipelines/hold_records.py)
+        return f"hold {doc['hold']['action']}d: {doc['hold']['hold_id']}"
     if doc.get("overdue_entries"):
         return "FAILED: deadline missed"
     if not (doc.get("verification") or {}).get("ok", False):

@@ -12,10 +12,12 @@ from html import escape
 from typing import Any
 
 from pipelines import residual_report
+from pipelines.report_holds import holds_html, status_text
 
 REASONS = (("email", "by email", "#1f77b4"), ("user_id", "by user id", "#ff7f0e"),
            ("linked_device", "by linked device", "#2ca02c"))
-STATUS_COLORS = {"gone": "#2ca02c", "gone late": "#9467bd", "open": "#ff7f0e", "overdue": "#d62728"}
+STATUS_COLORS = {"gone": "#2ca02c", "gone late": "#9467bd", "held": "#17becf", "open": "#ff7f0e",
+                 "overdue": "#d62728"}
 AGE_BUCKETS = ((0, 6, "0–6 h"), (6, 12, "6–12 h"), (12, 18, "12–18 h"), (18, 24, "18–24 h"),
                (24, 48, "24–48 h"), (48, 24 * 7, "2–7 days"), (24 * 7, float("inf"), "over 7 days"))
 MAX_PARTITIONS = 62
@@ -78,6 +80,7 @@ def render_html(report: dict[str, Any]) -> str:
         _age_chart(report.get("entries", [])),
         "<h2>Entries and the deadline</h2>",
         _entries_table(report.get("entries", []), report.get("deadline_hours", 24)),
+        holds_html(report),
         "<h2>Verification</h2>",
         f"<p>{_e(ver['files_checked'])} output files and {_e(ver['rows_checked'])} rows checked against every entry ("
         f"{_e(ver.get('files_reread', ver['files_checked']))} rewritten files re-read and matched again): <span class=\"{'good' if ver['ok'] else 'bad'}\">{_e(ver['matches_found'])} matches found "
@@ -286,7 +289,7 @@ def _datasets_table(datasets: Sequence[dict[str, Any]], totals: dict[str, Any]) 
 def _entries_table(entries: Sequence[dict[str, Any]], hours: float) -> str:
     if not entries:
         return '<p class="note">No entries.</p>'
-    order = {"overdue": 0, "open": 1, "gone late": 2, "gone": 3}
+    order = {"overdue": 0, "open": 1, "held": 2, "gone late": 3, "gone": 4}
     ranked = sorted(entries, key=lambda e: (order.get(e.get("status", "gone"), 4), e["created_at"]))
     rows = ["<table><tr><th>BlacklistId</th><th>scope</th><th>created (UTC)</th><th>first verified gone (UTC)</th>"
             "<th class=n>hours to gone</th><th class=n>rows removed</th><th class=n>still present</th>"
@@ -300,7 +303,7 @@ def _entries_table(entries: Sequence[dict[str, Any]], hours: float) -> str:
                     f"<td class=t>{_e((e.get('first_verified_gone_at') or '-')[:19].replace('T', ' '))}</td>"
                     f"<td class=n>{_e('-' if e.get('hours_to_gone') is None else e['hours_to_gone'])}</td>"
                     f"<td class=n>{_n(removed)}</td><td class=n>{_n(e['rows_still_present'])}</td>"
-                    f"<td class=\"{cls}\">{_e(status.upper() if status == 'overdue' else status)}</td></tr>")
+                    f"<td class=\"{cls}\">{_e(status_text(e))}</td></tr>")
     rows.append("</table>")
     if len(ranked) > MAX_ENTRY_ROWS:
         rows.append(f'<p class="note">{len(ranked) - MAX_ENTRY_ROWS} more entries (all gone in time) are in '

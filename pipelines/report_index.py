@@ -222,7 +222,8 @@ def _status_chart(counts: dict[str, int]) -> str:
     order = [s for s in STATUS_COLORS if s in counts] + sorted(s for s in counts if s not in STATUS_COLORS)
     chart = _hbars([(s, counts[s], STATUS_COLORS.get(s, OTHER_COLOR)) for s in order], "Entries by status")
     return chart + ('<p class="note">The entries of the newest sweep report. Gone: no row left anywhere the sweep '
-                    "looks; open: rows left, within the deadline; overdue: rows left after it.</p>")
+                    "looks; open: rows left, within the deadline; overdue: rows left after it; held: rows kept "
+                    "under a retention hold (GDPR Art. 17(3)), erased by the first sweep after it ends.</p>")
 
 
 def _erasure_chart(entries: dict[str, dict[str, Any]], deadline_hours: float) -> str:
@@ -295,7 +296,7 @@ def _runs_table(runs: Sequence[dict[str, Any]]) -> str:
     out = ["<table><tr><th>run</th><th>kind</th><th>finished (UTC)</th><th class=n>rows removed</th>"
            "<th>status</th></tr>"]
     for r in list(reversed(runs))[:MAX_RUN_ROWS]:
-        cls = "good" if r["status"] == "passed" else "bad"
+        cls = "good" if r["status"] == "passed" or r["kind"] == "hold" else "bad"  # a hold record is no failure
         out.append(f"<tr><td class=id>{_link(r['run_id'], r['page'])}</td><td>{_e(r['kind'] or '–')}</td>"
                    f"<td class=t>{_e(r['finished_at'] or '–')}</td>"
                    f"<td class=n>{'–' if r['rows_removed'] is None else _n(r['rows_removed'])}</td>"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import residual_report, scaleout, storage
+from pipelines.holds import Hold, holding
 from pipelines.match import Entry
 from pipelines.residual import FileScan, Needles, connect_for, needles, scan_file
 from pipelines.settings import DatasetConfig, Settings
@@ -168,6 +169,26 @@ def residual_block(result: ScanResult | None, settings: Settings, scanned_at: st
                  entries_found=len({f.blacklist_id for f in result.findings}),
                  advice=ADVICE if result.found else None)
     return block
+
+
+def excluding_held(block: dict[str, Any], holds: Sequence[Hold], now_text: str) -> dict[str, Any]:
+    """Findings in a dataset where an active retention hold keeps the entry's rows are not residuals:
+    those rows stay on purpose (SPEC §3, `pipelines.holds`), whichever of their columns the copy is in.
+    They move to `held_findings` (with the hold's id); status, `found` and the advice follow the rest."""
+    if not block.get("scanned") or not holds:
+        return block
+    kept, held = [], []
+    for f in block["findings"]:
+        hold = holding(holds, f["blacklist_id"], f["target"], now_text) if f["kind"] == "dataset" else None
+        if hold is None:
+            kept.append(f)
+        else:
+            held.append({**f, "hold_id": hold.hold_id})
+    if not held:
+        return block
+    return {**block, "findings": kept, "held_findings": held, "found": bool(kept),
+            "status": "residuals found" if kept else "none found", "advice": ADVICE if kept else None,
+            "entries_found": len({f["blacklist_id"] for f in kept})}
 
 
 def linked_pairs(linked: Any) -> list[tuple[str, str]]:

@@ -262,9 +262,11 @@ def finish(fs: s3fs.S3FileSystem, plan: DatasetPlan, outcomes: Sequence[ObjectOu
 
 
 def verify(con: duckdb.DuckDBPyConnection, fs: s3fs.S3FileSystem, config: DatasetConfig, entries: pa.Table,
-           piece: DatasetOutcome, match: MatchResult, link_through_events: bool, work_dir: Path) -> Verification:
+           piece: DatasetOutcome, match: MatchResult, link_through_events: bool, work_dir: Path,
+           held: pa.Table | None = None) -> Verification:
     """Download each object this run rewrote (as it wrote it) and apply §3 again with every linked
-    device; check its row count. Objects not rewritten hold bytes the match read, unchanged (`finish`)."""
+    device; check its row count. Objects not rewritten hold bytes the match read, unchanged (`finish`).
+    Rows an active retention hold keeps (`held`) are not matches."""
     root = Url(config.url or "")
     rewritten = [f for f in piece.files if f.rewritten]
     with _scratch(work_dir) as tmp:
@@ -276,7 +278,7 @@ def verify(con: duckdb.DuckDBPyConnection, fs: s3fs.S3FileSystem, config: Datase
             if storage.num_rows(local[f.relpath]) != f.rows_out:
                 raise AssertionError(f"{root / f.relpath}: row count differs from the {f.rows_out} written")
         again = find_matches(con, entries, [DatasetInput(config, local)] if local else [], link_through_events,
-                             extra_linked=match.linked_devices)
+                             extra_linked=match.linked_devices, held=held)
     by_entry: dict[str, int] = {}
     for m in again.datasets.values():
         for bid, n in m.by_entry.items():

@@ -157,14 +157,14 @@ def union_linked(tables: Iterable[pa.Table]) -> pa.Table:
 
 def match_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: Sequence[str],
                     linked: pa.Table, blacklist_version: int | None = None,
-                    own: Links | None = None) -> DatasetMatches:
+                    own: Links | None = None, held: pa.Table | None = None) -> DatasetMatches:
     """Pass 2: these files' rows to drop and counts, with every partition's linked devices. `own`:
     this partition's pass-1 result (its identity hits are reused); without it the identity columns
-    are scanned again."""
+    are scanned again. `held`: the active retention holds (pipelines/holds.py)."""
     with open_connection(settings, plan.config) as con:
         result = find_matches(con, entries, [partition_input(plan, relpaths, blacklist_version)],
                               settings.link_devices_through_events, extra_linked=linked,
-                              identity_hits=own.hits if own is not None else None)
+                              identity_hits=own.hits if own is not None else None, held=held)
     return result.datasets[plan.config.name]
 
 
@@ -179,14 +179,14 @@ def merge_matches(plans: Sequence[DatasetPlan], parts: Sequence[Partition], per_
         drops: dict[str, np.ndarray] = {}
         by_reason: dict[str, int] = {}
         by_entry: dict[str, int] = {}
+        held: dict[str, int] = {}
         for m in results:
             drops.update(m.drops)
-            for key, n in m.by_reason.items():
-                by_reason[key] = by_reason.get(key, 0) + n
-            for key, n in m.by_entry.items():
-                by_entry[key] = by_entry.get(key, 0) + n
+            for total, counts in ((by_reason, m.by_reason), (by_entry, m.by_entry), (held, m.held_by_entry)):
+                for key, n in counts.items():
+                    total[key] = total.get(key, 0) + n
         datasets[name] = DatasetMatches(drops=dict(sorted(drops.items())), by_reason=dict(sorted(by_reason.items())),
-                                        by_entry=dict(sorted(by_entry.items())))
+                                        by_entry=dict(sorted(by_entry.items())), held_by_entry=dict(sorted(held.items())))
     return MatchResult(datasets=datasets, linked_devices=linked)
 
 
@@ -259,15 +259,17 @@ def verification_slices(outcomes: Sequence[DatasetOutcome], per_dataset: int = 1
     return slices
 
 
-def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table) -> Verification:
-    """Re-read one output file: its row count, and (if rewritten) §3 again with every linked device."""
+def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table,
+                     held: pa.Table | None = None) -> Verification:
+    """Re-read one output file: its row count, and (if rewritten) §3 again with every linked device;
+    rows kept by an active retention hold (`held`) are not matches."""
     config = settings.dataset(piece.name)
     with open_connection(settings) as con:
         if config.url and config.format == "parquet":
             return s3dataset.verify(con, _fs(settings, config), config, entries, piece, MatchResult({}, linked),
-                                    settings.link_devices_through_events, settings.work_dir)
+                                    settings.link_devices_through_events, settings.work_dir, held)
         return verify_versions(con, entries, [piece], settings.datasets, MatchResult({}, linked),
-                               settings.link_devices_through_events)
+                               settings.link_devices_through_events, held)
 
 
 def merge_verifications(results: Sequence[Verification]) -> Verification:

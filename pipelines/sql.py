@@ -206,3 +206,25 @@ REMOVED_BY_ENTRY = """
 """
 
 LINKED_DEVICES = "SELECT device, scope, bid FROM linked ORDER BY device, scope, bid"
+
+# Retention holds (pipelines/holds.py): after matching as usual, a row whose every hit is an
+# (entry, dataset) pair an active hold covers is kept. Its hits move to `held_hits` (counted as held);
+# a row that any unheld hit matches stays in `hits` and is removed.
+CREATE_HELD_HITS = """
+    CREATE OR REPLACE TEMP TABLE held_hits AS
+    SELECT h.* FROM hits AS h
+    WHERE NOT EXISTS (
+        SELECT 1 FROM hits AS u
+        WHERE u.dataset = h.dataset AND u.file = h.file AND u.row = h.row
+          AND NOT EXISTS (SELECT 1 FROM held AS k WHERE (k.bid IS NULL OR k.bid = u.bid)
+                                                   AND (k.dataset IS NULL OR k.dataset = u.dataset)))
+"""
+CREATE_NO_HELD_HITS = "CREATE OR REPLACE TEMP TABLE held_hits AS SELECT * FROM hits LIMIT 0"
+DELETE_HELD_HITS = """
+    DELETE FROM hits WHERE EXISTS (
+        SELECT 1 FROM held_hits AS k WHERE k.dataset = hits.dataset AND k.file = hits.file AND k.row = hits.row)
+"""
+HELD_BY_ENTRY = """
+    SELECT bid, count(DISTINCT (file, row)) FROM held_hits WHERE dataset = $dataset
+    GROUP BY bid ORDER BY bid
+"""

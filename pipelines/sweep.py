@@ -312,16 +312,17 @@ class Verification:
 
 
 def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes: Sequence[DatasetOutcome],
-                    configs: Sequence[DatasetConfig], match: MatchResult, link_through_events: bool) -> Verification:
+                    configs: Sequence[DatasetConfig], match: MatchResult, link_through_events: bool,
+                    held: pa.Table | None = None) -> Verification:
     """Re-read the rewritten outputs and apply §3 again, with every entry and the devices linked from
     the inputs. Files carried over unchanged (links to, or copies of, inputs this run's match scanned
     against every entry and found clean) are not matched again: the same bytes through the same
     matcher cannot differ (`publish_version` checks they are still those bytes); their row counts are
-    still checked."""
+    still checked. Rows an active retention hold keeps (`held`) are not matches."""
     by_name = {c.name: c for c in configs}
     inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files if f.rewritten})
               for o in outcomes]
-    again = find_matches(con, entries, inputs, link_through_events, extra_linked=match.linked_devices)
+    again = find_matches(con, entries, inputs, link_through_events, extra_linked=match.linked_devices, held=held)
     by_entry: dict[str, int] = {}
     for m in again.datasets.values():
         for bid, n in m.by_entry.items():

@@ -1,5 +1,5 @@
 """Issue 14, "Vendor APIs": what integrators moving from Optimizely or CrossEngage send, against the
-real `gdpr-sweep serve` process (docs/decisions/0231-vendor-api-compatibility.md)."""
+real `gdpr-sweep serve` process (docs/decisions/0232-vendor-api-compatibility.md)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ equals the replay of tests/replay.py: every delivered file's current content swe
 blacklist, with links from every row ever delivered; rows removed from a file stay removed until the
 file is delivered again.
 
-Each night runs the sweep's own steps without Prefect, as flows/sweep.py wires them: plan
-(`scaleout.plan`), the two-pass partitioned match with the links remembered in the real registry
+Each night runs the sweep's own steps (`pipelines.scaleout`) without Prefect, as flows/sweep.py wires
+them: plan, the two-pass partitioned match with the links remembered in the real registry
 (`gdpr_sweep.links`), the links found recorded back, then write, verify, publish and (when asked)
 delete the consumed raw files. Linking rows are often removed nights before rows from their devices
 arrive: the sweep sees those devices only through the registry.
@@ -32,15 +32,9 @@ from hypothesis import strategies as st
 from gdpr_sweep.links import LinkStore, remember_found, remembered_links
 from gdpr_sweep.registry import Registry
 from pipelines import scaleout, storage
-from pipelines.match import connect, with_versions
+from pipelines.match import with_versions
 from pipelines.settings import Settings
-from pipelines.sweep import (
-    delete_consumed_raw,
-    match_fingerprint,
-    publish_version,
-    verify_versions,
-    write_version,
-)
+from pipelines.sweep import match_fingerprint
 from tests.helpers import (
     EVENT_SCHEMA,
     PROFILE_SCHEMA,
@@ -111,16 +105,23 @@ class Lake:
         per_part = [scaleout.match_partition(self.settings, entries, by_name[x.dataset], x.relpaths, linked,
                                              snap.version, own) for x, own in zip(parts, links, strict=True)]
         matches = scaleout.merge_matches(plans, parts, per_part, linked)
-        outcomes = [write_version(p, matches.datasets[p.config.name], run_id, snap.version, self.fingerprint)
-                    for p in plans]
-        with connect() as con:
-            verification = verify_versions(con, snap.entries_table(), outcomes, self.configs, matches,
-                                           self.settings.link_devices_through_events)
+        outcomes = []
+        for p in plans:
+            m = matches.datasets[p.config.name]
+            scaleout.start_version(self.settings, p, run_id)
+            rels = [f.relpath for f in p.files]
+            files = scaleout.write_partition(self.settings, p, rels, {r: m.drops[r] for r in rels if r in m.drops},
+                                             run_id)
+            outcomes.append(scaleout.finish_dataset(self.settings, p, files, m, run_id, snap.version, self.fingerprint))
+        pieces = scaleout.verification_slices(outcomes, 2)
+        verification = scaleout.merge_verifications(
+            [scaleout.verify_partition(self.settings, snap.entries_table(), piece, matches.linked_devices)
+             for piece in pieces])
         assert verification.ok, verification
         for plan, outcome in zip(plans, outcomes, strict=True):
-            publish_version(plan.config, outcome)
+            scaleout.publish(self.settings, plan, outcome, [])
             if plan.config.delete_raw:
-                delete_consumed_raw(plan)
+                scaleout.delete_consumed_raw(self.settings, plan, outcome)
 
     def cleaned(self, kind: str) -> dict[str, list[str]]:
         config = self.configs[0] if kind == "profiles" else self.configs[1]

@@ -1,0 +1,147 @@
+"""The shape of the code (CONTRIBUTING.md "Where things go"): no import cycle between the modules of the
+three packages, edge -> flows -> pipelines and never back, and modules and functions small enough to read.
+
+The import graph is read from the source with `ast` (every `import` and `from ... import`, at module
+level or inside a function), so a lazy import inside a function counts as an arrow too; imports under
+`if TYPE_CHECKING:` do not, since they never run.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("pipelines", "flows", "gdpr_sweep")
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            found[module_name(path)] = path
+    return found
+
+
+def resolve(name: str, known: dict[str, Path]) -> str | None:
+    """The module of ours that `name` (a module or a module.attribute) refers to, if any."""
+    while name:
+        if name in known:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def type_checking_blocks(tree: ast.AST) -> set[int]:
+    """Ids of the import nodes under `if TYPE_CHECKING:`: read by type checkers only, never run."""
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            ids.update(id(inner) for inner in ast.walk(node))
+    return ids
+
+
+def imports_of(module: str, path: Path, known: dict[str, Path]) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = type_checking_blocks(tree)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            names = [f"{base}.{alias.name}" for alias in node.names] + [base]
+        for name in names:
+            target = resolve(name, known)
+            if target and target != module:
+                targets.add(target)
+    return targets
+
+
+def import_graph() -> dict[str, set[str]]:
+    known = modules()
+    return {module: imports_of(module, path, known) for module, path in known.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycle() -> None:
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+LAYER = {"pipelines": 0, "flows": 1, "gdpr_sweep": 2}
+# The edge modules flows may not import: the command line and the HTTP API.
+EDGE_ONLY = ("gdpr_sweep.cli", "gdpr_sweep.api")
+
+
+def test_arrows_point_one_way() -> None:
+    wrong = []
+    for module, targets in import_graph().items():
+        for target in targets:
+            here, there = module.split(".")[0], target.split(".")[0]
+            if here == "pipelines" and there != "pipelines":
+                wrong.append(f"{module} -> {target}")
+            if here == "flows" and target.startswith(EDGE_ONLY):
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports against the layering (edge -> flows -> pipelines): " + ", ".join(sorted(wrong))
+
+
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_module_and_function_sizes(module: str) -> None:
+    path = modules()[module]
+    source = path.read_text(encoding="utf-8")
+    lines = source.count("\n")
+    assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)}: {lines} lines (at most {MAX_MODULE_LINES})"
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{path.relative_to(ROOT)}: functions over {MAX_FUNCTION_LINES} lines: " + ", ".join(long)
