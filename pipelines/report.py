@@ -103,21 +103,14 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
     raw_rows_by_entry = raw_rows_by_entry or {}
     now_text = now_text or now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     datasets = [_dataset(o) for o in outcomes]
-    removed_by_entry: dict[str, dict[str, int]] = {}
-    for o in outcomes:
-        for bid, n in o.by_entry.items():
-            removed_by_entry.setdefault(bid, {})[o.name] = n
+    removed_by_entry = _removed_by_entry(outcomes)
     ordered = sorted(entries, key=lambda e: e.blacklist_id)
     still = {e.blacklist_id: verification.matches_by_entry.get(e.blacklist_id, 0)
              + sum(raw_rows_by_entry.get(e.blacklist_id, {}).values()) for e in ordered}
     holds = holds or HoldState((), now_text)
-    ended = {h.blacklist_id: h.ended_at(holds.now_text) for h in holds.holds
-             if h.blacklist_id and h.ended_at(holds.now_text)}
     deadlines = entry_deadlines([(e.blacklist_id, e.created_at) for e in ordered], still,
                                 (previous or {}).get("entries", []), now, now_text, run.deadline_hours,
-                                unverified=bool(raw_unchecked),
-                                rows_held={e.blacklist_id: sum(holds.entry_rows(e.blacklist_id).values())
-                                           for e in ordered}, hold_ended=ended)  # type: ignore[arg-type]
+                                unverified=bool(raw_unchecked), **_hold_inputs(holds, ordered))
     entry_rows = [_entry(e, d, removed_by_entry, raw_rows_by_entry) | {"rows_held": holds.entry_rows(e.blacklist_id),
                                                                        "held": holds.entry_held(e.blacklist_id),
                                                                        "deadline_from": d.deadline_from}
@@ -132,25 +125,12 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
             "link_devices_through_events": run.link_devices_through_events,
         },
         "blacklist": {"version": run.blacklist_version, "entries": len(entries)},
-        "totals": {
-            "rows_in": sum(d["rows_in"] for d in datasets),
-            "rows_out": sum(d["rows_out"] for d in datasets),
-            "rows_removed": sum(d["rows_removed"] for d in datasets),
-        },
+        "totals": {key: sum(d[key] for d in datasets) for key in ("rows_in", "rows_out", "rows_removed")},
         "datasets": datasets,
         "entries": entry_rows,
         "overdue_entries": [e["blacklist_id"] for e in entry_rows if e["overdue"]],
         "deadline_hours": run.deadline_hours,
-        "deadline": {
-            "hours": run.deadline_hours, "checked_at": now_text,
-            "overdue": sum(d.status == "overdue" for d in deadlines),
-            "open": sum(d.status == "open" for d in deadlines),
-            "gone": sum(d.status == "gone" for d in deadlines),
-            "gone_late": sum(d.status == "gone late" for d in deadlines),
-            "held": sum(d.status == "held" for d in deadlines),
-            "where_checked": "cleaned datasets (verification) and raw snapshot files still in each `source`",
-            "raw_copies_unchecked": list(raw_unchecked),
-        },
+        "deadline": _deadline_block(run.deadline_hours, now_text, deadlines, raw_unchecked),
         "identity_hash": {
             "algorithm": HASH_ALGORITHM, "key_id": identity_key_id,
             "input": "'email:' + trimmed lower-cased email, or 'user_id:' + trimmed user id",
@@ -168,6 +148,32 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
         "residuals": dict(residuals) if residuals is not None else None,
         "holds": holds.report_block(),
     }
+
+
+def _removed_by_entry(outcomes: Sequence[DatasetOutcome]) -> dict[str, dict[str, int]]:
+    """BlacklistId -> dataset -> rows removed."""
+    removed: dict[str, dict[str, int]] = {}
+    for o in outcomes:
+        for bid, n in o.by_entry.items():
+            removed.setdefault(bid, {})[o.name] = n
+    return removed
+
+
+def _hold_inputs(holds: HoldState, ordered: Sequence[EntryInfo]) -> dict[str, Any]:
+    """`entry_deadlines`' hold arguments: rows kept per entry, and when each entry's hold ended."""
+    ended = {h.blacklist_id: h.ended_at(holds.now_text) for h in holds.holds
+             if h.blacklist_id and h.ended_at(holds.now_text)}
+    return {"rows_held": {e.blacklist_id: sum(holds.entry_rows(e.blacklist_id).values()) for e in ordered},
+            "hold_ended": ended}
+
+
+def _deadline_block(hours: float, now_text: str, deadlines: Sequence[EntryDeadline],
+                    raw_unchecked: Sequence[str]) -> dict[str, Any]:
+    counts = {key: sum(d.status == status for d in deadlines) for key, status in (
+        ("overdue", "overdue"), ("open", "open"), ("gone", "gone"), ("gone_late", "gone late"), ("held", "held"))}
+    return {"hours": hours, "checked_at": now_text, **counts,
+            "where_checked": "cleaned datasets (verification) and raw snapshot files still in each `source`",
+            "raw_copies_unchecked": list(raw_unchecked)}
 
 
 def _entry(e: EntryInfo, d: EntryDeadline, removed: Mapping[str, Mapping[str, int]],
@@ -210,15 +216,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     run, totals, ver = report["run"], report["totals"], report["verification"]
     deadline = report.get("deadline", {})
     overdue = report["overdue_entries"]
-    lines = [f"# gdpr-sweep purge report {run['run_id']}", ""]
-    if overdue:
-        lines += [f"> **DEADLINE MISSED: {_entries(len(overdue))} older than {report['deadline_hours']:g} h "
-                  "with data still present. This run failed.**", ">"]
-        lines += [f"> - `{bid}`" for bid in overdue]
-        lines.append("")
-    residual_banner = residual_report.banner_text(report.get("residuals"))
-    if residual_banner:
-        lines += [f"> **{residual_banner}** See Residual scan below.", ""]
+    lines = [f"# gdpr-sweep purge report {run['run_id']}", "", *_banners_markdown(report)]
     lines += [
         f"- Started {run['started_at']}, finished {run['finished_at']}",
         f"- Code version {run['code_version']}; blacklist version {report['blacklist']['version']} "
@@ -260,20 +258,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {e['blacklist_id']} | {e['created_at']} | {e['age_hours']} | {removed} | "
                      f"{e['rows_still_present']} | {e.get('first_verified_gone_at') or '-'} | "
                      f"{_or_dash(e.get('hours_to_gone'))} | {status_text(e)} |")
-    lines += ["", "## Files", ""]
-    for d in report["datasets"]:
-        rewritten = [f for f in d["files"] if f["rewritten"]]
-        lines.append(f"- **{d['name']}**: {len(d['files'])} files, {len(rewritten)} rewritten")
-        for f in rewritten:
-            lines.append(f"  - `{f['path']}` ({f['origin']}): {f['rows_in']} -> {f['rows_out']} rows, "
-                         f"sha256 `{f['sha256_out'][:16]}…`")
-    lines += holds_markdown(report)
-    raw = report["raw_copies"]
-    lines += ["", "## Raw copies", "", f"- Deleted after this run: {len(raw['deleted'])}"]
-    lines += [f"  - `{p}`" for p in raw["deleted"]]
-    lines.append(f"- Still held (raw snapshots that may hold blacklisted data until deleted): {len(raw['still_held'])}")
-    verdicts = {h["path"]: h["verdict"] for h in raw.get("held", [])}
-    lines += [f"  - `{p}`" + (f": {verdicts[p]}" if p in verdicts else "") for p in raw["still_held"]]
+    lines += _files_markdown(report) + holds_markdown(report) + _raw_markdown(report)
     lines += _file_integrity(report.get("file_integrity", {}))
     residual_lines = residual_report.markdown(report.get("residuals"))
     if residual_lines:
@@ -293,6 +278,42 @@ def _file_integrity(block: Mapping[str, Any]) -> list[str]:
     lines += [f"  - `{c['path']}` ({c['dataset']}): {c['action']}" for c in since]
     lines.append(f"- Cleaned files changed outside gdpr-sweep: {len(outside)}")
     lines += [f"  - `{c['path']}` ({c['dataset']}): {c['action']}" for c in outside]
+    return lines
+
+
+def _banners_markdown(report: dict[str, Any]) -> list[str]:
+    """The quoted lines a page opens with: a missed deadline, residuals found."""
+    lines: list[str] = []
+    overdue = report["overdue_entries"]
+    if overdue:
+        lines += [f"> **DEADLINE MISSED: {_entries(len(overdue))} older than {report['deadline_hours']:g} h "
+                  "with data still present. This run failed.**", ">"]
+        lines += [f"> - `{bid}`" for bid in overdue]
+        lines.append("")
+    residual_banner = residual_report.banner_text(report.get("residuals"))
+    if residual_banner:
+        lines += [f"> **{residual_banner}** See Residual scan below.", ""]
+    return lines
+
+
+def _files_markdown(report: dict[str, Any]) -> list[str]:
+    lines = ["", "## Files", ""]
+    for d in report["datasets"]:
+        rewritten = [f for f in d["files"] if f["rewritten"]]
+        lines.append(f"- **{d['name']}**: {len(d['files'])} files, {len(rewritten)} rewritten")
+        for f in rewritten:
+            lines.append(f"  - `{f['path']}` ({f['origin']}): {f['rows_in']} -> {f['rows_out']} rows, "
+                         f"sha256 `{f['sha256_out'][:16]}…`")
+    return lines
+
+
+def _raw_markdown(report: dict[str, Any]) -> list[str]:
+    raw = report["raw_copies"]
+    lines = ["", "## Raw copies", "", f"- Deleted after this run: {len(raw['deleted'])}"]
+    lines += [f"  - `{p}`" for p in raw["deleted"]]
+    lines.append(f"- Still held (raw snapshots that may hold blacklisted data until deleted): {len(raw['still_held'])}")
+    verdicts = {h["path"]: h["verdict"] for h in raw.get("held", [])}
+    lines += [f"  - `{p}`" + (f": {verdicts[p]}" if p in verdicts else "") for p in raw["still_held"]]
     return lines
 
 
