@@ -25,7 +25,7 @@ from pipelines import report as reports
 from pipelines import scaleout, storage
 from pipelines.audit import write_audit_report
 from pipelines.commands import read_commands
-from pipelines.errors import SweepError
+from pipelines.errors import StorageError, SweepError
 from pipelines.holds import HoldState, recheck_ids, to_settle
 from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
 from pipelines.residual_scan import excluding_held, linked_pairs, residual_failure, scheduled_block
@@ -154,9 +154,17 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
         start_version(settings, quote(p), run_id)
         rels = [x.relpaths for x in scaleout.partitions([p], partitions_per_dataset(settings))]
         drops = [{r: m.drops[r] for r in part if r in m.drops} for part in rels]
-        parts = purge_partition.map(unmapped(settings), unmapped(p), rels, drops, unmapped(run_id))
-        futures[p.config.name] = finish_dataset.submit(settings, p, parts, m, run_id, blacklist.version, fingerprint)
-    return [futures[p.config.name].result() for p in plans]
+        futures[p.config.name] = purge_partition.map(unmapped(settings), unmapped(p), rels, drops, unmapped(run_id))
+    outcomes = []
+    for p in plans:  # a failed partition raises its own error here (not "UnfinishedRun" of a task after it)
+        m = matches.datasets[p.config.name]
+        if p.config.format == "delta":
+            outcomes.append(futures[p.config.name].result())
+        else:
+            parts = futures[p.config.name].result()
+            outcomes.append(finish_dataset(settings, quote(p), quote(parts), quote(m), run_id, blacklist.version,
+                                           fingerprint))
+    return outcomes
 
 
 def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcome], matches: MatchResult,
@@ -170,14 +178,22 @@ def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcom
 
 @task(cache_policy=NO_CACHE)
 def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[DatasetOutcome],
-            blacklist: Snapshot) -> list[str]:
+            blacklist: Snapshot) -> tuple[list[str], list[dict[str, str]], list[str]]:
+    """Switch each dataset to its new version, then settle its raw files: delete them (`delete_raw`)
+    only while they are the files this run read; return what was deleted, every file change, and the
+    raw files the file system refused to delete (one-line messages; they are kept)."""
     deleted: list[str] = []
+    failures: list[str] = []
+    changes = [c.as_dict() for p in plans for c in p.changes if c.what == "changed outside the tool"]
     unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log check
     for plan, outcome in zip(plans, outcomes, strict=True):
         scaleout.publish(settings, plan, outcome, unscoped_emails)
-        if plan.config.delete_raw if plan.config.delete_raw is not None else settings.delete_raw:
-            deleted += scaleout.delete_consumed_raw(settings, plan, outcome)
-    return deleted
+        settled = scaleout.settle_raw(settings, plan, outcome, plan.config.delete_raw
+                                      if plan.config.delete_raw is not None else settings.delete_raw)
+        deleted += settled.deleted
+        changes += [c.as_dict() for c in settled.changes]
+        failures += settled.failures
+    return deleted, changes, failures
 
 
 @task(cache_policy=NO_CACHE)
@@ -192,7 +208,7 @@ def residual_scan(settings: Settings, blacklist: Snapshot, matches: MatchResult,
 @task(cache_policy=NO_CACHE)
 def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, outcomes: list[DatasetOutcome],
                  verification: Verification, raw_deleted: list[str], matches: MatchResult,
-                 residuals: dict[str, Any], holds: HoldState) -> dict[str, Any]:
+                 residuals: dict[str, Any], holds: HoldState, changes: list[dict[str, str]]) -> dict[str, Any]:
     """Write the sealed report (JSON, Markdown, HTML) into the report chain; then mark the holds that had
     ended as acted on (this run erased what they kept); return the report."""
     now = datetime.now(UTC)
@@ -200,7 +216,7 @@ def write_report(settings: Settings, run: reports.RunInfo, blacklist: Snapshot, 
     held = holds.with_rows({name: m.held_by_entry for name, m in matches.datasets.items()})
     path, report = write_audit_report(settings, run, blacklist.entries, created, outcomes, verification,
                                       raw_deleted, matches.linked_devices, report_secret(settings), now,
-                                      format_time(now), residuals, held)
+                                      format_time(now), residuals, held, changes)
     HoldStore(settings).settle(to_settle(holds.holds, holds.now_text), run.run_id)
     return {"path": str(path), "report": report}
 
@@ -227,24 +243,32 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         blacklist = load_blacklist(settings)
         holds = load_holds(settings)
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
-        plans = [extract(settings, ds, fingerprint) for ds in settings.datasets]
-        matches = match(settings, blacklist, plans, run_id, holds)
-        outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
-        verification = verify(settings, blacklist, outcomes, matches, holds)
-        if not verification.ok:
-            raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
-                             "nothing was published")
-        raw_deleted = publish(settings, quote(plans), quote(outcomes), quote(blacklist))
+        plans: list[DatasetPlan] = []
+        try:
+            plans += [extract(settings, ds, fingerprint) for ds in settings.datasets]
+            matches = match(settings, blacklist, plans, run_id, holds)
+            outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
+            verification = verify(settings, blacklist, outcomes, matches, holds)
+            if not verification.ok:
+                raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
+                                 "nothing was published")
+            raw_deleted, changes, undeleted = publish(settings, quote(plans), quote(outcomes), quote(blacklist))
+        except BaseException:
+            scaleout.discard_unpublished(settings)  # readers keep the version they see
+            raise
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
         residuals = residual_scan(settings, quote(blacklist), quote(matches), quote(holds))
         written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
-                               quote(matches), quote(residuals), quote(holds))
+                               quote(matches), quote(residuals), quote(holds), changes)
         prefect_runs.publish_report_artifacts(tree, written, settings.report_url)
         if settings.report_url:
             upload_report(settings, written["path"])
         path = written["path"]
+        if undeleted:  # after the report, which lists them as still held
+            more = f" (and {len(undeleted) - 1} more raw files; see {path})" if len(undeleted) > 1 else ""
+            raise StorageError(undeleted[0] + more)
         overdue = written["report"]["overdue_entries"]
         if overdue:
             raise SweepError(f"deadline missed: {len(overdue)} blacklist {'entry' if len(overdue) == 1 else 'entries'} "

@@ -26,11 +26,13 @@ from gdpr_sweep.cli_serve import serve
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "-c", envvar="GDPR_SWEEP_CONFIG", default=DEFAULT_CONFIG, show_default=True,
               help="Configuration file (TOML). Also GDPR_SWEEP_CONFIG.")
+@click.option("--debug", is_flag=True, envvar="GDPR_SWEEP_DEBUG",
+              help="On failure, print the traceback as well as the one-line error.")
 @click.version_option(package_name="gdpr-sweep")
 @click.pass_context
-def cli(ctx: click.Context, config: str) -> None:
+def cli(ctx: click.Context, config: str, debug: bool) -> None:
     """gdpr-sweep: purge blacklisted people from Parquet datasets and prove it."""
-    ctx.obj = Context(config)
+    ctx.obj = Context(config, debug)
 
 
 @cli.command()

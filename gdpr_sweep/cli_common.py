@@ -1,11 +1,12 @@
 """What every `gdpr-sweep` sub-command shares: the context (settings loaded once), one-line errors
-with the exit codes of §6, JSON output, and running the sweep flow. A leaf: it imports no other
-command module, so the command modules import it and `cli.py` imports them, never back."""
+with the exit codes of §6 (`--debug` adds the traceback), JSON output, and running the sweep flow.
+A leaf: it imports no command module, so the command modules import it and `cli.py` imports them."""
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -25,17 +26,62 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Context) if ctx is not None else None
+    return bool(obj is not None and obj.debug)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the error hierarchy into one-line messages and exit codes."""
+    """Turn the error hierarchy into one-line messages and exit codes (with `--debug`, the
+    traceback is printed too)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except SweepError as exc:
+            _traceback_if_debug()
             _fail(str(exc), exc.exit_code)
         except OSError as exc:
+            _traceback_if_debug()
             _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
     return wrapper
+
+
+def _traceback_if_debug() -> None:
+    if _debug():
+        import traceback
+
+        traceback.print_exc()
+
+
+class _NoTraceback(logging.Formatter):
+    """A console formatter that leaves exception tracebacks out (the record keeps them for other
+    handlers, e.g. the logs Prefect stores); `--debug` keeps them on the console too."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def quiet_console_tracebacks() -> None:
+    """Without `--debug`, a failed run ends in one line (`gdpr-sweep: error: ...`), not in the
+    tracebacks Prefect logs for each failed task and flow run."""
+    if _debug():
+        return
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.Logger.manager.loggerDict))]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler.formatter, _NoTraceback):
+                handler.setFormatter(_NoTraceback(handler.formatter))
 
 
 def emit(obj: Any) -> None:
@@ -43,8 +89,9 @@ def emit(obj: Any) -> None:
 
 
 class Context:
-    def __init__(self, config: str):
+    def __init__(self, config: str, debug: bool = False):
         self.config_path = Path(config)
+        self.debug = debug
         self._settings: Settings | None = None
 
     @property
@@ -71,5 +118,6 @@ def run_sweep(settings: Settings, delete_raw: bool | None = None) -> str:
     prepare_prefect(settings)
     from flows.sweep import configured_sweep  # Prefect is imported only once its home is set
 
+    quiet_console_tracebacks()  # Prefect's console handlers exist once it is imported
     # [sweep] task_runner: threads here, or a Dask cluster (README "Scaling out")
     return configured_sweep(settings)(config=str(settings.config_path), delete_raw=delete_raw)

@@ -6,6 +6,8 @@ live (docs/reliability.md) is one function listed there, and `check_locations` r
 for every command (CLI, HTTP server, flows), right after the values are checked.
 
 - `inside_base`: every local path the tool writes or deletes in lies inside `[sweep] base_dir`.
+- `apart`: no dataset's `path` or `source` equals, contains or lies inside another's or its own
+  (issue 13 findings 1 and 6; `pipelines.config_overlap`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.config_overlap import find_overlap
 from pipelines.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -48,10 +51,16 @@ def inside_base(settings: Settings, config_path: Path) -> None:
                               "inside, set [sweep] base_dir, or set [sweep] allow_paths_outside_base = true")
 
 
-LOCATION_CHECKS: list[LocationCheck] = [inside_base]
-"""The hook: checks run by `check_locations`, in order; the first failure is the one reported. The
-overlap rule of issue 13 (findings 1 and 6: a dataset's `path` or `source` equal to, containing or
-inside another's or its own) belongs here, as a check wrapping the integrity work's `find_overlap`."""
+def apart(settings: Settings, config_path: Path) -> None:
+    """Refuse a dataset `path` or `source` that equals, contains or lies inside another's or its own:
+    a sweep would publish, move or delete the other's files (issue 13 findings 1 and 6)."""
+    overlap = find_overlap(settings.datasets)
+    if overlap:
+        raise ConfigError(f"{config_path}: {overlap}")
+
+
+LOCATION_CHECKS: list[LocationCheck] = [inside_base, apart]
+"""The hook: checks run by `check_locations`, in order; the first failure is the one reported."""
 
 
 def check_locations(settings: Settings, config_path: Path) -> None:

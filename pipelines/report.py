@@ -89,7 +89,8 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
                  previous: Mapping[str, Any] | None = None, identity_key_id: str | None = None,
                  raw_unchecked: Sequence[str] = (),
                  now_text: str | None = None, raw_files: Sequence[Mapping[str, Any]] = (),
-                 residuals: Mapping[str, Any] | None = None, holds: HoldState | None = None) -> dict[str, Any]:
+                 residuals: Mapping[str, Any] | None = None, holds: HoldState | None = None,
+                 file_changes: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
     """The report of one run. `raw_rows_by_entry` (BlacklistId -> dataset -> rows) counts an entry's
     rows still held in raw snapshot files; `previous` is the previous report of the chain, whose
     `first_verified_gone_at` times are carried forward; `raw_unchecked` lists raw files that could
@@ -97,7 +98,8 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
     whether it holds blacklisted rows (`pipelines.raw.raw_report`); `residuals` is the residual scan's
     block (`pipelines.residual_scan.residual_block`), None when the run did not consider one; `holds`:
     the retention holds the run applied and the rows they kept (entries `held`, never `gone`, while
-    rows are kept)."""
+    rows are kept); `file_changes` lists the files that changed since the run read them or outside
+    the tool (`pipelines.fileid.FileChange`)."""
     raw_rows_by_entry = raw_rows_by_entry or {}
     now_text = now_text or now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     datasets = [_dataset(o) for o in outcomes]
@@ -136,6 +138,11 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
         "verification": {
             "files_checked": verification.files_checked, "rows_checked": verification.rows_checked,
             "matches_found": verification.matches, "ok": verification.ok,
+            "files_reread": verification.files_reread, "rows_reread": verification.rows_reread,
+        },
+        "file_integrity": {
+            "changed_since_read": [dict(c) for c in file_changes if c["what"] == "changed since read"],
+            "changed_outside_tool": [dict(c) for c in file_changes if c["what"] == "changed outside the tool"],
         },
         "raw_copies": {"deleted": list(raw_deleted), "still_held": list(raw_held), "held": [dict(f) for f in raw_files]},
         "residuals": dict(residuals) if residuals is not None else None,
@@ -214,7 +221,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Started {run['started_at']}, finished {run['finished_at']}",
         f"- Code version {run['code_version']}; blacklist version {report['blacklist']['version']} "
         f"({report['blacklist']['entries']} entries)",
-        f"- Verification: {ver['files_checked']} files, {ver['rows_checked']} rows re-read, "
+        f"- Verification: {ver['files_checked']} files, {ver['rows_checked']} rows checked against every entry "
+        f"({ver.get('files_reread', ver['files_checked'])} rewritten files re-read), "
         f"{ver['matches_found']} matches found: **{'PASSED' if ver['ok'] else 'FAILED'}**",
         f"- Overdue entries (older than {report['deadline_hours']:g} h, data still present): "
         f"**{len(overdue)}**",
@@ -251,6 +259,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                      f"{e['rows_still_present']} | {e.get('first_verified_gone_at') or '-'} | "
                      f"{_or_dash(e.get('hours_to_gone'))} | {status_text(e)} |")
     lines += _files_markdown(report) + holds_markdown(report) + _raw_markdown(report)
+    lines += _file_integrity(report.get("file_integrity", {}))
     residual_lines = residual_report.markdown(report.get("residuals"))
     if residual_lines:
         lines += ["", *residual_lines]
@@ -259,6 +268,17 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "This page's SHA-256 and the report's own SHA-256 are in `report.json` (`integrity`); "
                   "check the whole chain with `gdpr-sweep report verify`."]
     return "\n".join(lines) + "\n"
+
+
+def _file_integrity(block: Mapping[str, Any]) -> list[str]:
+    """Files that changed since the run read them, or outside the tool (paths and checksums only)."""
+    since, outside = block.get("changed_since_read", []), block.get("changed_outside_tool", [])
+    lines = ["", "## Files changed since read or outside the tool", "",
+             f"- Changed since this run read them: {len(since)}"]
+    lines += [f"  - `{c['path']}` ({c['dataset']}): {c['action']}" for c in since]
+    lines.append(f"- Cleaned files changed outside gdpr-sweep: {len(outside)}")
+    lines += [f"  - `{c['path']}` ({c['dataset']}): {c['action']}" for c in outside]
+    return lines
 
 
 def _banners_markdown(report: dict[str, Any]) -> list[str]:

@@ -40,6 +40,8 @@ from pipelines.match import (
     find_matches,
 )
 from pipelines.settings import DatasetConfig, Settings
+from pipelines.settle import RawSettlement
+from pipelines.settle import settle_raw as local_settle_raw
 from pipelines.sweep import (
     DatasetOutcome,
     DatasetPlan,
@@ -51,7 +53,6 @@ from pipelines.sweep import (
     verify_versions,
     write_file,
 )
-from pipelines.sweep import delete_consumed_raw as sweep_delete_consumed_raw
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,9 @@ def merge_verifications(results: Sequence[Verification]) -> Verification:
             by_entry[bid] = by_entry.get(bid, 0) + n
     return Verification(files_checked=sum(v.files_checked for v in results),
                         rows_checked=sum(v.rows_checked for v in results),
-                        matches=sum(v.matches for v in results), matches_by_entry=dict(sorted(by_entry.items())))
+                        matches=sum(v.matches for v in results), matches_by_entry=dict(sorted(by_entry.items())),
+                        files_reread=sum(v.files_reread for v in results),
+                        rows_reread=sum(v.rows_reread for v in results))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,12 +301,27 @@ def publish(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, unsc
         publish_version(config, outcome)
 
 
-def delete_consumed_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome) -> list[str]:
-    """Delete the raw snapshots the published dataset holds and that are unchanged since read."""
+def discard_unpublished(settings: Settings) -> None:
+    """After a failed run (under the run lock): delete what it wrote but did not publish in local
+    folders (version folders, its copies of raw files); each dataset keeps the version readers see."""
+    for config in settings.datasets:
+        if not config.url and config.format != "delta":
+            storage.remove_stale_versions(config.path)
+
+
+def settle_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, delete: bool) -> RawSettlement:
+    """After publishing: delete (with `delete`) the raw snapshots the published dataset holds, each only
+    while unchanged since read; report those that changed (local folders: `pipelines.sweep.settle_raw`)."""
     if plan.config.url:
         assert isinstance(outcome, s3dataset.S3Outcome)
-        return s3publish.delete_consumed_raw(_fs(settings, plan.config), plan, outcome.state)
-    return sweep_delete_consumed_raw(plan)
+        deleted = s3publish.delete_consumed_raw(_fs(settings, plan.config), plan, outcome.state) if delete else []
+        return RawSettlement(tuple(deleted), ())
+    return local_settle_raw(plan, delete)
+
+
+def delete_consumed_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome) -> list[str]:
+    """Delete the raw snapshots the published dataset holds and that are unchanged since read."""
+    return list(settle_raw(settings, plan, outcome, delete=True).deleted)
 
 
 def upload_report(settings: Settings, report_path: str) -> list[str]:

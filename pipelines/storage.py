@@ -3,8 +3,9 @@
 A cleaned dataset's path is a symlink to its current version folder beside it
 (`events` -> `.events.versions/<run_id>`). A run writes a complete new version folder (each writer
 ends with one `sync_folder`), writes its manifest, then replaces the symlink in one `rename`:
-readers see the old complete dataset or the new one, never a mix (docs/decisions/0002-versioned-dataset-swap.md). Unchanged files are hard links, so a
-version costs only the files that changed.
+readers see the old complete dataset or the new one, never a mix (docs/decisions/0002-versioned-dataset-swap.md). Unchanged files are hard links
+between the tool's own versions, so a version costs only the files that changed; raw snapshot files
+are copied in, never linked (`pipelines.fileid`).
 """
 
 from __future__ import annotations
@@ -139,17 +140,14 @@ def _writer_options(reader: pq.ParquetFile) -> dict[str, Any]:
     return options
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Place `src`'s bytes at `dst`: a hard link when possible, else a copy (atomic either way; not
-    synced to disk: the caller syncs the folder once, `sync_folder`)."""
+def link_own(src: Path, dst: Path) -> None:
+    """Hard-link a file the tool owns (a file of its previous version, or its own copy of a raw file)
+    to `dst`, atomically; not synced to disk: the caller syncs the folder once (`sync_folder`). Files
+    the tool does not own are copied instead (`pipelines.fileid.copy_exact`)."""
     dst.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, FILE_MODE)
+    os.link(src, tmp)
     os.replace(tmp, dst)
 
 

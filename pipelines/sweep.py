@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,11 +21,13 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipelines import storage
-from pipelines.errors import InputError
+from pipelines import fileid, storage
+from pipelines.errors import ChangedWhileRead, InputError, StorageError, storage_error
+from pipelines.fileid import FileChange
 from pipelines.identity import NORMALISATION
 from pipelines.match import DatasetInput, DatasetMatches, MatchResult, check_files, find_matches
 from pipelines.settings import DatasetConfig
+from pipelines.settle import settle_raw
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,15 @@ class FilePlan:
     sha256: str | None
     """Known checksum of the input (from the manifest), or None when it must be computed."""
     source_signature: dict[str, int] | None = None
+    """The raw snapshot file's identity when it was taken in (`pipelines.fileid`), from the manifest
+    for a clean file."""
     verified: int | None = None
-    """Blacklist version this (clean) file was verified against, when an incremental sweep may rely on it."""
+    """Blacklist version this (clean) file was verified against (recorded; every run still matches
+    every file against every entry, SPEC §5)."""
+    identity: dict[str, int] | None = None
+    """The input file's identity when planned: checked again before it is linked or rewritten."""
+    raw_path: Path | None = None
+    """For `source`: the raw snapshot file; `input_path` is the run's own copy of it."""
 
 
 @dataclass(frozen=True)
@@ -47,15 +57,15 @@ class DatasetPlan:
     files: tuple[FilePlan, ...]
     previous_version: Path | None
     previous_manifest: dict[str, Any] = field(default_factory=dict)
+    changes: tuple[FileChange, ...] = ()
+    """Raw files that vanished or changed while being taken in, and cleaned files changed outside the tool."""
 
     def as_input(self, blacklist_version: int | None = None) -> DatasetInput:
-        """The files to match. With `blacklist_version`, clean files verified by an earlier sweep are
-        matched only against entries added since (docs/decisions/0007-incremental-sweeps.md); a
-        registry whose version went backwards (replaced or restored) gets a full match."""
-        verified = {f.relpath: f.verified for f in self.files if f.verified is not None}
-        if blacklist_version is None or any(v > blacklist_version for v in verified.values()):
-            verified = {}
-        return DatasetInput(self.config, {f.relpath: f.input_path for f in self.files}, verified)
+        """The files to match, each against every entry (SPEC §5: every cleaned file is checked against
+        the whole blacklist on every run; docs/decisions/0201-integrity-of-inputs.md). It costs the one
+        scan of the identity columns pass 1 makes anyway. `blacklist_version` is accepted for callers
+        of the incremental form and ignored."""
+        return DatasetInput(self.config, {f.relpath: f.input_path for f in self.files})
 
     @property
     def rows_in(self) -> int:
@@ -71,6 +81,8 @@ class FileOutcome:
     sha256_in: str
     sha256_out: str
     rewritten: bool
+    identity: dict[str, int] | None = field(default=None, compare=False)
+    """The output file's identity once written (local datasets): checked again before publishing."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +114,9 @@ class DatasetOutcome:
                 f"dataset {self.name!r}: rows in {self.rows_in} != out {self.rows_out} + removed {self.rows_removed}")
 
 
-def source_signature(path: Path) -> dict[str, int]:
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+def source_signature(path: Path) -> dict[str, int] | None:
+    """A raw snapshot file's identity now (`pipelines.fileid`), or None when it is gone."""
+    return fileid.stat_identity(path)
 
 
 def match_fingerprint(configs: Sequence[DatasetConfig], link_through_events: bool) -> str:
@@ -118,49 +130,128 @@ def match_fingerprint(configs: Sequence[DatasetConfig], link_through_events: boo
 
 def plan_dataset(config: DatasetConfig, fingerprint: str | None = None) -> DatasetPlan:
     """Choose each file's input: a raw snapshot file that is new or changed since it was last taken
-    in, otherwise the current cleaned file.
+    in (copied into a folder the run owns, `take_in`), otherwise the current cleaned file (its
+    recorded checksum and row count trusted only while its identity is the one recorded when its
+    version was published; otherwise it is hashed, and reported if its content changed).
 
     With `fingerprint` (`match_fingerprint`) equal to the one the current version was written with,
-    clean files carry the blacklist version they were verified against, for an incremental sweep.
+    clean files carry the blacklist version they were verified against (recorded, not relied on).
     """
     previous = storage.current_version(config.path)
     manifest = storage.read_manifest(previous)
-    known = manifest.get("files", {})
     incremental = fingerprint is not None and manifest.get("match_fingerprint") == fingerprint
     files: dict[str, FilePlan] = {}
+    changes: list[FileChange] = []
     if previous is not None:
-        for rel in storage.list_parquet(previous):
-            entry = known.get(rel, {})
-            rows = entry.get("rows")
-            verified = entry.get("blacklist_version") if incremental and rows is not None else None
-            files[rel] = FilePlan(rel, previous / rel, "clean",
-                                  rows if rows is not None else storage.num_rows(previous / rel),
-                                  entry.get("sha256"), entry.get("source"), verified)
+        files, changes = _plan_clean(config, previous, manifest, incremental)
     if config.source is not None:
+        intake = storage.versions_dir(config.path) / f".intake-{uuid.uuid4().hex}"
         for rel in storage.list_parquet(config.source):
             path = config.source / rel
-            signature = source_signature(path)
-            if rel in files and files[rel].source_signature == signature:
+            if rel in files and fileid.same_file(files[rel].source_signature, source_signature(path)):
                 continue
-            files[rel] = FilePlan(rel, path, "source", storage.num_rows(path), None, signature)
+            taken = take_in(config, rel, path, intake / rel)
+            if isinstance(taken, FileChange):
+                changes.append(taken)
+            else:
+                files[rel] = taken
     if previous is None and not files:
         # Nothing to sweep and nothing swept before: a wrong `path`/`source` more likely than a real lake.
         where = f"no Parquet files in {config.source} and " if config.source is not None else ""
         raise InputError(f"dataset {config.name!r}: {where}no cleaned version at {config.path}; "
                          "check 'source' and 'path' in the configuration")
     check_files(config, [files[r].input_path for r in sorted(files)])
-    return DatasetPlan(config, tuple(files[r] for r in sorted(files)), previous, manifest)
+    return DatasetPlan(config, tuple(files[r] for r in sorted(files)), previous, manifest, tuple(changes))
+
+
+def _plan_clean(config: DatasetConfig, previous: Path, manifest: dict[str, Any],
+                incremental: bool) -> tuple[dict[str, FilePlan], list[FileChange]]:
+    known = manifest.get("files", {})
+    recorded = fileid.read_identities(previous)
+    files: dict[str, FilePlan] = {}
+    changes: list[FileChange] = []
+    for rel in storage.list_parquet(previous):
+        path, entry = previous / rel, known.get(rel, {})
+        now = fileid.stat_identity(path)
+        rows, sha, changed = entry.get("rows"), entry.get("sha256"), False
+        if rows is None or sha is None or not fileid.same_file(recorded.get(rel), now):
+            found = storage.sha256_file(path)  # no identity on record for these bytes: hash them
+            changed = sha is not None and found != sha
+            if changed:
+                changes.append(FileChange(config.name, str(config.path / rel), "changed outside the tool",
+                                          f"content no longer matches the recorded SHA-256 {sha}; "
+                                          "matched again against every entry"))
+            rows = storage.num_rows(path) if rows is None or changed else rows
+            sha = found
+        verified = entry.get("blacklist_version") if incremental and not changed else None
+        files[rel] = FilePlan(rel, path, "clean", rows, sha, entry.get("source"), verified, now)
+    return files, changes
+
+
+def take_in(config: DatasetConfig, rel: str, raw: Path, copy: Path) -> FilePlan | FileChange:
+    """Copy a raw snapshot file into the run's own folder and plan it; a file that vanished or kept
+    changing while copied is left for the next run (a FileChange says so)."""
+    for _attempt in range(2):
+        try:
+            identity = fileid.copy_exact(raw, copy)
+        except FileNotFoundError:
+            return FileChange(config.name, str(raw), "changed since read", "vanished before it was read; not taken in")
+        except ChangedWhileRead:
+            continue
+        except OSError as exc:
+            raise storage_error(exc, raw, "taking in raw snapshot file") from None
+        return FilePlan(rel, copy, "source", storage.num_rows(copy), None, identity,
+                        identity=fileid.stat_identity(copy), raw_path=raw)
+    return FileChange(config.name, str(raw), "changed since read",
+                      "kept changing while it was read; not taken in, the next run takes it in")
 
 
 def _write_file(f: FilePlan, out: Path, drop: np.ndarray | None) -> FileOutcome:
+    """One file of the new version. Its input must still have the identity it was planned (and
+    matched) with, before and after it is read; the output's identity is recorded for `publish_version`."""
+    _check_unchanged(f)
+    try:
+        return _write_checked(f, out, drop)
+    except (ChangedWhileRead, AssertionError):
+        raise
+    except OSError as exc:
+        raise storage_error(exc, out, "writing") from None
+
+
+def _write_checked(f: FilePlan, out: Path, drop: np.ndarray | None) -> FileOutcome:
     sha_in = f.sha256 or storage.sha256_file(f.input_path)
     if drop is not None and len(drop):
         written = storage.rewrite_without_rows(f.input_path, out, drop)
+        _check_unchanged(f)
         if written.rows_in != f.rows:
             raise AssertionError(f"{f.input_path}: read {written.rows_in} rows, metadata says {f.rows}")
-        return FileOutcome(f.relpath, f.origin, f.rows, written.rows_out, sha_in, storage.sha256_file(out), True)
-    storage.link_or_copy(f.input_path, out)
-    return FileOutcome(f.relpath, f.origin, f.rows, f.rows, sha_in, sha_in, False)
+        return FileOutcome(f.relpath, f.origin, f.rows, written.rows_out, sha_in, storage.sha256_file(out), True,
+                           fileid.stat_identity(out))
+    if _owned(f):  # the run's own copy of a raw file, or a file of the tool's previous version
+        storage.link_own(f.input_path, out)
+    else:  # never share an inode with a file the tool does not own (SPEC §5)
+        identity = fileid.copy_exact(f.input_path, out)
+        if f.identity is not None and not fileid.same_file(identity, f.identity):
+            raise _changed(f)
+    return FileOutcome(f.relpath, f.origin, f.rows, f.rows, sha_in, sha_in, False, fileid.stat_identity(out))
+
+
+def _owned(f: FilePlan) -> bool:
+    """May the new version hard-link this input? The run's copy of a raw file, or a cleaned file no
+    other name links to (one linked from outside, e.g. by a version before this rule, is copied)."""
+    if f.origin == "source" and f.raw_path is not None:
+        return True
+    return f.origin == "clean" and os.stat(f.input_path).st_nlink == 1
+
+
+def _check_unchanged(f: FilePlan) -> None:
+    if f.identity is not None and not fileid.same_file(fileid.stat_identity(f.input_path), f.identity):
+        raise _changed(f)
+
+
+def _changed(f: FilePlan) -> ChangedWhileRead:
+    return ChangedWhileRead(f"{f.input_path}: changed while this run read it (not by gdpr-sweep); nothing was "
+                            "published; run the sweep again, it matches the file's new content")
 
 
 def write_version(plan: DatasetPlan, matches: DatasetMatches, run_id: str, blacklist_version: int,
@@ -191,12 +282,15 @@ def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutc
     manifest_files = {o.relpath: {"rows": o.rows_out, "sha256": o.sha256_out, "source": f.source_signature,
                                   "blacklist_version": blacklist_version}
                       for f, o in zip(plan.files, outcomes, strict=True)}
-    storage.write_json_atomic(version / storage.MANIFEST_NAME, {
-        "manifest_version": 1, "dataset": plan.config.name, "run_id": run_id,
-        "blacklist_version": blacklist_version, "match_fingerprint": fingerprint, "files": manifest_files,
-        # batches the ingest guard took in (pipelines/ingest.py): kept so a re-sent batch stays a duplicate
-        "ingested_batches": plan.previous_manifest.get("ingested_batches", {}),
-    })
+    try:
+        storage.write_json_atomic(version / storage.MANIFEST_NAME, {
+            "manifest_version": 1, "dataset": plan.config.name, "run_id": run_id,
+            "blacklist_version": blacklist_version, "match_fingerprint": fingerprint, "files": manifest_files,
+            # batches the ingest guard took in (pipelines/ingest.py): kept so a re-sent batch stays a duplicate
+            "ingested_batches": plan.previous_manifest.get("ingested_batches", {}),
+        })
+    except OSError as exc:
+        raise storage_error(exc, version / storage.MANIFEST_NAME, "writing") from None
     return DatasetOutcome(plan.config.name, plan.config.kind, version, tuple(outcomes),
                           dict(matches.by_reason), dict(matches.by_entry))
 
@@ -204,9 +298,13 @@ def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutc
 @dataclass(frozen=True)
 class Verification:
     files_checked: int
+    """Every output file: rewritten ones re-read and matched again here, the others (the very bytes
+    this run's match scanned against every entry and linked device, identity-checked) counted too."""
     rows_checked: int
     matches: int
     matches_by_entry: dict[str, int]
+    files_reread: int = 0
+    rows_reread: int = 0
 
     @property
     def ok(self) -> bool:
@@ -217,9 +315,10 @@ def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes:
                     configs: Sequence[DatasetConfig], match: MatchResult, link_through_events: bool,
                     held: pa.Table | None = None) -> Verification:
     """Re-read the rewritten outputs and apply §3 again, with every entry and the devices linked from
-    the inputs. Files carried over unchanged (hard links to inputs this run's match scanned and found
-    clean) are not matched again: the same bytes through the same matcher cannot differ; their row
-    counts are still checked. Rows an active retention hold keeps (`held`) are not matches."""
+    the inputs. Files carried over unchanged (links to, or copies of, inputs this run's match scanned
+    against every entry and found clean) are not matched again: the same bytes through the same
+    matcher cannot differ (`publish_version` checks they are still those bytes); their row counts are
+    still checked. Rows an active retention hold keeps (`held`) are not matches."""
     by_name = {c.name: c for c in configs}
     inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files if f.rewritten})
               for o in outcomes]
@@ -234,33 +333,42 @@ def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes:
             if actual != f.rows_out:
                 raise AssertionError(f"{o.version / f.relpath}: {actual} rows on disk, {f.rows_out} expected")
     return Verification(
-        files_checked=sum(len(ds.files) for ds in inputs),
-        rows_checked=sum(f.rows_out for o in outcomes for f in o.files if f.rewritten),
+        files_checked=sum(len(o.files) for o in outcomes),
+        rows_checked=sum(f.rows_out for o in outcomes for f in o.files),
         matches=again.rows_removed,
         matches_by_entry=by_entry,
+        files_reread=sum(len(ds.files) for ds in inputs),
+        rows_reread=sum(f.rows_out for o in outcomes for f in o.files if f.rewritten),
     )
 
 
 def publish_version(config: DatasetConfig, outcome: DatasetOutcome) -> None:
-    """Point readers at the new version in one rename, then delete superseded versions."""
-    storage.switch_version(config.path, outcome.version)
-    storage.remove_stale_versions(config.path)
+    """Check every file of the new version still is what this run wrote, point readers at it in one
+    rename, delete superseded versions (and the run's copies of raw files), then record the files'
+    identities for the next run (`pipelines.fileid`)."""
+    for f in outcome.files:
+        if f.identity is not None and not fileid.same_file(fileid.stat_identity(outcome.version / f.relpath), f.identity):
+            raise ChangedWhileRead(f"{outcome.version / f.relpath}: changed after this run wrote it (not by "
+                                   "gdpr-sweep); nothing was published; run the sweep again")
+    try:
+        storage.switch_version(config.path, outcome.version)
+    except OSError as exc:
+        raise storage_error(exc, config.path, "publishing the new version at") from None
+    try:
+        storage.remove_stale_versions(config.path)
+        fileid.record_identities(outcome.version, [f.relpath for f in outcome.files])
+    except OSError as exc:
+        raise storage_error(exc, storage.versions_dir(config.path), "tidying",
+                            "the new version is published; the next run tidies up") from None
 
 
 def delete_consumed_raw(plan: DatasetPlan) -> list[str]:
-    """Delete the raw snapshot files the new version holds: taken in by this run, or by an earlier
-    run and unchanged since (same size and mtime as when taken in); return their paths."""
-    deleted = []
-    for f in plan.files:
-        path = f.input_path if f.origin == "source" else None
-        if f.origin == "clean" and plan.config.source is not None and f.source_signature is not None:
-            raw = plan.config.source / f.relpath
-            if raw.is_file() and source_signature(raw) == f.source_signature:
-                path = raw
-        if path is not None:
-            os.unlink(path)
-            deleted.append(str(path))
-    return deleted
+    """Delete the raw snapshot files the new version holds (`pipelines.settle.settle_raw`); return
+    their paths. A file the file system refuses to delete raises StorageError."""
+    settled = settle_raw(plan, delete=True)
+    if settled.failures:
+        raise StorageError(settled.failures[0])
+    return list(settled.deleted)
 
 
 def raw_still_held(config: DatasetConfig) -> list[str]:

@@ -3,7 +3,8 @@
 A lake swept before the change has files recorded as verified under the old normalisation. A row
 the old rules let through (here an email padded with a no-break space) must be removed by the next
 sweep, although the entry is older than the file's verified version: the normalisation is part of
-the match fingerprint, so the next sweep falls back to a full match.
+the match fingerprint, so the next sweep falls back to a full match. (Since decision 0201 every sweep
+matches every file against every entry anyway; the fingerprint is recorded, not relied on.)
 """
 
 from __future__ import annotations
@@ -54,12 +55,13 @@ def test_a_lake_verified_under_the_old_normalisation_is_matched_again(tmp_path):
     assert [r["Info"]["Email"] for r in read_dataset(config).to_pylist()] == ["bo@example.com"]
 
 
-def test_an_unchanged_normalisation_stays_incremental(tmp_path):
-    """The control: under the current fingerprint, an old entry is not matched against a file
-    verified after it (so the test above really depends on the fingerprint)."""
+def test_an_old_entry_is_matched_even_under_an_unchanged_fingerprint(tmp_path):
+    """Every sweep matches every cleaned file against every entry (decision 0201, SPEC §5), so the
+    fingerprint no longer narrows the match: under the current fingerprint too, an old entry is
+    matched against a file verified after it, and the padded row goes."""
     write(tmp_path / "raw/profiles/p.parquet", [make_profile(f"\u00a0{E}")], PROFILE_SCHEMA)
     config = profiles_config(tmp_path)
     current = match_fingerprint([config], True)
     _sweep(config, [], 5, current, {}, "r1")
     outcome = _sweep(config, [entry(E, bid="A")], 5, current, {"A": 3}, "r2")
-    assert outcome.rows_removed == 0
+    assert outcome.rows_removed == 1

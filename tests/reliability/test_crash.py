@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gdpr_sweep.registry import Registry
-from pipelines import storage
+from pipelines import fileid, storage
 from pipelines.settings import load_settings
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, sweep, write
 from tests.reliability.conftest import harness_api_url
@@ -72,7 +72,8 @@ def contents(config: Path) -> dict[str, dict[str, list]]:
         folder = storage.current_version(ds.path)
         assert folder is not None and folder.is_dir(), f"{ds.path} points at a missing version"
         visible = sorted(p.name for p in folder.iterdir())
-        assert all(n.endswith(".parquet") or n == storage.MANIFEST_NAME for n in visible), visible
+        tool_files = {storage.MANIFEST_NAME, fileid.IDENTITIES_NAME}  # the tool's own metadata, "_"-named
+        assert all(n.endswith(".parquet") or n in tool_files for n in visible), visible
         files = storage.list_parquet(ds.path)
         seen[ds.name] = {rel: pq.read_table(ds.path / rel).to_pylist() for rel in files}
         rows = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{ds.path}/*.parquet')").fetchone()[0]
