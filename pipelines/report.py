@@ -16,8 +16,6 @@ entry status `held`. Every key of version 1 is kept with its meaning.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from typing import Any
 from pipelines import residual_report
 from pipelines.deadline import EntryDeadline, entry_deadlines
 from pipelines.holds import HoldState
-from pipelines.identity import normalize_email, validate_user_id
+from pipelines.identity_hash import key_id, keyed_hash  # noqa: F401  (re-exported: `report.keyed_hash`)
 from pipelines.report_holds import holds_markdown, status_text
 from pipelines.sweep import DatasetOutcome, Verification
 
@@ -56,22 +54,6 @@ class EntryInfo:
     scope: str | None
     email_hmac: str | None = None
     user_id_hmac: str | None = None
-
-
-def keyed_hash(secret: bytes, kind: str, value: str) -> str:
-    """HMAC-SHA256 of a normalised identity; `kind` (`email`, `user_id`) separates the domains."""
-    if kind == "email":
-        value = normalize_email(value)
-    elif kind == "user_id":
-        value = validate_user_id(value)
-    else:
-        raise ValueError(f"unknown identity kind {kind!r}")
-    return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-
-
-def key_id(secret: bytes) -> str:
-    """A short public fingerprint of the report secret: lookups know which reports they can read."""
-    return hmac.new(secret, b"gdpr-sweep report key id", hashlib.sha256).hexdigest()[:16]
 
 
 def partition_label(relpath: str) -> str:
@@ -135,6 +117,16 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
             "algorithm": HASH_ALGORITHM, "key_id": identity_key_id,
             "input": "'email:' + trimmed lower-cased email, or 'user_id:' + trimmed user id",
         },
+        **_checks(verification, file_changes),
+        "raw_copies": {"deleted": list(raw_deleted), "still_held": list(raw_held), "held": [dict(f) for f in raw_files]},
+        "residuals": dict(residuals) if residuals is not None else None,
+        "holds": holds.report_block(),
+    }
+
+
+def _checks(verification: Verification, file_changes: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """The verification of the outputs, and the files that changed since read or outside the tool."""
+    return {
         "verification": {
             "files_checked": verification.files_checked, "rows_checked": verification.rows_checked,
             "matches_found": verification.matches, "ok": verification.ok,
@@ -144,9 +136,6 @@ def build_report(run: RunInfo, entries: Sequence[EntryInfo], outcomes: Sequence[
             "changed_since_read": [dict(c) for c in file_changes if c["what"] == "changed since read"],
             "changed_outside_tool": [dict(c) for c in file_changes if c["what"] == "changed outside the tool"],
         },
-        "raw_copies": {"deleted": list(raw_deleted), "still_held": list(raw_held), "held": [dict(f) for f in raw_files]},
-        "residuals": dict(residuals) if residuals is not None else None,
-        "holds": holds.report_block(),
     }
 
 
