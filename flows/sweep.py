@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pyarrow as pa
 from prefect import flow, get_run_logger, task, unmapped
@@ -64,6 +64,15 @@ def extract(settings: Settings, config: DatasetConfig, fingerprint: str) -> Data
 # Tasks the flow calls directly get their large arguments (the blacklist snapshot, matches, outcomes, the
 # report) in `quote(...)`: Prefect otherwise walks every element looking for futures, seconds per run at
 # 10,000 entries. Not on `.map`/`.submit`: a Dask runner passes the wrapper through unopened.
+T = TypeVar("T")
+
+
+def passed(value: T) -> T:
+    """`passed(value)`, typed as the value itself: Prefect unwraps the quote before the task runs, so the
+    task receives `value` unchanged (Prefect's own annotations do not model that)."""
+    return cast(T, quote(value))
+
+
 @task(cache_policy=NO_CACHE)
 def link_partition(settings: Settings, entries: pa.Table, plan: DatasetPlan, relpaths: tuple[str, ...],
                    version: int) -> scaleout.Links:
@@ -131,11 +140,11 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run
                             {bid: v for bid, v in blacklist.added.items() if bid not in recheck})
     parts = scaleout.partitions(plans, partitions_per_dataset(settings))
     by_name = {p.config.name: p for p in plans}
-    files = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
-    common = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
+    files: dict[str, Any] = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
+    common: dict[str, Any] = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
     links = link_partition.map(**files, **common).result()
-    remembered = load_links(settings, quote(entries))
-    remember_links(settings, quote([x.hits for x in links]), run_id)
+    remembered = load_links(settings, passed(entries))
+    remember_links(settings, passed([x.hits for x in links]), run_id)
     linked = scaleout.union_linked([*(x.linked for x in links), remembered])
     per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links,
                                    held=unmapped(holds.table())).result()
@@ -145,13 +154,13 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run
 def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, run_id: str, blacklist: Snapshot,
           fingerprint: str) -> list[DatasetOutcome]:
     """Write each dataset's new version: Parquet datasets file by file, Delta tables by their own delete."""
-    futures = {}
+    futures: dict[str, Any] = {}
     for p in plans:
         m = matches.datasets[p.config.name]
         if p.config.format == "delta":
             futures[p.config.name] = purge_table.submit(settings, p, m, run_id, blacklist.version)
             continue
-        start_version(settings, quote(p), run_id)
+        start_version(settings, passed(p), run_id)
         rels = [x.relpaths for x in scaleout.partitions([p], partitions_per_dataset(settings))]
         drops = [{r: m.drops[r] for r in part if r in m.drops} for part in rels]
         futures[p.config.name] = purge_partition.map(unmapped(settings), unmapped(p), rels, drops, unmapped(run_id))
@@ -162,7 +171,7 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
             outcomes.append(futures[p.config.name].result())
         else:
             parts = futures[p.config.name].result()
-            outcomes.append(finish_dataset(settings, quote(p), quote(parts), quote(m), run_id, blacklist.version,
+            outcomes.append(finish_dataset(settings, passed(p), passed(parts), passed(m), run_id, blacklist.version,
                                            fingerprint))
     return outcomes
 
@@ -252,16 +261,16 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
             if not verification.ok:
                 raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                                  "nothing was published")
-            raw_deleted, changes, undeleted = publish(settings, quote(plans), quote(outcomes), quote(blacklist))
+            raw_deleted, changes, undeleted = publish(settings, passed(plans), passed(outcomes), passed(blacklist))
         except BaseException:
             scaleout.discard_unpublished(settings)  # readers keep the version they see
             raise
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
-        residuals = residual_scan(settings, quote(blacklist), quote(matches), quote(holds))
-        written = write_report(settings, run, quote(blacklist), quote(outcomes), verification, raw_deleted,
-                               quote(matches), quote(residuals), quote(holds), changes)
+        residuals = residual_scan(settings, passed(blacklist), passed(matches), passed(holds))
+        written = write_report(settings, run, passed(blacklist), passed(outcomes), verification, raw_deleted,
+                               passed(matches), passed(residuals), passed(holds), changes)
         prefect_runs.publish_report_artifacts(tree, written, settings.report_url)
         if settings.report_url:
             upload_report(settings, written["path"])
@@ -283,7 +292,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
 
 def configured_sweep(settings: Settings):  # type: ignore[no-untyped-def]
     """The sweep flow on the task runner `[sweep] task_runner` names: threads, or a Dask cluster."""
-    return gdpr_sweep.with_options(task_runner=task_runner_for(settings))
+    return gdpr_sweep.with_options(task_runner=cast(Any, task_runner_for(settings)))  # any runner's futures
 
 
 @flow(name="gdpr_sweep_nightly", log_prints=False)
