@@ -18,7 +18,7 @@ Per scale (events in millions; profiles = events / 20; `pipelines.generate`, see
 - `sweep_steps`     the flow's steps without Prefect, timed one by one (where the time goes).
 
 The plain tools get the keys to remove precomputed (normalised emails, user ids, linked devices;
-scopes ignored, so they remove a superset); gdpr-sweep applies SPEC §3 in full. Every variant runs in
+scopes ignored, so they remove a superset); gdpr-sweep applies §3 in full. Every variant runs in
 its own process; peak memory is that process's maximum resident set (`ru_maxrss`). Results go to
 `<work>/results.json` and a Markdown section printed at the end (pasted into docs/benchmarks.md).
 """

@@ -1,4 +1,4 @@
-"""ClearUserData (SPEC §4): remove one blacklist entry's data now rather than at the next nightly sweep."""
+"""ClearUserData (§4): remove one blacklist entry's data now rather than at the next nightly sweep."""
 
 from __future__ import annotations
 

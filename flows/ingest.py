@@ -1,4 +1,4 @@
-"""Ingest guard (SPEC §4): check a new batch against the blacklist before it joins the cleaned data."""
+"""Ingest guard (§4): check a new batch against the blacklist before it joins the cleaned data."""
 
 from __future__ import annotations
 

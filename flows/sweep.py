@@ -1,4 +1,4 @@
-"""The nightly sweep (SPEC §4): load snapshots, apply §3, write cleaned datasets, write the report."""
+"""The nightly sweep (§4): load snapshots, apply §3, write cleaned datasets, write the report."""
 
 from __future__ import annotations
 

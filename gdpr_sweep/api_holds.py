@@ -1,4 +1,4 @@
-"""Retention holds over HTTP (SPEC §3, GDPR Art. 17(3)): the same operations as `gdpr-sweep hold`.
+"""Retention holds over HTTP (§3, GDPR Art. 17(3)): the same operations as `gdpr-sweep hold`.
 
 `GET /api/v1.0/holds` lists, `POST /api/v1.0/holds` places, `GET /api/v1.0/holds/{id}` shows and
 `POST /api/v1.0/holds/{id}/release` releases. A hold keeps personal data from erasure, so every one of

@@ -1,4 +1,4 @@
-"""`gdpr-sweep blacklist ...`: manage the registry from the command line (SPEC §2).
+"""`gdpr-sweep blacklist ...`: manage the registry from the command line (§2).
 
 Optimizely-style entries (add, remove, list, import, export) and CrossEngage-style status (set,
 status, event-feed import) over one registry; every change lands in the append-only history.

@@ -1,4 +1,4 @@
-"""`gdpr-sweep hold add | release | list`: retention holds (SPEC §3, GDPR Art. 17(3); gdpr_sweep/holds.py).
+"""`gdpr-sweep hold add | release | list`: retention holds (§3, GDPR Art. 17(3); gdpr_sweep/holds.py).
 
 A hold keeps one entry's rows (every dataset), one dataset's rows of every entry, or one entry's rows
 in one dataset, until it is released or its end date passes; the next sweep then erases them.

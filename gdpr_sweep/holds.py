@@ -1,4 +1,4 @@
-"""Retention holds in the registry database (SPEC §3, GDPR Art. 17(3)): placed, released, listed.
+"""Retention holds in the registry database (§3, GDPR Art. 17(3)): placed, released, listed.
 
 A table `holds` beside the blacklist in the same SQLite file (WAL mode, so the API, the CLI and a
 running sweep share it). Rows are never deleted: a release sets `released_at`, and the first sweep

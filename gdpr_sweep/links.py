@@ -1,4 +1,4 @@
-"""Remembered device links, kept with their entries in the blacklist registry (SPEC §3 rule 3).
+"""Remembered device links, kept with their entries in the blacklist registry (§3 rule 3).
 
 Table `entry_links` in the registry's SQLite file: one row per (BlacklistId, device, via), where
 `via` is `profile` or `event` (what kind of row made the link). Device ids are stored as the

@@ -38,7 +38,7 @@ class RegistryCore(RegistryStore):
     def _blacklisted_at(con: sqlite3.Connection, hashed: tuple[str | None, str | None], scope: str | None,
                         at: str) -> bool:
         """Whether a blacklisting competing with the identity's action was effective at exactly `at`:
-        on equal timestamps blacklisting wins (SPEC §2), whichever arrived first."""
+        on equal timestamps blacklisting wins (§2), whichever arrived first."""
         sql = ("SELECT 1 FROM history WHERE outcome <> 'superseded' AND action IN ('add', 'set') AND at = ? "
                "AND (email_hash = ? OR user_id_hash = ?)")
         params: list[Any] = [at, *hashed]

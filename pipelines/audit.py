@@ -46,7 +46,7 @@ def write_audit_report(settings: Settings, run: reports.RunInfo, entries: Sequen
     run applied and the rows they kept (reported `held`, never `gone`); `file_changes`: files changed
     since the run read them or outside the tool (`pipelines.fileid.FileChange.as_dict`)."""
     with connect(settings.duckdb_memory_limit) as con:
-        # one match over the raw files still held: per file (what and where, SPEC §5) and per entry
+        # one match over the raw files still held: per file (what and where, §5) and per entry
         raw_files, held = raw_check(con, entries_table(entries), settings.datasets,
                                     settings.link_devices_through_events, linked_devices,
                                     holds.table() if holds is not None else None)

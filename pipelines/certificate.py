@@ -1,4 +1,4 @@
-"""The erasure certificate (SPEC §5): one document for one blacklist entry, across every dataset and run.
+"""The erasure certificate (§5): one document for one blacklist entry, across every dataset and run.
 
 Built from the report chain alone (`pipelines.chain`): the sweep reports that name the entry, its
 ClearUserData reports, the retention-hold records that cover it and residual-scan findings. Two

@@ -1,4 +1,4 @@
-"""ClearUserData (SPEC §4): remove one blacklist entry's rows now, rewriting only the files that hold them.
+"""ClearUserData (§4): remove one blacklist entry's rows now, rewriting only the files that hold them.
 
 The steps reuse the sweep's machinery: `plan_current` lists the current cleaned files (never raw
 snapshots: taking those in is the nightly sweep's job, with the whole blacklist), `find_matches`

@@ -1,4 +1,4 @@
-"""CrossEngage command events read out of an events snapshot (SPEC §2, "Events as commands").
+"""CrossEngage command events read out of an events snapshot (§2, "Events as commands").
 
 Rows of an events dataset whose `event_name` column says `Blacklisted` or `Whitelisted` set the
 blacklist status of the person they carry, as of the row's `event_time`. This module only reads

@@ -1,4 +1,4 @@
-"""The 24-hour deadline (SPEC §1, §5): where each entry's data is still held after a run.
+"""The 24-hour deadline (§1, §5): where each entry's data is still held after a run.
 
 After a run publishes, blacklisted rows can still be held in two places the product manages:
 the cleaned datasets (verification re-reads them; a report is only written when it finds none)

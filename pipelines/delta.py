@@ -11,7 +11,7 @@ own transaction then removes them, so every Delta reader stays consistent:
    is restored to the version before and the run fails.
 3. `finish_purge` (after verification): vacuum with zero retention and a full listing, so purged rows
    are physically gone; write a checkpoint and delete every log file older than it, because the JSON
-   commits keep per-file min/max statistics that include emails (NOTES.md); then search the log for the
+   commits keep per-file min/max statistics that include emails (docs/environment.md); then search the log for the
    blacklisted emails and fail if any survives.
 
 Time travel to versions before the purge is gone afterwards: that is the point of the purge.

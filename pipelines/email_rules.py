@@ -1,4 +1,4 @@
-"""Which emails a blacklist entry may carry (SPEC §2 "Email"): what no mail system would deliver is refused.
+"""Which emails a blacklist entry may carry (§2 "Email"): what no mail system would deliver is refused.
 
 `validate_email` composes with the one normalisation (`pipelines.identity.normalize_email`): it
 normalises first, then checks the normalised address. Data is never validated, only matched: these

@@ -1,6 +1,6 @@
 """The error hierarchy. Messages name what is wrong and where, never a person's data.
 
-Each error carries the process exit code of SPEC §6: 1 failure while running, 2 invalid input or
+Each error carries the process exit code of §6: 1 failure while running, 2 invalid input or
 usage, 3 not found.
 """
 

@@ -1,4 +1,4 @@
-"""File identities: what a run read is what it publishes or deletes (SPEC §5, docs/reliability.md).
+"""File identities: what a run read is what it publishes or deletes (§5, docs/reliability.md).
 
 A file's identity is `(dev, ino, size, mtime_ns, ctime_ns)`, taken with `fstat` on the descriptor
 its bytes were read from (or `stat` on the path a reader opened). Two equal identities of one path

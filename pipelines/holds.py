@@ -1,4 +1,4 @@
-"""Retention holds (SPEC §3, GDPR Art. 17(3)): rows a legal duty requires to keep, as the sweep sees them.
+"""Retention holds (§3, GDPR Art. 17(3)): rows a legal duty requires to keep, as the sweep sees them.
 
 A hold covers one entry (every dataset), one dataset (every entry) or one entry in one dataset. While
 it is active (not released, end date not reached) the sweep keeps exactly the rows whose only

@@ -1,4 +1,4 @@
-"""Ingest guard (SPEC §4): a new batch is checked against the blacklist before it joins the cleaned data.
+"""Ingest guard (§4): a new batch is checked against the blacklist before it joins the cleaned data.
 
 Steps, wired by `flows/ingest.py` and `gdpr_sweep.operations.ingest_batch`:
 

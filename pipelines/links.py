@@ -1,4 +1,4 @@
-"""Remembered device links (SPEC §3 rule 3): a link outlives the rows that made it.
+"""Remembered device links (§3 rule 3): a link outlives the rows that made it.
 
 A run's identity hits (rules 1 and 2) link devices to entries: the devices a matching profile lists,
 and, when `link_devices_through_events` is on, the device of a matching event. Once those rows are

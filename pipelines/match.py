@@ -1,4 +1,4 @@
-"""SPEC §3: which rows a sweep removes, computed set-based in DuckDB.
+"""§3: which rows a sweep removes, computed set-based in DuckDB.
 
 Input: the blacklist entries and, per dataset, the Parquet files to check. Output: per file the
 sorted row numbers to drop, with counts per reason and per entry. Only identity columns are read.

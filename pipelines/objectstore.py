@@ -12,7 +12,7 @@ Every operation that reads or replaces data is pinned to the ETag the run read
 
 What the sweep does with them per dataset is `pipelines/s3dataset.py`. S3 is reached through s3fs;
 DuckDB reads it through the same filesystem (`register`), since httpfs cannot be installed here
-(NOTES.md). `configure` exports the `[s3]` keys as the standard AWS variables at the edge so pyarrow,
+(docs/environment.md). `configure` exports the `[s3]` keys as the standard AWS variables at the edge so pyarrow,
 s3fs, deltalake and DuckDB agree on endpoint and credentials.
 """
 

@@ -1,4 +1,4 @@
-"""Raw copies (SPEC §5): which raw snapshot files are still held, and whether they hold blacklisted rows.
+"""Raw copies (§5): which raw snapshot files are still held, and whether they hold blacklisted rows.
 
 A report must say plainly what is still held and where. `raw_status` matches the raw files still
 present in each dataset's `source` folder with §3 (the same `find_matches` as the sweep) and counts

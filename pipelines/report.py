@@ -1,4 +1,4 @@
-"""The audit report (SPEC §5): a versioned JSON document with stable keys, and its Markdown page.
+"""The audit report (§5): a versioned JSON document with stable keys, and its Markdown page.
 
 Built only from the run's statistics objects; it names entries by BlacklistId and files by path,
 never a person's email, name or device id. Entries carry keyed hashes (HMAC-SHA256 with the

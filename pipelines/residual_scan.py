@@ -173,7 +173,7 @@ def residual_block(result: ScanResult | None, settings: Settings, scanned_at: st
 
 def excluding_held(block: dict[str, Any], holds: Sequence[Hold], now_text: str) -> dict[str, Any]:
     """Findings in a dataset where an active retention hold keeps the entry's rows are not residuals:
-    those rows stay on purpose (SPEC §3, `pipelines.holds`), whichever of their columns the copy is in.
+    those rows stay on purpose (§3, `pipelines.holds`), whichever of their columns the copy is in.
     They move to `held_findings` (with the hold's id); status, `found` and the advice follow the rest."""
     if not block.get("scanned") or not holds:
         return block

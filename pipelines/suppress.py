@@ -1,4 +1,4 @@
-"""Communication suppression (SPEC §4, CrossEngage: no communication at all, not even transactional).
+"""Communication suppression (§4, CrossEngage: no communication at all, not even transactional).
 
 `split_recipients` divides an outgoing message or audience table into the rows that may be sent and
 the rows that fail, by the identity rules of docs/spec.md §2: the one normalisation for emails, user

@@ -44,7 +44,7 @@ class FilePlan:
     for a clean file."""
     verified: int | None = None
     """Blacklist version this (clean) file was verified against (recorded; every run still matches
-    every file against every entry, SPEC §5)."""
+    every file against every entry, §5)."""
     identity: dict[str, int] | None = None
     """The input file's identity when planned: checked again before it is linked or rewritten."""
     raw_path: Path | None = None
@@ -61,7 +61,7 @@ class DatasetPlan:
     """Raw files that vanished or changed while being taken in, and cleaned files changed outside the tool."""
 
     def as_input(self, blacklist_version: int | None = None) -> DatasetInput:
-        """The files to match, each against every entry (SPEC §5: every cleaned file is checked against
+        """The files to match, each against every entry (§5: every cleaned file is checked against
         the whole blacklist on every run; docs/decisions/0201-integrity-of-inputs.md). It costs the one
         scan of the identity columns pass 1 makes anyway. `blacklist_version` is accepted for callers
         of the incremental form and ignored."""
@@ -229,7 +229,7 @@ def _write_checked(f: FilePlan, out: Path, drop: np.ndarray | None) -> FileOutco
                            fileid.stat_identity(out))
     if _owned(f):  # the run's own copy of a raw file, or a file of the tool's previous version
         storage.link_own(f.input_path, out)
-    else:  # never share an inode with a file the tool does not own (SPEC §5)
+    else:  # never share an inode with a file the tool does not own (§5)
         identity = fileid.copy_exact(f.input_path, out)
         if f.identity is not None and not fileid.same_file(identity, f.identity):
             raise _changed(f)

@@ -1,4 +1,4 @@
-"""An independent, obviously-correct implementation of SPEC §3 in plain Python, for comparison.
+"""An independent, obviously-correct implementation of §3 in plain Python, for comparison.
 
 Rows are dicts with the logical fields `email`, `user_id`, `scope`, `device_id`, `device_ids`.
 It shares no code with `pipelines`.

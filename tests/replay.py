@@ -1,4 +1,4 @@
-"""An obviously-correct replay of many nights (SPEC §3, rule 3's last sentences), for comparison.
+"""An obviously-correct replay of many nights (§3, rule 3's last sentences), for comparison.
 
 After every night the cleaned data must equal: every delivered file's current content swept under
 that night's blacklist, with links from every row ever delivered; rows removed from a file stay

@@ -1,4 +1,4 @@
-"""Issue 13, finding 8: a device link outlives the rows that made it (SPEC §3 rule 3), through the real
+"""Issue 13, finding 8: a device link outlives the rows that made it (§3 rule 3), through the real
 flows (sweep, ingest guard, ClearUserData) and the real registry.
 
 Night 1 a person is blacklisted; night 2 the sweep removes their profile (listing device D) and their

@@ -1,4 +1,4 @@
-"""An independent statement of SPEC §3 with retention holds, in plain Python (shares no code with
+"""An independent statement of §3 with retention holds, in plain Python (shares no code with
 `pipelines`): which entries match each row, and which rows a sweep keeps when some (entry, dataset)
 pairs are held. A row is kept when no entry matches it, or when every entry that matches it is held
 in the row's dataset."""

@@ -9,6 +9,7 @@ level or inside a function), so a lazy import inside a function counts as an arr
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,33 @@ def test_module_and_function_sizes(module: str) -> None:
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, f"{path.relative_to(ROOT)}: functions over {MAX_FUNCTION_LINES} lines: " + ", ".join(long)
+
+
+DOC_REFERENCE = re.compile(r"docs/[\w./-]+\.(?:md|json|png|html)")
+TEXT_SUFFIXES = {".py", ".md", ".yaml", ".toml", ".txt"}
+
+
+def project_texts() -> list[Path]:
+    found = []
+    for path in sorted(ROOT.rglob("*")):
+        parts = path.relative_to(ROOT).parts
+        if path.suffix in TEXT_SUFFIXES and path.is_file() and not any(
+                p.startswith(".") or p in ("data", "node_modules", "__pycache__") for p in parts):
+            found.append(path)
+    return found
+
+
+def test_every_reference_resolves_inside_the_repository() -> None:
+    """Code and docs cite `docs/...` files and the rules as §N (docs/spec.md), never files that live
+    outside the repository."""
+    broken, outside = [], []
+    for path in project_texts():
+        if path == Path(__file__).resolve():
+            continue  # the words it looks for
+        text = path.read_text(encoding="utf-8", errors="replace")
+        rel = path.relative_to(ROOT)
+        broken += [f"{rel}: {ref}" for ref in DOC_REFERENCE.findall(text)
+                   if not (ROOT / ref.rstrip(".")).exists() and "NNNN" not in ref]
+        outside += [f"{rel}: {word}" for word in ("SPEC §", "NOTES.md", "/work/shared") if word in text]
+    assert not broken, "references to missing files: " + "; ".join(broken)
+    assert not outside, "references to files outside the repository: " + "; ".join(outside)

@@ -1,4 +1,4 @@
-"""SPEC §2 "Email": what an entry's email may be (pipelines/email_rules.py), and the registry's
+"""§2 "Email": what an entry's email may be (pipelines/email_rules.py), and the registry's
 ASCII shortcut agrees with the full check."""
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def test_a_lake_verified_under_the_old_normalisation_is_matched_again(tmp_path):
 
 
 def test_an_old_entry_is_matched_even_under_an_unchanged_fingerprint(tmp_path):
-    """Every sweep matches every cleaned file against every entry (decision 0201, SPEC §5), so the
+    """Every sweep matches every cleaned file against every entry (decision 0201, §5), so the
     fingerprint no longer narrows the match: under the current fingerprint too, an old entry is
     matched against a file verified after it, and the padded row goes."""
     write(tmp_path / "raw/profiles/p.parquet", [make_profile(f"\u00a0{E}")], PROFILE_SCHEMA)

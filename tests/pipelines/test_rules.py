@@ -1,4 +1,4 @@
-"""SPEC §3, table-driven on tiny files: each case states which rows survive, by hand."""
+"""§3, table-driven on tiny files: each case states which rows survive, by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The registry's operations and errors (SPEC §2), on a real SQLite file per test."""
+"""The registry's operations and errors (§2), on a real SQLite file per test."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ T = "2026-11-01T10:00:00Z"
 
 @pytest.mark.parametrize("order", ["blacklist first", "whitelist first"])
 def test_blacklisting_wins_a_tie_in_one_feed(reg, order):
-    """Issue 14: equal timestamps were decided by arrival order; for GDPR the blacklist wins (SPEC §2)."""
+    """Issue 14: equal timestamps were decided by arrival order; for GDPR the blacklist wins (§2)."""
     lines = [{"email": "t@example.com", "event": "Blacklisted", "timestamp": T},
              {"email": "t@example.com", "event": "Whitelisted", "timestamp": T}]
     reg.apply_events(lines if order == "blacklist first" else lines[::-1])

@@ -1,4 +1,4 @@
-"""Concurrency (SPEC §6): two sweeps at once on the same datasets never interleave their writes (the
+"""Concurrency (§6): two sweeps at once on the same datasets never interleave their writes (the
 second exits 1 with a clear message), and a sweep running while the blacklist is written through the
 command line and the HTTP API loses no write and reports the blacklist version it used.
 

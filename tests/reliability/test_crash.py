@@ -1,4 +1,4 @@
-"""Crash safety (SPEC §5, §6): a sweep killed with SIGKILL at any point leaves every dataset either
+"""Crash safety (§5, §6): a sweep killed with SIGKILL at any point leaves every dataset either
 the complete old version or the complete new one, never a half-written file where readers look, loses
 no blacklist entry, and the next run completes and reconciles.
 

@@ -1,4 +1,4 @@
-"""Hostile input (SPEC §6): every bad case gets a clear error naming what and where, the right exit
+"""Hostile input (§6): every bad case gets a clear error naming what and where, the right exit
 code, and nothing changes: no dataset, report or blacklist entry is touched.
 
 The matrix runs the real sweep flow (one Prefect harness) on a copy of a small lake that was swept

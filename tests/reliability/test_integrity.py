@@ -1,4 +1,4 @@
-"""Integrity (SPEC §5, issue 13 findings 2-5 and 9): a run publishes only bytes it matched, and
+"""Integrity (§5, issue 13 findings 2-5 and 9): a run publishes only bytes it matched, and
 deletes only bytes it read and replaced.
 
 The races are driven deterministically through `fault_runner.py`, which runs the real `gdpr-sweep`

@@ -1,4 +1,4 @@
-"""Property test (issue 13, finding 8; SPEC §3 rule 3): over random multi-night sequences of new and
+"""Property test (issue 13, finding 8; §3 rule 3): over random multi-night sequences of new and
 re-delivered raw snapshots, new entries, whitelistings and sweeps, the cleaned data after every night
 equals the replay of tests/replay.py: every delivered file's current content swept under that night's
 blacklist, with links from every row ever delivered; rows removed from a file stay removed until the

@@ -1,4 +1,4 @@
-"""Privacy (SPEC §1, §5, §7): after a full demo run through the real command (sample data, sample
+"""Privacy (§1, §5, §7): after a full demo run through the real command (sample data, sample
 blacklist, two sweeps), no blacklisted person's email, name or device id appears in the command's
 output and logs, the reports, the Prefect logs and artifacts, the cleaned data, or any file the run
 left behind (temporary files included). Only the registry and the sample blacklist it imported may

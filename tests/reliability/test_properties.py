@@ -1,5 +1,5 @@
 """Property-based tests: hypothesis generates blacklists, profiles and events; the sweep must keep
-exactly the rows that `tests/oracle.py` (an independent pure-Python reading of SPEC §3) keeps.
+exactly the rows that `tests/oracle.py` (an independent pure-Python reading of §3) keeps.
 
 How we checked these tests fail when their protection is removed: replacing `ANTI`-safe joins or the
 normalisation in `pipelines/sql.py` (e.g. `norm_text` without `lower(...)`, `norm_scope` without the

@@ -38,7 +38,7 @@ def profile(email=None, user_id=None, devices=(), scope=None):
 
 
 # Two appends per table, so matches are spread over files and the blacklisted emails are the
-# min / max statistics of some files (the leak NOTES.md warns about).
+# min / max statistics of some files (the leak docs/environment.md describes).
 EVENT_BATCHES = [
     [event("AAA-gone@Example.com", device="dev-1"), event("keep@example.com", device="dev-2"),
      event(None, device="dev-9"), event("keep2@example.com", scope="shop"), event(anonymous=True, device="dev-3")],

@@ -1,4 +1,4 @@
-"""Issue 13, finding 8 on object storage: a device link outlives the rows that made it (SPEC §3 rule 3)
+"""Issue 13, finding 8 on object storage: a device link outlives the rows that made it (§3 rule 3)
 for an S3 dataset too, through the real sweep flow, moto's S3 server and the real registry.
 
 Night 1 Anna is blacklisted and the sweep removes her profile (listing DEVICE) and her event (from
