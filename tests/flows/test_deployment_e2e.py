@@ -44,7 +44,8 @@ pytestmark = pytest.mark.slow
 def readme_block(marker: str) -> str:
     """The one bash block of README "Run and schedule" that contains `marker`, as written."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Run and schedule\n"):text.index("### Nightly runs are incremental")]
+    start = text.index("## Run and schedule\n")
+    section = text[start:text.index("\n## ", start + 1)]  # up to the next top-level section
     (block,) = [b for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S) if marker in b]
     return block
 
