@@ -111,6 +111,9 @@ delete_raw = true
 deadline_hours = 24
 duckdb_memory_limit = "1GB"
 
+[scan]
+schedule = "{os.environ.get('GDPR_SWEEP_BENCH_SCAN', 'weekly')}"  # the residual scan; weekly: the first run scans
+
 [[datasets]]
 name = "profiles"
 kind = "profiles"
