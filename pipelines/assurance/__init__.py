@@ -1,0 +1,1 @@
+"""pipelines.assurance: see docs/ARCHITECTURE.md."""

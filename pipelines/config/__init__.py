@@ -1,0 +1,1 @@
+"""pipelines.config: see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""pipelines.core: see docs/ARCHITECTURE.md."""

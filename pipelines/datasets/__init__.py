@@ -1,0 +1,1 @@
+"""pipelines.datasets: see docs/ARCHITECTURE.md."""

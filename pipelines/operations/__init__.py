@@ -1,0 +1,1 @@
+"""pipelines.operations: see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""pipelines.registry: see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""pipelines.reporting: see docs/ARCHITECTURE.md."""
