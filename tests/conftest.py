@@ -1,8 +1,10 @@
-"""Shared fixtures. Prefect runs under one session-scoped test harness (a real local API)."""
+"""Shared fixtures. Prefect runs under one session-scoped test harness (a real local API); S3 is moto's
+real server on 127.0.0.1 (`s3_server`, one per test module)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 
 import pytest
@@ -14,6 +16,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
+_AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
 
 @pytest.fixture(scope="session")
 def prefect_harness():
@@ -22,3 +26,40 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """Start moto's S3 server (a real HTTP S3 API on 127.0.0.1 and a free port); yield the S3Settings
+    that reach it. The AWS variables it sets (pyarrow opens s3:// paths with them) are restored
+    afterwards. Used by tests/scaleout and tests/contract."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from pipelines.config.settings import S3Settings
+    from pipelines.datasets import objectstore
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    saved = {k: os.environ.get(k) for k in _AWS_VARS}
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    settings = S3Settings(endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1",
+                          access_key_id="testing", secret_access_key="testing")
+    objectstore.configure(settings)
+    try:
+        yield settings
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -316,6 +316,25 @@ def superseded(fs: s3fs.S3FileSystem, url: str, since: str) -> list[ObjectVersio
     return versions[ids.index(since) + 1:] if since in ids else []
 
 
+def noncurrent(fs: s3fs.S3FileSystem, url: str) -> list[ObjectVersion]:
+    """Every object version under the prefix `url` that is not the current object of its key, and every
+    delete marker: what a versioned bucket keeps of objects replaced or deleted (none elsewhere)."""
+    root = Url(url)
+    if not versioned(fs, root.bucket):
+        return []
+    found: list[ObjectVersion] = []
+    kwargs: dict[str, Any] = {"Bucket": root.bucket, "Prefix": root.object_key.rstrip("/") + "/"}
+    while True:
+        page = fs.call_s3("list_object_versions", **kwargs)
+        found += [ObjectVersion(v["Key"], v["VersionId"], v.get("ETag", ""), False)
+                  for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if not v["IsLatest"]]
+        found += [ObjectVersion(m["Key"], m["VersionId"], "", True) for m in page.get("DeleteMarkers", [])
+                  if m["IsLatest"]]
+        if not page.get("IsTruncated"):
+            return found
+        kwargs.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+
+
 def purge_keys(fs: s3fs.S3FileSystem, url: str, names: Sequence[str]) -> int:
     """Delete every object, object version and delete marker whose key under `url` starts with one of
     `names` (the sweep's own internal objects only)."""

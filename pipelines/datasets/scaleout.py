@@ -310,7 +310,7 @@ def discard_unpublished(settings: Settings) -> None:
 def settle_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, delete: bool) -> RawSettlement:
     """After publishing: delete (with `delete`) the raw snapshots the published dataset holds, each only
     while unchanged since read; report those that changed (local folders: `pipelines.datasets.sweep.settle_raw`)."""
-    if plan.config.url:
+    if plan.config.url and plan.config.format != "delta":  # a Delta table on S3 has no raw snapshots to settle
         assert isinstance(outcome, s3dataset.S3Outcome)
         deleted = s3publish.delete_consumed_raw(_fs(settings, plan.config), plan, outcome.state) if delete else []
         return RawSettlement(tuple(deleted), ())
