@@ -40,10 +40,11 @@ from pipelines.config_types import (
     object_store_url,
 )
 from pipelines.errors import ConfigError
+from pipelines.iceberg_settings import IcebergSettings
 from pipelines.scan_settings import ScanSettings
 
 DatasetKind = Literal["profiles", "events"]
-DatasetFormat = Literal["parquet", "delta"]
+DatasetFormat = Literal["parquet", "delta", "iceberg"]
 TaskRunner = Literal["local", "dask"]
 _COLUMN_KEYS = ("email", "user_id", "device_id", "device_ids", "scope")
 _MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
@@ -101,8 +102,12 @@ class DatasetConfig:
     """Events only: column with the event's time (timestamp, or ISO-8601 text), so the latest action wins;
     without it a command counts as happening when the sweep reads it."""
     format: DatasetFormat = "parquet"
-    """`parquet` (a folder of Parquet files, versioned by the sweep) or `delta` (a Delta Lake table, purged
-    with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009)."""
+    """`parquet` (a folder of Parquet files, versioned by the sweep), `delta` (a Delta Lake table, purged
+    with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009) or
+    `iceberg` (an Iceberg table, `[datasets.iceberg]`; `path` is its catalog's warehouse; purged by a
+    copy-on-write commit, then old snapshots expired and unreferenced files deleted; docs/decisions/0281)."""
+    iceberg: IcebergSettings | None = None
+    """`[datasets.iceberg]`: the table and its catalog, for `format = "iceberg"` (pipelines/iceberg_settings.py)."""
     url: SkipJsonSchema[str | None] = None
     """Not a file key: the object-store location when `path` was given as `s3://...`; then `path` only
     names it for display and the dataset is read and written through `[s3]` (pipelines/s3dataset.py)."""
@@ -150,9 +155,16 @@ class DatasetConfig:
         if self.source_url and not self.url:
             raise PydanticCustomError("config", "an object-store 'source' needs an object-store 'path' "
                                                 "(s3://bucket/prefix)")
-        if (self.source is not None or self.source_url) and self.format == "delta":
-            raise PydanticCustomError("config", "'source' is not supported for a Delta table; the sweep purges "
-                                                "the table in place")
+        if (self.source is not None or self.source_url) and self.format in ("delta", "iceberg"):
+            raise PydanticCustomError("config", "'source' is not supported for a Delta or Iceberg table; the "
+                                                "sweep purges the table in place")
+        if (self.format == "iceberg") != (self.iceberg is not None):
+            raise PydanticCustomError("config", "an Iceberg dataset needs both 'format = \"iceberg\"' and a "
+                                                "[datasets.iceberg] table naming its 'table'")
+        if (self.iceberg is not None and self.url and self.iceberg.catalog is None
+                and self.iceberg.catalog_db is None):
+            raise PydanticCustomError("config", "an Iceberg warehouse on object storage needs 'catalog_db' (a "
+                                                "local SQLite file) or 'catalog' in [datasets.iceberg]")
         return self
 
     @property

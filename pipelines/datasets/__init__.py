@@ -1,0 +1,1 @@
+"""One implementation per kind of dataset (docs/decisions/0252-storage-interface-proposal.md)."""
