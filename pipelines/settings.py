@@ -13,6 +13,7 @@ configured locations may lie: `pipelines/config_paths.py` (`LOCATION_CHECKS`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from dataclasses import field
 from pathlib import Path
@@ -104,7 +105,7 @@ class DatasetConfig:
     format: DatasetFormat = "parquet"
     """`parquet` (a folder of Parquet files, versioned by the sweep), `delta` (a Delta Lake table, purged
     with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009) or
-    `iceberg` (an Iceberg table, `[datasets.iceberg]`; `path` is its catalog's warehouse; purged by a
+    `iceberg` (an Iceberg table, `[datasets.iceberg]`; `path` is the table's location; purged by a
     copy-on-write commit, then old snapshots expired and unreferenced files deleted; docs/decisions/0281)."""
     iceberg: IcebergSettings | None = None
     """`[datasets.iceberg]`: the table and its catalog, for `format = "iceberg"` (pipelines/iceberg_settings.py)."""
@@ -161,10 +162,10 @@ class DatasetConfig:
         if (self.format == "iceberg") != (self.iceberg is not None):
             raise PydanticCustomError("config", "an Iceberg dataset needs both 'format = \"iceberg\"' and a "
                                                 "[datasets.iceberg] table naming its 'table'")
-        if (self.iceberg is not None and self.url and self.iceberg.catalog is None
-                and self.iceberg.catalog_db is None):
-            raise PydanticCustomError("config", "an Iceberg warehouse on object storage needs 'catalog_db' (a "
-                                                "local SQLite file) or 'catalog' in [datasets.iceberg]")
+        db = self.iceberg.catalog_db if self.iceberg is not None else None
+        if db is not None and not self.url and Path(os.path.abspath(db)).is_relative_to(os.path.abspath(self.path)):
+            raise PydanticCustomError("config", "'catalog_db' must lie outside the table's location ('path'): "
+                                                "the sweep deletes files there that the table does not reference")
         return self
 
     @property

@@ -41,6 +41,7 @@ import gzip
 import hashlib
 import itertools
 import json
+import os
 import re
 import time
 import uuid
@@ -103,7 +104,7 @@ def load_table(config: DatasetConfig, s3: S3Settings | None = None) -> Any:
 
     assert config.iceberg is not None, "an Iceberg dataset has [datasets.iceberg]"
     settings = config.iceberg
-    props = catalog_properties(settings, config.location, s3 if config.url else None)
+    props = catalog_properties(settings, s3 if config.url else None)
     try:
         catalog = load_catalog(settings.catalog_name, **props)
         return catalog.load_table(settings.table)
@@ -120,6 +121,9 @@ def open_table(config: DatasetConfig, s3: S3Settings | None = None) -> Any:
     columns not used by the partition spec, data files under the table location."""
     table = load_table(config, s3)
     where = f"dataset {config.name!r} (Iceberg table {config.iceberg.table!r})"  # type: ignore[union-attr]
+    if not _same_location(_location(table), config.location):
+        raise ConfigError(f"{where}: the catalog puts the table at {_location(table)}, 'path' says "
+                          f"{config.location}; set 'path' to the table's location")
     others = sorted(name for name in table.metadata.refs if name != "main")
     if others:
         raise ConfigError(f"{where}: branches or tags {others} keep older snapshots (and the rows purged from "
@@ -139,6 +143,13 @@ def open_table(config: DatasetConfig, s3: S3Settings | None = None) -> Any:
 
 def _location(table: Any) -> str:
     return str(table.location()).rstrip("/")
+
+
+def _same_location(table_location: str, configured: str) -> bool:
+    a, b = _strip(table_location).rstrip("/"), _strip(configured).rstrip("/")
+    if "://" in configured:
+        return a == b
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _strip(uri: str) -> str:

@@ -73,10 +73,11 @@ def logical_profile(row):
 
 
 def config_for(name, kind, warehouse, s3_url=None, **columns):
-    path = Path(s3_url) if s3_url else warehouse
-    settings = IcebergSettings(table=f"lake.{name}", catalog_db=warehouse / "catalog.db" if s3_url else None)
-    return DatasetConfig(name=name, kind=kind, path=path, url=s3_url, format="iceberg", iceberg=settings,
-                         **columns)
+    """`warehouse`: the local folder of the catalog file (and of the tables, without `s3_url`)."""
+    url = f"{s3_url}/lake/{name}" if s3_url else None
+    settings = IcebergSettings(table=f"lake.{name}", catalog_db=warehouse / "catalog.db")
+    return DatasetConfig(name=name, kind=kind, path=Path(url) if url else warehouse / "lake" / name, url=url,
+                         format="iceberg", iceberg=settings, **columns)
 
 
 def events_config(warehouse, s3_url=None):
@@ -92,7 +93,9 @@ def profiles_config(warehouse, s3_url=None):
 def make_table(config, batches, schema, s3=None):
     from pyiceberg.catalog import load_catalog
 
-    catalog = load_catalog("default", **catalog_properties(config.iceberg, config.location, s3))
+    warehouse = config.location.rsplit("/lake/", 1)[0]
+    catalog = load_catalog("default", **catalog_properties(config.iceberg, s3),
+                           warehouse=warehouse if s3 else Path(warehouse).as_uri())
     if ("lake",) not in catalog.list_namespaces():
         catalog.create_namespace("lake")
     table = catalog.create_table(config.iceberg.table, schema=schema)
@@ -314,20 +317,23 @@ def test_configuration_file(tmp_path):
     from pipelines.errors import ConfigError
     from pipelines.settings import settings_from_dict
 
-    base = {"name": "events", "kind": "events", "format": "iceberg", "path": "wh", "email": "User.Email"}
-    settings = settings_from_dict({"datasets": [{**base, "iceberg": {"table": "lake.events"}}]},
-                                  tmp_path / "gdpr-sweep.toml")
-    ice = settings.datasets[0].iceberg
-    props = catalog_properties(ice, settings.datasets[0].location)
-    assert props["type"] == "sql" and props["uri"] == f"sqlite:///{tmp_path / 'wh' / 'catalog.db'}"
+    base = {"name": "events", "kind": "events", "format": "iceberg", "path": "wh/lake/events", "email": "User.Email"}
+    ice = {"table": "lake.events", "catalog_db": "wh/catalog.db"}
+    settings = settings_from_dict({"datasets": [{**base, "iceberg": ice}, {**base, "name": "e2",
+                                                                           "path": "wh/lake/e2"}
+                                                | {"iceberg": {**ice, "table": "lake.e2"}}]},
+                                  tmp_path / "gdpr-sweep.toml")  # two tables of one catalog
+    props = catalog_properties(settings.datasets[0].iceberg)
+    assert props == {"type": "sql", "uri": f"sqlite:///{tmp_path / 'wh' / 'catalog.db'}"}
     secret = {**base, "iceberg": {"table": "lake.events", "catalog": {"type": "rest", "uri": "http://x",
                                                                       "credential": "s3cr3t"}}}
     settings = settings_from_dict({"datasets": [secret]}, tmp_path / "gdpr-sweep.toml")
-    assert "s3cr3t" not in repr(settings.datasets[0])
+    assert "s3cr3t" not in repr(settings.datasets[0]) and "s3cr3t" not in str(settings)
     for bad, message in [({**base}, "Iceberg dataset needs"),
-                         ({**base, "iceberg": {"table": "events"}}, "namespace.table"),
-                         ({**base, "path": "s3://b/wh", "iceberg": {"table": "lake.events"}}, "catalog_db"),
-                         ({**base, "format": "parquet", "iceberg": {"table": "lake.events"}}, "Iceberg dataset")]:
+                         ({**base, "iceberg": {**ice, "table": "events"}}, "namespace.table"),
+                         ({**base, "iceberg": {"table": "lake.events"}}, "catalog_db"),
+                         ({**base, "iceberg": {**ice, "catalog_db": "wh/lake/events/c.db"}}, "outside"),
+                         ({**base, "format": "parquet", "iceberg": ice}, "Iceberg dataset")]:
         with pytest.raises(ConfigError, match=message):
             settings_from_dict({"datasets": [bad]}, tmp_path / "gdpr-sweep.toml")
 
