@@ -134,7 +134,7 @@ def open_table(config: DatasetConfig, s3: S3Settings | None = None) -> Any:
         for pf in spec.fields:
             source = schema.find_column_name(pf.source_id) or ""
             for role, column in config.identity_columns.items():
-                if source == column or source.split(".")[0] == column.split(".")[0]:
+                if source == column:
                     raise SchemaError(f"{where}: identity column {column!r} ({role}) is a partition source "
                                       "column; purging by partition is not supported (partition summaries in "
                                       "manifest lists would keep the values)")
@@ -317,9 +317,10 @@ def purge_table(plan: DatasetPlan, matches: DatasetMatches, run_id: str, s3: S3S
                                          sha_in if kept else "", rewritten=not kept))
     outputs = []
     new_rel = {_relpath(table, df.file_path, config) for df in written}
+    known = {o.relpath: o.sha256_out for o in file_outcomes if o.sha256_out}
     for rel, df in after_files.items():
         n = int(df.record_count)
-        sha = sha_in_plan(file_outcomes, rel) or _sha256(fs, df.file_path)
+        sha = known.get(rel) or _sha256(fs, df.file_path)
         outputs.append(FileOutcome(rel, "clean" if rel in by_rel else "iceberg", n, n, sha, sha,
                                    rewritten=rel in new_rel))
     outcome = IcebergOutcome(config.name, config.kind, _reader_path(_location(table)), tuple(file_outcomes),
@@ -331,13 +332,6 @@ def purge_table(plan: DatasetPlan, matches: DatasetMatches, run_id: str, s3: S3S
         raise SweepError(f"dataset {config.name!r}: the table holds {rows_after} rows after the purge, "
                          f"{outcome.rows_out} expected (a concurrent append?); run again")
     return outcome
-
-
-def sha_in_plan(outcomes: Sequence[FileOutcome], rel: str) -> str | None:
-    for o in outcomes:
-        if o.relpath == rel and o.sha256_out:
-            return o.sha256_out
-    return None
 
 
 def _sha256(fs: fsspec.AbstractFileSystem, uri: str) -> str:
@@ -442,8 +436,11 @@ def finish_purge(config: DatasetConfig, outcome: DatasetOutcome, emails: Iterabl
                  s3: S3Settings | None = None, fs: fsspec.AbstractFileSystem | None = None,
                  now: float | None = None) -> IcebergCleanup:
     """Expire older snapshots, delete the files no longer referenced, then prove no unscoped entry's
-    email is left anywhere under the table location. A quiet run (nothing removed, nothing left of an
-    earlier purge) writes nothing but still searches the metadata and manifests.
+    email is left anywhere under the table location.
+
+    Clean-up runs when this run removed rows, when an earlier purge's clean-up is unfinished, or when
+    a file the current metadata does not reference holds an email. Otherwise (a quiet night) nothing
+    is committed or deleted, and the search skips the live data files (verification re-read them).
 
     `emails`: those of entries without a scope; they must be gone from every file. A scoped entry's
     email may rightly survive in rows (and bounds) of other scopes."""
@@ -453,8 +450,11 @@ def finish_purge(config: DatasetConfig, outcome: DatasetOutcome, emails: Iterabl
     location = _strip(_location(table))
     expired = deleted = 0
     unknown_kept: list[str] = []
-    purged_before = _purged_lineage(table, fs)
-    if outcome.rows_removed or purged_before:
+    live = frozenset(p for p in referenced(table.io, table.metadata_location) if p.endswith(".parquet"))
+    clean_up = bool(outcome.rows_removed) or _purged_lineage(table, fs)
+    if not clean_up and search(fs, location, needles, skip=live | _metadata_files(fs, location)):
+        clean_up = True  # an unreferenced file holds an email: delete it if it may be
+    if clean_up:
         named = _history(table.io, table.metadata_location)
         current = table.current_snapshot()
         old = [s.snapshot_id for s in table.metadata.snapshots if current is None or s.snapshot_id != current.snapshot_id]
@@ -462,14 +462,20 @@ def finish_purge(config: DatasetConfig, outcome: DatasetOutcome, emails: Iterabl
             table.maintenance.expire_snapshots().by_ids(old).commit()
             expired = len(old)
         deleted, unknown_kept = _delete_unreferenced(config, fs, named, location, now, s3)
-    leaks = search(fs, location, needles, data=bool(outcome.rows_removed or purged_before))
+    leaks = search(fs, location, needles, skip=frozenset() if clean_up else live)
     if leaks:
+        young = set(leaks) & set(unknown_kept)
         raise SweepError(f"dataset {config.name!r}: {len(leaks)} file(s) under the Iceberg table location still "
                          f"hold a blacklisted email after clean-up: {leaks}; "
-                         + ("they are unreferenced files younger than orphan_grace_hours: delete them or run "
-                            "again later" if set(leaks) & set(unknown_kept) else
-                            "remove the rows with the table's own engine and run again"))
+                         + (f"{sorted(young)} are files no metadata references, younger than orphan_grace_hours "
+                            "(a writer may still commit them): delete them or run again once they are older"
+                            if young else "remove the rows with the table's own engine and run again"))
     return IcebergCleanup(expired, deleted, tuple(unknown_kept), len(_listing(fs, location)))
+
+
+def _metadata_files(fs: fsspec.AbstractFileSystem, location: str) -> frozenset[str]:
+    """Everything but Parquet files under the location (searched anyway by the final search)."""
+    return frozenset(p for p in _listing(fs, location) if not p.endswith(".parquet"))
 
 
 def _purged_lineage(table: Any, fs: fsspec.AbstractFileSystem) -> bool:
@@ -513,7 +519,8 @@ def _delete_unreferenced(config: DatasetConfig, fs: fsspec.AbstractFileSystem, n
         metadata_uri = table.metadata_location
         live = referenced(table.io, metadata_uri)
         listing = _listing(fs, location)
-        doomed, young = [], []
+        doomed: list[str] = []
+        young: list[str] = []
         for path, info in sorted(listing.items()):
             if path in live or path.rsplit("/", 1)[-1] == "version-hint.text":
                 continue
@@ -611,24 +618,45 @@ def _bytes_hit(data: bytes, needles: Needles) -> bool:
     return needles.in_text(data.decode("utf-8", "replace"))
 
 
-def _string_leaves(array: pa.Array) -> Iterator[pa.Array]:
+def _has_text(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return any(_has_text(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_text(t.value_type)
+    if pa.types.is_map(t):
+        return _has_text(t.key_type) or _has_text(t.item_type)
+    return any(check(t) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view,
+                                      pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view))
+
+
+def _text_leaves(array: pa.Array) -> Iterator[pa.Array]:
     t = array.type
     if pa.types.is_struct(t):
         for i in range(t.num_fields):
-            yield from _string_leaves(array.field(i))
+            yield from _text_leaves(array.field(i))
     elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        yield from _string_leaves(array.flatten())
+        yield from _text_leaves(array.flatten())
     elif pa.types.is_map(t):
-        yield from _string_leaves(array.keys)
-        yield from _string_leaves(array.items)
-    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        yield from _text_leaves(array.keys)
+        yield from _text_leaves(array.items)
+    elif _has_text(t):
         yield array
-    elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
-        yield array
+
+
+def _values_with_at(leaf: pa.Array) -> list[str]:
+    """The distinct values of a text leaf that contain `@` (an email needs one), decoded."""
+    import pyarrow.compute as pc
+
+    if pa.types.is_binary(leaf.type) or pa.types.is_large_binary(leaf.type) or pa.types.is_binary_view(leaf.type):
+        values = pc.unique(leaf.drop_null()).to_pylist()
+        return [v.decode("utf-8", "replace") for v in values if b"@" in v]
+    leaf = leaf.cast(pa.large_string()) if not pa.types.is_large_string(leaf.type) else leaf
+    return pc.unique(pc.filter(leaf, pc.fill_null(pc.match_substring(leaf, "@"), False))).to_pylist()
 
 
 def _parquet_hit(fs: fsspec.AbstractFileSystem, path: str, needles: Needles) -> bool:
-    """Every text value of every row group, and the footer's statistics and key-value metadata."""
+    """Every text value of every row group (nested and list columns included), and the footer's
+    statistics and key-value metadata."""
     with fs.open(path, "rb") as fh:
         pf = pq.ParquetFile(fh)
         meta = pf.metadata
@@ -642,35 +670,34 @@ def _parquet_hit(fs: fsspec.AbstractFileSystem, path: str, needles: Needles) -> 
                     for v in (stats.min, stats.max):
                         if isinstance(v, str | bytes) and needles.in_bound(v if isinstance(v, bytes) else v.encode()):
                             return True
-            rows = pf.read_row_group(g)
+        columns = [f.name for f in pf.schema_arrow if _has_text(f.type)]
+        for g in range(meta.num_row_groups):
+            rows = pf.read_row_group(g, columns=columns)
             for column in rows.columns:
                 for chunk in column.chunks:
-                    for leaf in _string_leaves(chunk):
-                        for value in leaf.unique().to_pylist():
-                            if isinstance(value, bytes):
-                                value = value.decode("utf-8", "replace")
-                            if value is not None and needles.in_text(value):
-                                return True
+                    for leaf in _text_leaves(chunk):
+                        if any(needles.in_text(v) for v in _values_with_at(leaf)):
+                            return True
     return False
 
 
-def search(fs: fsspec.AbstractFileSystem, location: str, needles: Needles, data: bool = True) -> list[str]:
+def search(fs: fsspec.AbstractFileSystem, location: str, needles: Needles,
+           skip: frozenset[str] = frozenset()) -> list[str]:
     """Files under `location` (an fsspec path) that hold one of `needles` once decoded: Parquet data
     files (values, statistics), Avro manifests and manifest lists (every field, column bounds decoded,
-    truncated bounds included), JSON metadata (parsed), anything else as text. `data=False` skips the
-    Parquet data files (verification re-reads those). Returns paths relative to `location`, never the
-    matched value."""
+    truncated bounds included), JSON metadata (parsed), anything else as text. Files in `skip` (fsspec
+    paths) are not opened. Returns paths relative to `location`, never the matched value."""
     if not needles:
         return []
     found = []
     for path in sorted(_listing(fs, location)):
-        name = path.rsplit("/", 1)[-1]
-        if name.endswith(".parquet") and not data:
+        if path in skip:
             continue
+        name = path.rsplit("/", 1)[-1]
         with fs.open(path, "rb") as fh:
             head = fh.read(4)
         if head == b"PAR1":
-            hit = _parquet_hit(fs, path, needles) if data else False
+            hit = _parquet_hit(fs, path, needles)
         elif head == b"Obj\x01":
             hit = _avro_hit(fs, path, needles)
         else:

@@ -360,3 +360,42 @@ def test_iceberg_table_on_s3(s3_server, tmp_path):
     assert pl.scan_iceberg(iceberg.load_table(events, s3_server)).collect().height == outcomes[1].rows_out
     again, _ = sweep((profiles, events), ENTRIES, s3_server, fs)
     assert [o.rows_removed for o in again] == [0, 0]
+
+
+@pytest.mark.parametrize("column", [
+    pa.array([["x@ex.com", "aa-gone@ex.com"]], pa.list_(pa.string())),
+    pa.array([{"a": {"b": "note: mail AA-GONE@ex.com"}}], pa.struct([("a", pa.struct([("b", pa.string())]))])),
+    pa.array([[("k", "aa-gone@ex.com")]], pa.map_(pa.string(), pa.string())),
+    pa.array([b"aa-gone@ex.com"], pa.binary()),
+    pa.array(["aa-gone@ex.com"], pa.large_string()),
+])
+def test_search_decodes_every_text_leaf_of_a_parquet_file(tmp_path, column):
+    import fsspec
+
+    folder = tmp_path / "t"
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"c": column}), folder / "data" / "f.parquet", compression="zstd")
+    fs = fsspec.filesystem("file")
+    assert iceberg.search(fs, str(folder), iceberg.Needles(["aa-gone@ex.com"])) == ["data/f.parquet"]
+    assert iceberg.search(fs, str(folder), iceberg.Needles(["zz-gone@ex.com"])) == []
+
+
+def test_a_young_unreferenced_file_holding_an_email_fails_the_run(tables):
+    import fsspec
+
+    profiles, events = tables
+    stray = Path(_location(events)) / "data" / "in-flight.parquet"
+    pq.write_table(pa.Table.from_pylist([event("aa-gone@ex.com")], schema=EVENTS), stray)
+    with pytest.raises(iceberg.SweepError, match="younger than orphan_grace_hours") as info:
+        sweep([events], ENTRIES)
+    assert "aa-gone" not in str(info.value) and "data/in-flight.parquet" in str(info.value)
+    assert stray.exists()
+    # the purge itself went through; the next run (the file is now old) deletes it and passes
+    old = os.stat(stray).st_mtime - 25 * 3600
+    os.utime(stray, (old, old))
+    fs = fsspec.filesystem("file")
+    plan = iceberg.plan_table(events)
+    outcome = iceberg.purge_table(plan, find_matches(connect(), entries_table(ENTRIES),
+                                                     [plan.as_input()]).datasets["events"], "r2", None, fs)
+    cleanup = iceberg.finish_purge(events, outcome, BLACKLISTED, None, fs)
+    assert not stray.exists() and cleanup.files_deleted >= 1
