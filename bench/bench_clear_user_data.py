@@ -28,12 +28,12 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdpr_sweep.operations import clear_user_data  # noqa: E402
-from gdpr_sweep.registry import Registry  # noqa: E402
-from pipelines import storage  # noqa: E402
-from pipelines.match import connect, find_matches  # noqa: E402
-from pipelines.settings import Settings, load_settings  # noqa: E402
-from pipelines.sweep import plan_dataset, publish_version, verify_versions, write_version  # noqa: E402
+from pipelines.config.settings import Settings, load_settings  # noqa: E402
+from pipelines.core.match import connect, find_matches  # noqa: E402
+from pipelines.datasets import storage  # noqa: E402
+from pipelines.datasets.sweep import plan_dataset, publish_version, verify_versions, write_version  # noqa: E402
+from pipelines.operations.targeted import clear_user_data  # noqa: E402
+from pipelines.registry.registry import Registry  # noqa: E402
 
 CONFIG = """
 [sweep]
@@ -120,7 +120,7 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     sample = root / "sample"
     if not (sample / "blacklist.json").exists():
-        from pipelines.generate import generate
+        from pipelines.sample.generate import generate
 
         t0 = time.perf_counter()
         generate(sample, profiles=args.profiles, events=args.events, days=args.days, blacklist=args.blacklist)

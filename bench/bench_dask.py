@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_dask.py                          # 20M events (generated if missing)
     .venv/bin/python bench/bench_dask.py --data /tmp/gdpr-sweep-bench/data-20m --events 20
 
-The data is `bench/bench_sweep.py`'s (`pipelines.generate`, seed 7, 365 daily files, profiles = events
+The data is `bench/bench_sweep.py`'s (`pipelines.sample.generate`, seed 7, 365 daily files, profiles = events
 / 20, 10,010 blacklist entries of which the first 10,000 are applied); pass `--data` to reuse a folder
 that script generated. Each variant runs in its own process on a fresh cleaned lake (raw snapshots
 hard-linked in, so nothing is copied): the same `gdpr_sweep` flow with `task_runner` `local`, `dask`
@@ -65,14 +65,14 @@ scope = "Scope"
 def ensure_data(data: Path, millions: int) -> None:
     if (data / "blacklist.json").exists():
         return
-    from pipelines.generate import generate
+    from pipelines.sample.generate import generate
 
     events = millions * 1_000_000
     generate(data, profiles=events // 20, events=events, days=365, seed=7, blacklist=10_010)
 
 
 def prepare(root: Path, data: Path, runner: str, workers: int) -> Path:
-    from gdpr_sweep.registry import Registry
+    from pipelines.registry.registry import Registry
 
     shutil.rmtree(root, ignore_errors=True)
     for kind in ("profiles", "events"):
@@ -102,7 +102,7 @@ def run_variant(root: Path, config: Path) -> dict[str, Any]:
     warm_up()
     from flows.runners import task_runner_for
     from flows.sweep import gdpr_sweep
-    from pipelines.settings import load_settings
+    from pipelines.config.settings import load_settings
 
     settings = load_settings(config)
     t1 = time.perf_counter()

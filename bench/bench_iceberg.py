@@ -46,7 +46,7 @@ def _free_port() -> int:
 
 
 def generate(data: Path, events: int, entries: int, days: int) -> None:
-    from pipelines.generate import generate as gen
+    from pipelines.sample.generate import generate as gen
 
     done = data / "_bench_generated.json"
     want = {"events": events, "entries": entries, "days": days}
@@ -58,8 +58,8 @@ def generate(data: Path, events: int, entries: int, days: int) -> None:
 
 
 def configs(root: Path, url: str | None):  # type: ignore[no-untyped-def]
-    from pipelines.iceberg_settings import IcebergSettings
-    from pipelines.settings import DatasetConfig
+    from pipelines.config.iceberg import IcebergSettings
+    from pipelines.config.settings import DatasetConfig
 
     def one(name: str, kind: str, **columns: str) -> DatasetConfig:
         location = f"{url}/lake/{name}" if url else str(root / "warehouse" / "lake" / name)
@@ -75,7 +75,7 @@ def write_tables(data: Path, root: Path, url: str | None, s3) -> float:  # type:
     import pyarrow.parquet as pq
     from pyiceberg.catalog import load_catalog
 
-    from pipelines.iceberg_settings import catalog_properties
+    from pipelines.config.iceberg import catalog_properties
 
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -93,10 +93,9 @@ def write_tables(data: Path, root: Path, url: str | None, s3) -> float:  # type:
 
 
 def sweep(configs_, entries, s3, fs, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from pipelines import objectstore
-    from pipelines.datasets import iceberg
-    from pipelines.match import connect, entries_table, find_matches
-    from pipelines.sweep import verify_versions
+    from pipelines.core.match import connect, entries_table, find_matches
+    from pipelines.datasets import iceberg, objectstore
+    from pipelines.datasets.sweep import verify_versions
 
     steps: dict[str, float] = {}
     t = time.perf_counter()
@@ -147,9 +146,9 @@ def main() -> None:
 
     import fsspec
 
-    from gdpr_sweep.registry import Registry
-    from pipelines import objectstore
-    from pipelines.settings import S3Settings
+    from pipelines.config.settings import S3Settings
+    from pipelines.datasets import objectstore
+    from pipelines.registry.registry import Registry
 
     items = json.loads((data / "blacklist.json").read_text())["items"]
     step = max(1, len(items) // NEW_ENTRIES)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdpr_sweep.registry import Registry  # noqa: E402
+from pipelines.registry.registry import Registry  # noqa: E402
 
 
 def write_list(path: Path, n: int) -> None:

@@ -3,11 +3,11 @@
     .venv/bin/python bench/bench_residual_scan.py [--dir /tmp/gdpr-bench-scan] [--events 20000000]
 
 Steps, each timed (wall clock; the lake is generated once and kept in --dir):
-1. generate the sample lake (`pipelines.generate`, --blacklist entries) and load the blacklist;
+1. generate the sample lake (`pipelines.sample.generate`, --blacklist entries) and load the blacklist;
 2. full sweep: every raw file taken in, matched, rewritten where it holds matches, verified, published
    (the pipeline steps the flow wires, without Prefect's start-up);
 3. the residual scan of the cleaned datasets with every entry and the devices the sweep linked
-   (`pipelines.residual_scan.run_scan`: every string value of every file, one read per file);
+   (`pipelines.assurance.residual_scan.run_scan`: every string value of every file, one read per file);
 4. the same scan with 10 entries, to show its cost does not depend on the number of entries.
 
 Prints a Markdown table for docs/benchmarks.md. Results go there by hand, with the machine's load.
@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdpr_sweep.registry import Registry  # noqa: E402
-from pipelines import storage  # noqa: E402
-from pipelines.match import connect, find_matches  # noqa: E402
-from pipelines.residual_scan import linked_pairs, run_scan  # noqa: E402
-from pipelines.settings import Settings, load_settings  # noqa: E402
-from pipelines.sweep import plan_dataset, publish_version, verify_versions, write_version  # noqa: E402
+from pipelines.assurance.residual_scan import linked_pairs, run_scan  # noqa: E402
+from pipelines.config.settings import Settings, load_settings  # noqa: E402
+from pipelines.core.match import connect, find_matches  # noqa: E402
+from pipelines.datasets import storage  # noqa: E402
+from pipelines.datasets.sweep import plan_dataset, publish_version, verify_versions, write_version  # noqa: E402
+from pipelines.registry.registry import Registry  # noqa: E402
 
 CONFIG = """
 [sweep]
@@ -91,7 +91,7 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     sample = root / "sample"
     if not (sample / "blacklist.json").exists():
-        from pipelines.generate import generate
+        from pipelines.sample.generate import generate
 
         t0 = time.perf_counter()
         generate(sample, profiles=args.profiles, events=args.events, days=args.days, blacklist=args.blacklist)

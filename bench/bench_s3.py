@@ -4,11 +4,11 @@ the same lake in local folders.
     .venv/bin/python bench/bench_s3.py                      # 2M events, 100k profiles, 365 daily files
     .venv/bin/python bench/bench_s3.py --events 4 --entries 2000
 
-The data is `pipelines.generate`'s (seed 7; profiles = events / 20). On S3 the events are objects at
+The data is `pipelines.sample.generate`'s (seed 7; profiles = events / 20). On S3 the events are objects at
 `lake/events/date=YYYY-MM-DD/part-0.parquet` and the profiles at `lake/profiles/part-N.parquet`,
 swept in place; locally the same files are a raw `source` folder swept into a versioned dataset
 (`delete_raw = false`), as in bench/bench_sweep.py. Each kind is swept three times through the flow's
-steps (pipelines/scaleout.py) without Prefect, so only the storage differs:
+steps (pipelines/datasets/scaleout.py) without Prefect, so only the storage differs:
 
 - `full`    every entry but 10 (1 % of the profiles by default), on a lake never swept;
 - `nightly` the next night, 10 more entries;
@@ -99,7 +99,7 @@ scope = "Scope"
 
 
 def generate(data: Path, events: int, entries: int) -> None:
-    from pipelines.generate import generate as gen
+    from pipelines.sample.generate import generate as gen
 
     done = data / "_bench_generated.json"
     if done.exists() and json.loads(done.read_text()) == {"events": events, "entries": entries}:
@@ -125,7 +125,7 @@ def upload(endpoint: str, bucket: str, data: Path) -> int:
 
 
 def settings_for(kind: str, root: Path, data: Path, endpoint: str, bucket: str):  # type: ignore[no-untyped-def]
-    from pipelines.settings import load_settings
+    from pipelines.config.settings import load_settings
 
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -150,10 +150,10 @@ def split_blacklist(data: Path) -> tuple[list[dict], list[dict]]:
 
 def sweep(settings, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """One sweep through scaleout's steps, as flows/sweep.py wires them (one partition per dataset)."""
-    from gdpr_sweep.registry import Registry
-    from pipelines import scaleout
-    from pipelines.match import entries_table, with_versions
-    from pipelines.sweep import match_fingerprint
+    from pipelines.core.match import entries_table, with_versions
+    from pipelines.datasets import scaleout
+    from pipelines.datasets.sweep import match_fingerprint
+    from pipelines.registry.registry import Registry
 
     CALLS.clear()
     PUT_BYTES[0] = 0
@@ -215,8 +215,8 @@ def main() -> None:
     generate(data, events, args.entries)
     _count_requests()
 
-    from gdpr_sweep.registry import Registry
-    from pipelines import objectstore
+    from pipelines.datasets import objectstore
+    from pipelines.registry.registry import Registry
 
     port = _free_port()
     server = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,

@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_sweep.py --scales 4,20        # also 4M events (linear growth, 5x)
     .venv/bin/python bench/bench_sweep.py --scales 20,100      # also 100M events (full sweep and floor)
 
-Per scale (events in millions; profiles = events / 20; `pipelines.generate`, seed 7):
+Per scale (events in millions; profiles = events / 20; `pipelines.sample.generate`, seed 7):
 
 - `copy`            (b) the floor: DuckDB `COPY` of every file, no filter (zstd, like the input);
 - `duckdb_antijoin` (c) a hand-written DuckDB `COPY (... ANTI JOIN ...)`;
@@ -76,7 +76,7 @@ class Scale:
 
 
 def ensure_data(scale: Scale, entries: int) -> dict[str, Any]:
-    from pipelines.generate import generate
+    from pipelines.sample.generate import generate
 
     done = scale.data / "_bench_generated.json"
     if done.exists():
@@ -141,7 +141,7 @@ scope = "Scope"
 
 def reset_sweep_state(scale: Scale, items: list[dict]) -> None:
     """An empty cleaned lake and a registry holding `items` (Optimizely import)."""
-    from gdpr_sweep.registry import Registry
+    from pipelines.registry.registry import Registry
 
     for name in ("clean", "reports", "work", "raw"):
         shutil.rmtree(scale.root / name, ignore_errors=True)
@@ -384,16 +384,16 @@ def v_copy_affected(scale: Scale) -> dict[str, Any]:
 
 def v_sweep_steps(scale: Scale) -> dict[str, Any]:
     """The flow's steps without Prefect and without the report, each timed (full sweep, fresh lake)."""
-    from gdpr_sweep.registry import Registry
-    from pipelines.match import connect, entries_table, find_matches, with_versions
-    from pipelines.settings import load_settings
-    from pipelines.sweep import (
+    from pipelines.config.settings import load_settings
+    from pipelines.core.match import connect, entries_table, find_matches, with_versions
+    from pipelines.datasets.sweep import (
         match_fingerprint,
         plan_dataset,
         publish_version,
         verify_versions,
         write_version,
     )
+    from pipelines.registry.registry import Registry
 
     settings = load_settings(scale.root / "gdpr-sweep.toml")
     steps: dict[str, float] = {}
@@ -506,7 +506,7 @@ def run_scale(scale: Scale, entries: int, log, full_only: bool, repeat: int) -> 
                 reset_sweep_state(scale, base)
             run(variant)
         if not full_only:
-            from gdpr_sweep.registry import Registry
+            from pipelines.registry.registry import Registry
 
             Registry(scale.root / "blacklist.db").import_optimizely({"items": new})
             for variant in ("sweep_incremental", "scan_identity", "copy_affected"):

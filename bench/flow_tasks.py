@@ -65,7 +65,7 @@ def main() -> None:
 
     warm_up()
     full = run_flow(scale.root / "gdpr-sweep.toml")
-    from gdpr_sweep.registry import Registry
+    from pipelines.registry.registry import Registry
 
     Registry(scale.root / "blacklist.db").import_optimizely({"items": new})
     nightly = run_flow(scale.root / "gdpr-sweep.toml")

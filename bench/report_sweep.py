@@ -52,7 +52,7 @@ def markdown(out: dict[str, Any]) -> str:
         f"gdpr-sweep at commit `{m['git_commit']}`. Load average at start {m['load_average_at_start'][0]:.1f}, "
         f"at end {m.get('load_average_at_end', [float('nan')])[0]:.1f} (the benchmark itself keeps the 2 cores busy: about 2 when nothing else runs).",
         "",
-        f"Data (`pipelines.generate`, seed {d['seed']}): {d['events']:,} events in {d['days']} daily files "
+        f"Data (`pipelines.sample.generate`, seed {d['seed']}): {d['events']:,} events in {d['days']} daily files "
         f"({d['bytes']['events'] / 1e6:,.0f} MB zstd), {d['profiles']:,} profiles "
         f"({d['bytes']['profiles'] / 1e6:,.0f} MB); {d['entries_full']:,} blacklist entries for the full sweep "
         f"(emails, half of them scoped, one user id), {d['entries_new']} more for the nightly run.",

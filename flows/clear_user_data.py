@@ -9,14 +9,14 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from gdpr_sweep.holds import HoldStore
-from gdpr_sweep.links import remember_found, remembered_links
-from gdpr_sweep.operations import RAW_NOT_CHECKED, find_entry, new_run_id
-from gdpr_sweep.registry import Registry, format_time
-from gdpr_sweep.secret_blocks import with_secret_blocks
-from gdpr_sweep.version import code_version
-from pipelines import storage
-from pipelines.clear import (
+from pipelines.config.secret_blocks import with_secret_blocks
+from pipelines.config.settings import DatasetConfig, Settings, load_settings
+from pipelines.core.match import connect
+from pipelines.core.model import DatasetOutcome, DatasetPlan, MatchResult, Verification
+from pipelines.core.version import code_version
+from pipelines.datasets import storage
+from pipelines.datasets.raw import RawFile, raw_status, raw_unchecked
+from pipelines.operations.clear import (
     ClearRun,
     ClearTarget,
     clear_summary,
@@ -28,10 +28,10 @@ from pipelines.clear import (
     verify_entry,
     write_clear_report,
 )
-from pipelines.match import MatchResult, connect
-from pipelines.raw import RawFile, raw_status, raw_unchecked
-from pipelines.settings import DatasetConfig, Settings, load_settings
-from pipelines.sweep import DatasetOutcome, DatasetPlan, Verification
+from pipelines.operations.targeted import RAW_NOT_CHECKED, find_entry, new_run_id
+from pipelines.registry.holds import HoldStore
+from pipelines.registry.links import remember_found, remembered_links
+from pipelines.registry.registry import Registry, format_time
 
 Written = list[tuple[DatasetPlan, DatasetOutcome]]
 

@@ -19,7 +19,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from pipelines.errors import ConfigError
+from pipelines.core.errors import ConfigError
 
 
 def _git(*args: str) -> str | None:

@@ -11,13 +11,14 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from gdpr_sweep.links import remember_found, remembered_links
-from gdpr_sweep.operations import new_run_id, wants_delete_raw
-from gdpr_sweep.registry import Registry, Snapshot, format_time
-from gdpr_sweep.secret_blocks import with_secret_blocks
-from gdpr_sweep.version import code_version
-from pipelines import storage
-from pipelines.ingest import (
+from pipelines.config.secret_blocks import with_secret_blocks
+from pipelines.config.settings import Settings, load_settings
+from pipelines.core.match import connect
+from pipelines.core.model import DatasetOutcome, MatchResult
+from pipelines.core.version import code_version
+from pipelines.datasets import storage
+from pipelines.datasets.sweep import publish_version
+from pipelines.operations.ingest import (
     IngestJob,
     IngestRun,
     IngestStats,
@@ -29,9 +30,9 @@ from pipelines.ingest import (
     write_batch,
     write_ingest_report,
 )
-from pipelines.match import MatchResult, connect
-from pipelines.settings import Settings, load_settings
-from pipelines.sweep import DatasetOutcome, publish_version
+from pipelines.operations.targeted import new_run_id, wants_delete_raw
+from pipelines.registry.links import remember_found, remembered_links
+from pipelines.registry.registry import Registry, Snapshot, format_time
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -20,9 +20,9 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.states import Failed, State
 
-from pipelines import report as reports
-from pipelines import residual_report
-from pipelines.errors import SweepError
+from pipelines.assurance import residual_report
+from pipelines.core.errors import SweepError
+from pipelines.reporting import report as reports
 
 
 def run_tree() -> list[tuple[UUID, str]]:

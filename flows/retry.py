@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.errors import ChangedWhileRead, InputError, StorageError
+from pipelines.core.errors import ChangedWhileRead, InputError, StorageError
 
 
 def retry_unless_input_error(task: Any, task_run: Any, state: Any) -> bool:

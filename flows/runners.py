@@ -11,7 +11,7 @@ import os
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
 
 
 def task_runner_for(settings: Settings) -> TaskRunner:  # type: ignore[type-arg]

@@ -14,29 +14,31 @@ from prefect.utilities.annotations import quote
 from flows import prefect_runs
 from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset, task_runner_for
-from gdpr_sweep.holds import HoldStore
-from gdpr_sweep.links import remember_found, remembered_links
-from gdpr_sweep.operations import force_delete_raw
-from gdpr_sweep.registry import Registry, Snapshot, format_time
-from gdpr_sweep.report_secret import report_secret
-from gdpr_sweep.secret_blocks import with_secret_blocks
-from gdpr_sweep.version import code_version
-from pipelines import report as reports
-from pipelines import scaleout, storage
-from pipelines.audit import write_audit_report
-from pipelines.commands import read_commands
-from pipelines.errors import StorageError, SweepError
-from pipelines.holds import HoldState, recheck_ids, to_settle
-from pipelines.match import DatasetMatches, MatchResult, entries_table, with_versions
-from pipelines.residual_scan import excluding_held, linked_pairs, residual_failure, scheduled_block
-from pipelines.settings import DatasetConfig, Settings, load_settings
-from pipelines.sweep import (
+from pipelines.assurance.residual_scan import excluding_held, linked_pairs, residual_failure, scheduled_block
+from pipelines.config.report_secret import report_secret
+from pipelines.config.secret_blocks import with_secret_blocks
+from pipelines.config.settings import DatasetConfig, Settings, load_settings
+from pipelines.core.errors import StorageError, SweepError
+from pipelines.core.holds import HoldState, recheck_ids, to_settle
+from pipelines.core.match import entries_table, with_versions
+from pipelines.core.model import (
+    DatasetMatches,
     DatasetOutcome,
     DatasetPlan,
     FileOutcome,
+    MatchResult,
     Verification,
-    match_fingerprint,
 )
+from pipelines.core.version import code_version
+from pipelines.datasets import scaleout, storage
+from pipelines.datasets.sweep import match_fingerprint
+from pipelines.operations.commands import read_commands
+from pipelines.operations.targeted import force_delete_raw
+from pipelines.registry.holds import HoldStore
+from pipelines.registry.links import remember_found, remembered_links
+from pipelines.registry.registry import Registry, Snapshot, format_time
+from pipelines.reporting import report as reports
+from pipelines.reporting.audit import write_audit_report
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
@@ -51,7 +53,7 @@ def load_blacklist(settings: Settings) -> Snapshot:
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_input_error, cache_policy=NO_CACHE)
 def load_holds(settings: Settings) -> HoldState:
-    """The retention holds in force now, and those that ended since the last sweep (pipelines/holds.py)."""
+    """The retention holds in force now, and those that ended since the last sweep (pipelines/core/holds.py)."""
     return HoldState(tuple(HoldStore(settings).for_sweep()), format_time(datetime.now(UTC)))
 
 
@@ -60,7 +62,7 @@ def extract(settings: Settings, config: DatasetConfig, fingerprint: str) -> Data
     return scaleout.plan(settings, config, fingerprint)
 
 
-# Per-partition tasks (pipelines/scaleout.py): the task runner (threads, or a Dask cluster) spreads them.
+# Per-partition tasks (pipelines/datasets/scaleout.py): the task runner (threads, or a Dask cluster) spreads them.
 # Tasks the flow calls directly get their large arguments (the blacklist snapshot, matches, outcomes, the
 # report) in `quote(...)`: Prefect otherwise walks every element looking for futures, seconds per run at
 # 10,000 entries. Not on `.map`/`.submit`: a Dask runner passes the wrapper through unopened.

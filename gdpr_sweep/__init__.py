@@ -1,3 +1,5 @@
-"""gdpr-sweep: the application edge (CLI, registry, HTTP). Data logic lives in `pipelines`."""
+"""gdpr-sweep: the application edge (CLI and HTTP API). Data logic lives in `pipelines`, runs in `flows`."""
 
-__version__ = "0.1.0"
+from pipelines.core.version import __version__
+
+__all__ = ["__version__"]

@@ -29,8 +29,8 @@ from gdpr_sweep.api_optimizely import optimizely_router
 from gdpr_sweep.api_query import parse_filter, parse_order_by
 from gdpr_sweep.api_reports import files_router as report_files_router
 from gdpr_sweep.api_reports import router as report_router
-from gdpr_sweep.registry import Registry
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.registry.registry import Registry
 
 __all__ = ["create_app", "parse_filter", "parse_order_by", "presented_keys"]
 

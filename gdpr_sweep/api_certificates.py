@@ -15,9 +15,9 @@ from gdpr_sweep.api_guard import REPORTS
 from gdpr_sweep.api_query import checked_id, reject_unknown_params
 from gdpr_sweep.api_reports import MEDIA_TYPES
 from gdpr_sweep.certificates import make_certificate
-from pipelines import chain
-from pipelines.errors import InputError
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.core.errors import InputError
+from pipelines.reporting import chain
 
 
 def certificates_router(settings: Settings) -> APIRouter:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gdpr_sweep.registry import Registry
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.registry.registry import Registry
 
 CHANNEL = "api"
 

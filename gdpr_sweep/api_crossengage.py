@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from gdpr_sweep.api_context import CHANNEL, ApiContext
 from gdpr_sweep.api_models import EventsIn, EventsOut, StatusIn, StatusOut
 from gdpr_sweep.api_query import reject_unknown_params
-from gdpr_sweep.registry import Registry, command_name, parse_feed_line
-from pipelines.errors import InputError
+from pipelines.core.errors import InputError
+from pipelines.registry.registry import Registry, command_name, parse_feed_line
 
 
 def crossengage_router(ctx: ApiContext) -> APIRouter:

@@ -16,7 +16,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gdpr_sweep.api_guard import log
 from gdpr_sweep.api_models import ErrorOut
-from pipelines.errors import Busy, ConfigError, DataFileError, InputError, NotFound, SchemaError, SweepError
+from pipelines.core.errors import (
+    Busy,
+    ConfigError,
+    DataFileError,
+    InputError,
+    NotFound,
+    SchemaError,
+    SweepError,
+)
 
 
 def _message(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -4,7 +4,7 @@
 `POST /api/v1.0/holds/{id}/release` releases. A hold keeps personal data from erasure, so every one of
 these needs a blacklist key: a server started without one answers 401 here even on loopback, and a
 key that only reads reports (the auditor's) is not a blacklist key. Placing and releasing are records
-of the report hash chain (`gdpr_sweep/holds.py`), with channel `api`.
+of the report hash chain (`pipelines/registry/holds.py`), with channel `api`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from gdpr_sweep.api_context import CHANNEL, ApiContext
 from gdpr_sweep.api_guard import HOLDS
 from gdpr_sweep.api_query import reject_unknown_params
-from gdpr_sweep.holds import MAX_REASON, HoldStore, hold_json
-from gdpr_sweep.registry import utc_now
-from pipelines.errors import InputError, NotFound
+from pipelines.core.errors import InputError, NotFound
+from pipelines.registry.holds import MAX_REASON, HoldStore, hold_json
+from pipelines.registry.registry import utc_now
 
 _UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.identity import MAX_EMAIL_LENGTH, MAX_USER_ID_LENGTH
+from pipelines.core.identity import MAX_EMAIL_LENGTH, MAX_USER_ID_LENGTH
 
 MAX_EVENTS = 1000
 """Events in one `POST /events` batch."""

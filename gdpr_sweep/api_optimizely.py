@@ -21,9 +21,9 @@ from gdpr_sweep.api_query import (
     parse_order_by,
     reject_unknown_params,
 )
-from gdpr_sweep.operations import clear_user_data as run_clear_user_data
-from gdpr_sweep.registry import DEFAULT_TOP
-from pipelines.errors import InputError
+from pipelines.core.errors import InputError
+from pipelines.operations.targeted import clear_user_data as run_clear_user_data
+from pipelines.registry.registry import DEFAULT_TOP
 
 
 def optimizely_router(ctx: ApiContext) -> APIRouter:

@@ -7,8 +7,8 @@ import re
 
 from fastapi import Request
 
-from gdpr_sweep.registry import FIELDS
-from pipelines.errors import InputError, NotFound
+from pipelines.core.errors import InputError, NotFound
+from pipelines.registry.registry import FIELDS
 
 MAX_FILTER_LENGTH = 2000
 _PARAM_NAME_RE = re.compile(r"\$?[A-Za-z_]{1,40}")

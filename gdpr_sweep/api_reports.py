@@ -3,7 +3,7 @@ paths, `api_guard.REPORTS`; README "Auditor access", docs/decisions/0262-auditor
 
 - `GET /api/reports`: every report in the chain (run, kind, finished, rows removed, status, path);
 - `GET /api/reports/verify`: the hash chain checked now (`report verify`);
-- `GET /api/reports/notices?since=<ISO time>`: erasure notices for recipients (`pipelines.notices`);
+- `GET /api/reports/notices?since=<ISO time>`: erasure notices for recipients (`pipelines.reporting.notices`);
 - `GET /api/reports/{path}`: a file of the report folder as written (`index.html`, `chain.jsonl`,
   `notices.jsonl`, `<run_id>/report.html`, `_operations/<run_id>/clear-user-data.json`, ...), so the
   index page's relative links work in a browser (HTTP Basic, the auditor key as password).
@@ -24,8 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gdpr_sweep.api_guard import REPORTS
 from gdpr_sweep.api_query import reject_unknown_params
-from pipelines import chain, notices, report_catalog
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.reporting import chain, notices, report_catalog
 
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json",
                ".md": "text/markdown; charset=utf-8", ".jsonl": "application/x-ndjson",

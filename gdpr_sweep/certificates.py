@@ -1,5 +1,5 @@
 """Erasure certificates at the edge: what the chain cannot say (the request's channel and scope, from the
-registry; the configured datasets, from the settings), then `pipelines.certificate` builds, seals and
+registry; the configured datasets, from the settings), then `pipelines.reporting.certificate` builds, seals and
 writes one JSON and one HTML document per blacklist entry. Used by `gdpr-sweep report certificate` and
 the auditor's `GET /api/reports/certificates/{id}`."""
 
@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gdpr_sweep.registry import Registry, format_time
-from gdpr_sweep.report_secret import report_secret
-from pipelines import chain
-from pipelines import report as reports
-from pipelines.certificate import build_certificate, dataset_descriptor, seal
-from pipelines.certificate_html import render_html
-from pipelines.errors import InputError, NotFound
-from pipelines.settings import Settings
+from pipelines.config.report_secret import report_secret
+from pipelines.config.settings import Settings
+from pipelines.core.errors import InputError, NotFound
+from pipelines.registry.registry import Registry, format_time
+from pipelines.reporting import chain
+from pipelines.reporting import report as reports
+from pipelines.reporting.certificate import build_certificate, dataset_descriptor, seal
+from pipelines.reporting.certificate_html import render_html
 
 OUT_DIR = "_certificates"
 """Default folder for certificates inside `report_dir` (a leading `_`: never taken for a run's folder)."""

@@ -59,7 +59,7 @@ def sweep(ctx: Context, delete_raw: bool | None) -> None:
 @handle_errors
 def generate(ctx: Context, out: Path | None, profiles: int, events: int, days: int, seed: int) -> None:
     """Write deterministic sample profiles and events snapshots (Optimizely shapes)."""
-    from pipelines.generate import generate as run_generate
+    from pipelines.sample.generate import generate as run_generate
 
     out = out or ctx.config_path.resolve().parent / "data" / "sample"
     result = run_generate(out, profiles=profiles, events=events, days=days, seed=seed)
@@ -93,7 +93,7 @@ for _command in (blacklist, report, config, serve, scan, ingest, clear_user_data
 
 
 def main() -> None:
-    from pipelines.storage import restrict_umask
+    from pipelines.datasets.storage import restrict_umask
 
     restrict_umask()  # files holding personal data or reports: never world-readable (docs/reliability.md)
     cli(prog_name="gdpr-sweep")

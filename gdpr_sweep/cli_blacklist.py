@@ -14,9 +14,9 @@ from typing import Any
 import click
 
 from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
-from gdpr_sweep.registry import DEFAULT_TOP, FIELDS, SOURCES, Registry
-from pipelines.errors import InputError
-from pipelines.storage import write_text_atomic
+from pipelines.core.errors import InputError
+from pipelines.datasets.storage import write_text_atomic
+from pipelines.registry.registry import DEFAULT_TOP, FIELDS, SOURCES, Registry
 
 
 def _registry(ctx: Context) -> Registry:

@@ -1,5 +1,5 @@
 """`gdpr-sweep report certificate | verify-certificate`: the erasure certificate of one request
-(gdpr_sweep/certificates.py, pipelines/certificate.py), written and checked offline against the chain."""
+(gdpr_sweep/certificates.py, pipelines/reporting/certificate.py), written and checked offline against the chain."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import click
 from gdpr_sweep.certificates import default_folder, make_certificate, resolve_id
 from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
 from gdpr_sweep.cli_report import report
-from pipelines import certificate
-from pipelines.errors import InputError
+from pipelines.core.errors import InputError
+from pipelines.reporting import certificate
 
 
 @report.command(name="certificate")

@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from pipelines.errors import SweepError
-from pipelines.settings import Settings, load_settings
+from pipelines.config.settings import Settings, load_settings
+from pipelines.core.errors import SweepError
 
 DEFAULT_CONFIG = "gdpr-sweep.toml"
 

@@ -2,7 +2,7 @@
 
 `check` loads the file exactly as every other command does (types, ranges, unknown keys, locations)
 and prints what it found, without touching any dataset; `schema` prints docs/config.schema.json's
-content (or writes it with `--output`), from the models in `pipelines/settings.py`.
+content (or writes it with `--output`), from the models in `pipelines/config/settings.py`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def check(ctx: Context) -> None:
 @handle_errors
 def schema(output: Path | None) -> None:
     """Print (or write) the JSON Schema of the configuration file."""
-    from pipelines.config_schema import config_schema_text
+    from pipelines.config.schema import config_schema_text
 
     text = config_schema_text()
     if output is None:

@@ -1,4 +1,4 @@
-"""`gdpr-sweep hold add | release | list`: retention holds (§3, GDPR Art. 17(3); gdpr_sweep/holds.py).
+"""`gdpr-sweep hold add | release | list`: retention holds (§3, GDPR Art. 17(3); pipelines/registry/holds.py).
 
 A hold keeps one entry's rows (every dataset), one dataset's rows of every entry, or one entry's rows
 in one dataset, until it is released or its end date passes; the next sweep then erases them.
@@ -10,8 +10,8 @@ from __future__ import annotations
 import click
 
 from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
-from gdpr_sweep.holds import HoldStore, hold_json
-from gdpr_sweep.registry import utc_now
+from pipelines.registry.holds import HoldStore, hold_json
+from pipelines.registry.registry import utc_now
 
 
 @click.group()

@@ -1,6 +1,6 @@
 """`gdpr-sweep ingest | clear-user-data | suppress`, and the `--suppression` list of `blacklist export`.
 
-These run `gdpr_sweep.operations` directly, without Prefect: they are answers a person or the HTTP
+These run `pipelines.operations.targeted` directly, without Prefect: they are answers a person or the HTTP
 API waits for (the flows in `flows/ingest.py` and `flows/clear_user_data.py` wrap the same steps
 for scheduled runs). Output is JSON without emails; exit codes as everywhere (0, 1, 2, 3 not found).
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
-from gdpr_sweep.operations import clear_user_data as run_clear_user_data
-from gdpr_sweep.operations import export_suppression_list, ingest_batch, suppress_file
+from pipelines.operations.targeted import clear_user_data as run_clear_user_data
+from pipelines.operations.targeted import export_suppression_list, ingest_batch, suppress_file
 
 _RAW_FLAG = click.option("--delete-raw/--keep-raw", default=None,
                          help="Delete (or keep) the consumed raw file(s) after success; default: the "

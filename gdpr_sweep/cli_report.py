@@ -13,10 +13,10 @@ from typing import Any
 import click
 
 from gdpr_sweep.cli_common import Context, emit, handle_errors, pass_ctx
-from gdpr_sweep.report_secret import report_secret
-from pipelines import chain, report_catalog
-from pipelines import report as reports
-from pipelines.errors import InputError, NotFound, SweepError
+from pipelines.config.report_secret import report_secret
+from pipelines.core.errors import InputError, NotFound, SweepError
+from pipelines.reporting import chain, report_catalog
+from pipelines.reporting import report as reports
 
 
 @click.group()

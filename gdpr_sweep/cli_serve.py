@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from gdpr_sweep.cli_common import Context, handle_errors, pass_ctx
-from gdpr_sweep.secret_blocks import API_KEY_BLOCK, AUDITOR_KEY_BLOCK, secret_block
-from pipelines.errors import InputError
+from pipelines.config.secret_blocks import API_KEY_BLOCK, AUDITOR_KEY_BLOCK, secret_block
+from pipelines.core.errors import InputError
 
 API_KEY_ENV = "GDPR_SWEEP_API_KEY"
 AUDITOR_KEY_ENV = "GDPR_SWEEP_AUDITOR_KEY"
@@ -38,7 +38,7 @@ def resolve_api_key(key_file: Path | None, no_auth: bool, host: str) -> str | No
         raise InputError(f"give the API key once: {API_KEY_ENV} or --api-key-file, not both")
     key = env_key
     if key is None and key_file is None and not no_auth:
-        key = secret_block(API_KEY_BLOCK)  # with PREFECT_API_URL set (gdpr_sweep/secret_blocks.py)
+        key = secret_block(API_KEY_BLOCK)  # with PREFECT_API_URL set (pipelines/config/secret_blocks.py)
     if key_file is not None:
         try:
             key = key_file.read_text(encoding="utf-8").strip()
@@ -120,7 +120,7 @@ def serve(ctx: Context, host: str, port: int, api_key_file: Path | None, auditor
     import uvicorn
 
     from gdpr_sweep.api import create_app
-    from gdpr_sweep.registry import Registry
+    from pipelines.registry.registry import Registry
 
     settings = ctx.settings
     api_key = resolve_api_key(api_key_file, no_auth, host)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from gdpr_sweep.registry import Registry
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.registry.registry import Registry
 
 
 def prepare_demo(settings: Settings, *, events: int, profiles: int) -> int:
     """Generate sample data if it is missing; add the sample blacklist. Return entries added."""
-    from pipelines.generate import generate
+    from pipelines.sample.generate import generate
 
     sample = settings.config_path.parent / "data" / "sample"
     if not (sample / "blacklist.json").exists():

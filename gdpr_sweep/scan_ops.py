@@ -10,16 +10,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gdpr_sweep.holds import HoldStore
-from gdpr_sweep.links import remembered_links
-from gdpr_sweep.operations import new_run_id
-from gdpr_sweep.registry import Registry, format_time
-from gdpr_sweep.version import code_version
-from pipelines import report_index, residual_report, storage
-from pipelines.errors import SweepError
-from pipelines.match import entries_table
-from pipelines.residual_scan import excluding_held, linked_pairs, residual_block, residual_failure, run_scan
-from pipelines.settings import Settings
+from pipelines.assurance import residual_report
+from pipelines.assurance.residual_scan import (
+    excluding_held,
+    linked_pairs,
+    residual_block,
+    residual_failure,
+    run_scan,
+)
+from pipelines.config.settings import Settings
+from pipelines.core.errors import SweepError
+from pipelines.core.match import entries_table
+from pipelines.core.version import code_version
+from pipelines.datasets import storage
+from pipelines.operations.targeted import new_run_id
+from pipelines.registry.holds import HoldStore
+from pipelines.registry.links import remembered_links
+from pipelines.registry.registry import Registry, format_time
+from pipelines.reporting import report_index
 
 
 def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any]:

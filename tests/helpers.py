@@ -9,9 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.match import Entry, connect, entries_table, find_matches
-from pipelines.settings import DatasetConfig
-from pipelines.sweep import plan_dataset, publish_version, verify_versions, write_version
+from pipelines.config.settings import DatasetConfig
+from pipelines.core.match import connect, entries_table, find_matches
+from pipelines.core.model import Entry
+from pipelines.datasets.sweep import plan_dataset, publish_version, verify_versions, write_version
 
 INFO = pa.struct([("Email", pa.string()), ("Country", pa.string())])
 USER = pa.struct([("Name", pa.string()), ("Email", pa.string()), ("UserId", pa.string())])

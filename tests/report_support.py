@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gdpr_sweep.registry import Record, Registry, format_time
-from pipelines import report as reports
-from pipelines.audit import write_audit_report
-from pipelines.match import entries_table
-from pipelines.settings import Settings, load_settings
+from pipelines.config.settings import Settings, load_settings
+from pipelines.core.match import entries_table
+from pipelines.registry.registry import Record, Registry, format_time
+from pipelines.reporting import report as reports
+from pipelines.reporting.audit import write_audit_report
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, sweep, write
 
 SECRET = b"test-report-secret-0123456789abcdef"

@@ -1,1 +1,2 @@
-"""One implementation per kind of dataset (docs/decisions/0252-storage-interface-proposal.md)."""
+"""Where the data lives and how a sweep reads, rewrites, verifies and publishes it: local folders, S3
+prefixes, Delta tables and Iceberg tables; raw snapshots taken in and settled; file identities."""

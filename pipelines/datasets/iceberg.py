@@ -55,12 +55,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.errors import ConfigError, DataFileError, SchemaError, SweepError
-from pipelines.iceberg_settings import catalog_properties
-from pipelines.match import DatasetMatches
-from pipelines.objectstore import Url
-from pipelines.settings import DatasetConfig, S3Settings
-from pipelines.sweep import DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
+from pipelines.config.iceberg import catalog_properties
+from pipelines.config.settings import DatasetConfig, S3Settings
+from pipelines.core.errors import ConfigError, DataFileError, SchemaError, SweepError
+from pipelines.core.model import DatasetMatches, DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
+from pipelines.datasets.objectstore import Url
 
 SNAPSHOT_RUN_ID = "gdpr-sweep.run-id"
 """Snapshot summary property naming the sweep run that made a purge commit (a run id, nothing personal)."""
@@ -541,7 +540,7 @@ def _remove(fs: fsspec.AbstractFileSystem, paths: Sequence[str], object_store: b
     if not paths:
         return
     if object_store:
-        from pipelines import objectstore
+        from pipelines.datasets import objectstore
 
         bucket = paths[0].split("/", 1)[0]
         if objectstore.versioned(fs, bucket):  # type: ignore[arg-type]

@@ -1,1 +1,1 @@
-"""The sample-data generator's parts; `pipelines.generate.generate` is the entry point."""
+"""The sample-data generator's parts; `pipelines.sample.generate.generate` is the entry point."""

@@ -1,4 +1,4 @@
-"""Sample data vocabularies, shares and schemas (the knobs of `pipelines.generate`)."""
+"""Sample data vocabularies, shares and schemas (the knobs of `pipelines.sample.generate`)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gdpr_sweep.registry import Registry
+from pipelines.registry.registry import Registry
 
 KEY = "test-key-0123456789abcdef"
 CONFIG = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, read_dataset, write
 
 

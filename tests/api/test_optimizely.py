@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from pipelines import storage
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.datasets import storage
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, read_dataset, write
 
 # The POST body byte for byte as the source document prints it (trailing spaces included). The page's

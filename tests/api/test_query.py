@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gdpr_sweep.api import parse_filter, parse_order_by, presented_keys
-from pipelines.errors import InputError
+from pipelines.core.errors import InputError
 
 
 @pytest.mark.parametrize(("text", "expected"), [

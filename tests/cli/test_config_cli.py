@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config_schema import SCHEMA_PATH
+from pipelines.config.schema import SCHEMA_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gdpr_sweep.registry import Registry
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.registry.registry import Registry
 from tests.helpers import (
     EVENT_SCHEMA,
     PROFILE_SCHEMA,

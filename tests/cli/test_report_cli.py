@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from gdpr_sweep.report_secret import ENV_SECRET, ENV_SECRET_FILE, report_secret
+from pipelines.config.report_secret import ENV_SECRET, ENV_SECRET_FILE, report_secret
 from tests.report_support import PEOPLE, SECRET, Lake, personal_strings
 
 

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gdpr_sweep.demo import prepare_demo
-from gdpr_sweep.registry import Registry
-from pipelines import storage
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.datasets import storage
+from pipelines.registry.registry import Registry
 from tests.helpers import lake_config, logical_event, logical_profile, sweep
 
 CONFIG = lake_config("data/sample")

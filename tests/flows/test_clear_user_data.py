@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gdpr_sweep.operations import clear_user_data, ingest_batch
-from gdpr_sweep.registry import Registry
-from pipelines import storage
-from pipelines.errors import NotFound
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.errors import NotFound
+from pipelines.datasets import storage
+from pipelines.operations.targeted import clear_user_data, ingest_batch
+from pipelines.registry.registry import Registry
 from tests.flows.conftest_lake import clean_rows, generated_lake, logical, oracle_entries
 from tests.helpers import (
     EVENT_SCHEMA,

@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from gdpr_sweep.demo import prepare_demo
-from gdpr_sweep.registry import Registry
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.registry.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -7,8 +7,8 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gdpr_sweep.registry import Registry
-from pipelines import storage
+from pipelines.datasets import storage
+from pipelines.registry.registry import Registry
 from tests.flows.conftest_lake import clean_rows, generated_lake, logical, oracle_entries
 from tests.oracle import expected_kept, norm_email
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from gdpr_sweep.operations import ingest_batch
-from gdpr_sweep.registry import Registry
-from pipelines import storage
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.datasets import storage
+from pipelines.operations.targeted import ingest_batch
+from pipelines.registry.registry import Registry
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, write
 from tests.helpers import sweep as helper_sweep
 
@@ -98,13 +98,13 @@ def test_anonymous_events_from_a_removed_profiles_device_go_on_a_later_night(pre
     assert entry["rows_removed"] == {"events": 3} and entry["status"] == "gone"
     text = report_texts(settings, third)
     assert DEVICE not in text and PHONE not in text and ANNA not in text
-    from gdpr_sweep.links import LinkStore
+    from pipelines.registry.links import LinkStore
 
     assert LinkStore(Registry(settings.blacklist_db)).count(bid) == 2  # DEVICE (profile), PHONE (event)
 
 
 def test_a_device_linked_through_an_event_removed_earlier_still_goes_until_whitelisted(prefect_harness, tmp_path):
-    from gdpr_sweep.links import LinkStore
+    from pipelines.registry.links import LinkStore
 
     settings = make_lake(tmp_path)
     bid = night_one_and_two(settings)

@@ -4,8 +4,8 @@ state whose message is the one-line reason (issue 17)."""
 
 from __future__ import annotations
 
-from gdpr_sweep.registry import Registry
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.registry.registry import Registry
 from tests.report_support import PEOPLE, set_created_at, write_config, write_raw
 
 KEYS = {"gdpr-sweep-report", "gdpr-sweep-dataset-profiles", "gdpr-sweep-dataset-events", "gdpr-sweep-deadline",

@@ -80,7 +80,7 @@ def test_source_defaults_come_from_the_environment_else_the_checkout(tmp_path, m
     import pytest
 
     from flows.deploy_steps import source_defaults
-    from pipelines.errors import ConfigError
+    from pipelines.core.errors import ConfigError
 
     for var in ("GDPR_SWEEP_REPO", "GDPR_SWEEP_REF", "GDPR_SWEEP_CONFIG"):
         monkeypatch.delenv(var, raising=False)
@@ -107,7 +107,7 @@ def test_docker_settings_need_all_three_variables_and_the_config_inside_the_lake
     import pytest
 
     from flows.deploy_steps import docker_settings
-    from pipelines.errors import ConfigError
+    from pipelines.core.errors import ConfigError
 
     for var in ("GDPR_SWEEP_IMAGE", "GDPR_SWEEP_LAKE", "GDPR_SWEEP_CONFIG"):
         monkeypatch.delenv(var, raising=False)

@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from gdpr_sweep.demo import prepare_demo
-from gdpr_sweep.registry import Registry
-from pipelines import chain
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.registry.registry import Registry
+from pipelines.reporting import chain
 from tests.flows.test_sweep_flow import CONFIG as DEMO_CONFIG
 from tests.report_support import PEOPLE, personal_strings, set_created_at, write_config, write_raw
 

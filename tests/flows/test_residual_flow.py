@@ -7,8 +7,8 @@ import json
 import subprocess
 import sys
 
-from pipelines import chain
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.reporting import chain
 from tests.flows.test_report_flow import artifacts_of
 from tests.helpers import EVENT_SCHEMA, make_event, write
 from tests.report_support import PEOPLE, Lake, write_config

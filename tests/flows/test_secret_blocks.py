@@ -1,4 +1,4 @@
-"""Secrets from real Prefect Secret blocks on the test API (gdpr_sweep/secret_blocks.py): the report
+"""Secrets from real Prefect Secret blocks on the test API (pipelines/config/secret_blocks.py): the report
 secret, the S3 keys and the HTTP API key; the environment still wins; no API, no lookup."""
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ import os
 
 import pytest
 
-from gdpr_sweep.report_secret import report_secret
-from gdpr_sweep.secret_blocks import (
+from pipelines.config.report_secret import report_secret
+from pipelines.config.secret_blocks import (
     API_KEY_BLOCK,
     REPORT_SECRET_BLOCK,
     S3_KEY_ID_BLOCK,
     S3_SECRET_BLOCK,
     with_secret_blocks,
 )
-from pipelines import report as reports
-from pipelines.errors import ConfigError, InputError
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.errors import ConfigError, InputError
+from pipelines.reporting import report as reports
 from tests.report_support import write_config, write_raw
 
 BLOCKS = {REPORT_SECRET_BLOCK: "block-report-secret-0123456789", API_KEY_BLOCK: "block-api-key-0123456789abcdef",

@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from gdpr_sweep.demo import prepare_demo
-from gdpr_sweep.registry import Registry
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.registry.registry import Registry
 from tests.helpers import lake_config  # noqa: E402
 
 CONFIG = lake_config("data/sample")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.settings import Settings, load_settings
+from pipelines.config.settings import Settings, load_settings
 from tests.helpers import EVENT_SCHEMA, make_event, write
 from tests.report_support import CONFIG, PEOPLE, write_raw
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from gdpr_sweep.cli import cli
-from gdpr_sweep.registry import Registry
-from pipelines import chain
+from pipelines.registry.registry import Registry
+from pipelines.reporting import chain
 from tests.holds.lake import run_flow, three_dataset_lake
 from tests.report_support import PEOPLE, SECRET, personal_strings
 
@@ -67,7 +67,7 @@ def test_certificate_names_each_outcome_and_verifies_offline(prefect_harness, tm
     gdpr(settings, "report", "verify-certificate", str(cert_path))
 
     # a forged certificate re-sealed with a matching hash still disagrees with the chain
-    from pipelines.certificate import seal
+    from pipelines.reporting.certificate import seal
     forged = {k: v for k, v in cert.items() if k != "integrity"}
     forged["datasets"][2]["outcome"] = "removed: 2 rows"
     cert_path.write_bytes(chain.pretty_bytes(seal(forged, html)))

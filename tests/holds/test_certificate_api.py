@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines import certificate
+from pipelines.reporting import certificate
 from tests.api.conftest import KEY, Server, start_server, stop_server
 from tests.api.test_auditor_access import AUDITOR, auditor_key_file
 from tests.report_support import Lake, personal_strings

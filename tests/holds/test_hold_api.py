@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pipelines import chain
+from pipelines.reporting import chain
 from tests.api.conftest import start_server, stop_server
 
 JSON = {"Content-Type": "application/json"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
-from pipelines import chain
+from pipelines.reporting import chain
 from tests.cli.test_ops_cli import E, lake, one_line_error  # noqa: F401  (fixture)
 from tests.helpers import read_dataset
 

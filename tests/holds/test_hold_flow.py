@@ -13,8 +13,9 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from gdpr_sweep.cli import cli
-from gdpr_sweep.registry import Registry
-from pipelines import chain, storage
+from pipelines.datasets import storage
+from pipelines.registry.registry import Registry
+from pipelines.reporting import chain
 from tests.holds.lake import orders_rows, run_flow, three_dataset_lake
 from tests.report_support import PEOPLE, personal_strings
 

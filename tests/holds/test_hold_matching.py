@@ -9,9 +9,9 @@ import random
 import pyarrow as pa
 import pytest
 
-from pipelines.holds import HELD_SCHEMA
-from pipelines.match import connect, entries_table, find_matches
-from pipelines.sweep import plan_dataset, publish_version, verify_versions, write_version
+from pipelines.core.holds import HELD_SCHEMA
+from pipelines.core.match import connect, entries_table, find_matches
+from pipelines.datasets.sweep import plan_dataset, publish_version, verify_versions, write_version
 from tests.helpers import (
     EVENT_SCHEMA,
     PROFILE_SCHEMA,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import certificate, chain
-from pipelines.certificate_html import render_html
+from pipelines.reporting import certificate, chain
+from pipelines.reporting.certificate_html import render_html
 
 BID = "6c8afbec-ece6-47e8-9c08-ae34fdbc66bf"
 OTHER = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from gdpr_sweep.operations import clear_user_data, ingest_batch
-from pipelines import chain
+from pipelines.operations.targeted import clear_user_data, ingest_batch
+from pipelines.reporting import chain
 from tests.helpers import EVENT_SCHEMA, make_event, write
 from tests.report_support import PEOPLE, Lake
 

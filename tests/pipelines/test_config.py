@@ -11,9 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pipelines.config_schema import SCHEMA_PATH, config_schema, config_schema_text
-from pipelines.errors import ConfigError
-from pipelines.settings import load_settings
+from pipelines.config.schema import SCHEMA_PATH, config_schema, config_schema_text
+from pipelines.config.settings import load_settings
+from pipelines.core.errors import ConfigError
 from tests.helpers import lake_config
 
 REPO = Path(__file__).resolve().parents[2]

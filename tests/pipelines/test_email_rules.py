@@ -1,12 +1,12 @@
-"""§2 "Email": what an entry's email may be (pipelines/email_rules.py), and the registry's
+"""§2 "Email": what an entry's email may be (pipelines/core/email_rules.py), and the registry's
 ASCII shortcut agrees with the full check."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines.email_rules import is_plain_email, validate_email
-from pipelines.errors import InputError
+from pipelines.core.email_rules import is_plain_email, validate_email
+from pipelines.core.errors import InputError
 
 GOOD = ["anna@example.com", "o'brien+tag@sub.example.co.uk", "a@b.io", "x@xn--bcher-kva.de", "zoë@bücher.de",
         "  Anna@Example.COM\u00a0", "1@2.example", "a-b_c.d@ex-ample.museum", "x@" + "a" * 63 + ".com"]

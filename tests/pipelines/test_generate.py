@@ -1,4 +1,4 @@
-"""pipelines.generate: deterministic, schema-exact, linkable sample data, streamed one day at a time."""
+"""pipelines.sample.generate: deterministic, schema-exact, linkable sample data, streamed one day at a time."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.generate import GenerateResult, generate
 from pipelines.sample import events as sample_events
 from pipelines.sample import profiles as sample_profiles
+from pipelines.sample.generate import GenerateResult, generate
 
 START = date(2026, 11, 1)
 SIZES = dict(profiles=400, events=6000, days=4, seed=3, start=START, blacklist=8)

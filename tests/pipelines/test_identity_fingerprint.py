@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pipelines.match import connect, entries_table, find_matches, with_versions
-from pipelines.sweep import match_fingerprint, plan_dataset, publish_version, write_version
+from pipelines.core.match import connect, entries_table, find_matches, with_versions
+from pipelines.datasets.sweep import match_fingerprint, plan_dataset, publish_version, write_version
 from tests.helpers import PROFILE_SCHEMA, entry, make_profile, profiles_config, read_dataset, write
 
 E = "anna@example.com"

@@ -1,7 +1,7 @@
 """Incremental sweeps are exact: after any sequence of adds, removes, new raw files and sweeps, the
 cleaned data equals what a full sweep gives (tests/oracle.py applied to the same data), and files
 that hold no match are carried over as hard links, never rewritten. At every sweep the flow's
-partitioned two-pass match (pipelines/scaleout.py, pass 2 reusing pass 1's identity hits) must give
+partitioned two-pass match (pipelines/datasets/scaleout.py, pass 2 reusing pass 1's identity hits) must give
 exactly the rows of the one global match.
 
 The blacklist version here is a counter with the registry's meaning (one step per add or remove;
@@ -19,11 +19,18 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gdpr_sweep.registry import Registry
-from pipelines import scaleout, storage
-from pipelines.match import Entry, MatchResult, connect, entries_table, find_matches, with_versions
-from pipelines.settings import Settings
-from pipelines.sweep import match_fingerprint, plan_dataset, publish_version, verify_versions, write_version
+from pipelines.config.settings import Settings
+from pipelines.core.match import connect, entries_table, find_matches, with_versions
+from pipelines.core.model import Entry, MatchResult
+from pipelines.datasets import scaleout, storage
+from pipelines.datasets.sweep import (
+    match_fingerprint,
+    plan_dataset,
+    publish_version,
+    verify_versions,
+    write_version,
+)
+from pipelines.registry.registry import Registry
 from tests import oracle
 from tests.helpers import (
     EVENT_SCHEMA,

@@ -8,12 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gdpr_sweep.operations import ingest_batch
-from gdpr_sweep.registry import Registry
-from pipelines import storage
-from pipelines.errors import InputError, SchemaError
-from pipelines.ingest import IngestStats
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.errors import InputError, SchemaError
+from pipelines.datasets import storage
+from pipelines.operations.ingest import IngestStats
+from pipelines.operations.targeted import ingest_batch
+from pipelines.registry.registry import Registry
 from tests.helpers import (
     EVENT_SCHEMA,
     PROFILE_SCHEMA,
@@ -196,7 +196,7 @@ def test_stats_conserve_rows():
 
 
 def test_sweep_deletes_raw_files_taken_in_earlier_and_unchanged(tmp_path):
-    from pipelines.sweep import delete_consumed_raw, plan_dataset
+    from pipelines.datasets.sweep import delete_consumed_raw, plan_dataset
 
     (tmp_path / "gdpr-sweep.toml").write_text(CONFIG)
     settings = load_settings(tmp_path / "gdpr-sweep.toml")
@@ -214,8 +214,8 @@ def test_sweep_deletes_raw_files_taken_in_earlier_and_unchanged(tmp_path):
 def test_delta_or_object_storage_datasets_are_left_to_the_sweep(tmp_path):
     from dataclasses import replace
 
-    from pipelines.clear import plan_current
-    from pipelines.errors import ConfigError
+    from pipelines.core.errors import ConfigError
+    from pipelines.operations.clear import plan_current
 
     (tmp_path / "gdpr-sweep.toml").write_text(CONFIG)
     events = load_settings(tmp_path / "gdpr-sweep.toml").dataset("events")

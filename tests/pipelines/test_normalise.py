@@ -1,5 +1,5 @@
-"""The identity normalisation (docs/spec.md §2): SQL (`pipelines/sql.py`) and Python
-(`pipelines/identity.py`) agree, on edge values here and on generated values in
+"""The identity normalisation (docs/spec.md §2): SQL (`pipelines/core/sql.py`) and Python
+(`pipelines/core/identity.py`) agree, on edge values here and on generated values in
 tests/pipelines/test_normalise_properties.py.
 
 The SQL side trims ASCII values in DuckDB only where the first or last code point is a control
@@ -17,7 +17,7 @@ import unicodedata
 
 import pytest
 
-from pipelines.identity import (
+from pipelines.core.identity import (
     TRIM_CHARS,
     WHITE_SPACE,
     ZERO_WIDTH,
@@ -27,8 +27,8 @@ from pipelines.identity import (
     lower_simple,
     normalize_email,
 )
-from pipelines.match import connect
-from pipelines.sql import norm_email, norm_id, norm_scope
+from pipelines.core.match import connect
+from pipelines.core.sql import norm_email, norm_id, norm_scope
 
 EDGE_VALUES = [
     "", " ", "\t", "\r\n", " \t\n\r\f\v ", "a@b.de", " a@b.de", "a@b.de ", "\tA@B.DE\n", "\va@b.de\f",

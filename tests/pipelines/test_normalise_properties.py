@@ -1,5 +1,5 @@
 """Issue 14, property-based: the one identity normalisation (docs/spec.md §2) is the same in DuckDB
-(`pipelines/sql.py`) and in Python (`pipelines/identity.py`), and a sweep removes every variant of a
+(`pipelines/core/sql.py`) and in Python (`pipelines/core/identity.py`), and a sweep removes every variant of a
 blacklisted address that people's tools write: padded with any Unicode whitespace, zero-width
 character or BOM, in any case, in fullwidth forms; entry and data side alike.
 
@@ -25,10 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.email_rules import validate_email
-from pipelines.identity import TRIM_CHARS, data_scope_key, email_key, id_key, normalize_email
-from pipelines.match import DatasetInput, Entry, connect, entries_table, find_matches
-from pipelines.sql import norm_email, norm_id, norm_scope
+from pipelines.core.email_rules import validate_email
+from pipelines.core.identity import TRIM_CHARS, data_scope_key, email_key, id_key, normalize_email
+from pipelines.core.match import connect, entries_table, find_matches
+from pipelines.core.model import DatasetInput, Entry
+from pipelines.core.sql import norm_email, norm_id, norm_scope
 from tests.helpers import (
     EVENT_SCHEMA,
     PROFILE_SCHEMA,
@@ -98,7 +99,7 @@ def test_sql_and_python_agree_on_every_whitespace_and_format_character(con):
 
 
 def test_normalising_twice_changes_nothing():
-    """Stored entries are re-normalised where they are matched (`pipelines.match.normalised_entries`):
+    """Stored entries are re-normalised where they are matched (`pipelines.core.match.normalised_entries`):
     that is safe only because the normalisation is idempotent: checked for every character it can
     change (one with a decomposition or a case mapping, whitespace, format)."""
     changeable = [c for c in EVERY_CHAR if unicodedata.decomposition(c) or c.lower() != c or c in PADDING]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.recipients import recipient_addresses
+from pipelines.core.recipients import recipient_addresses
 
 A, C = "anna@example.com", "carl@example.com"
 

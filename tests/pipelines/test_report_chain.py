@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from pipelines import chain
+from pipelines.reporting import chain
 from tests.report_support import Lake
 
 

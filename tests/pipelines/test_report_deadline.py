@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipelines import report as reports
-from pipelines.deadline import entry_deadlines
-from pipelines.errors import InputError
-from pipelines.report_html import render_html
+from pipelines.core.errors import InputError
+from pipelines.reporting import report as reports
+from pipelines.reporting.deadline import entry_deadlines
+from pipelines.reporting.report_html import render_html
 from tests.report_support import PEOPLE, SECRET, Lake, personal_strings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

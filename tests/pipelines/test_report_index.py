@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from pipelines import chain, notices, report_index
+from pipelines.reporting import chain, notices, report_index
 from tests.helpers import EVENT_SCHEMA, make_event, write
 from tests.pipelines.test_report_html import chromium, screenshot  # noqa: F401  (the session fixture)
 from tests.report_support import PEOPLE, Lake, personal_strings

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import residual
-from pipelines.match import Entry
-from pipelines.residual_scan import run_scan
-from pipelines.settings import load_settings
+from pipelines.assurance import residual
+from pipelines.assurance.residual_scan import run_scan
+from pipelines.config.settings import load_settings
+from pipelines.core.model import Entry
 
 ANNA = Entry("bid-anna", "anna@example.com", "u-anna-42", None)
 SCOPED = Entry("bid-shop", "zoe@example.org", None, "shop")
@@ -170,10 +170,10 @@ def test_folders_under_a_lake_root_that_are_no_dataset_are_scanned_for_unscoped_
 
 
 def test_gdpr_sweep_scan_searches_the_devices_remembered_with_an_entry(lake):
-    from gdpr_sweep.links import LinkStore
-    from gdpr_sweep.registry import Registry
     from gdpr_sweep.scan_ops import residual_scan
-    from pipelines.links import LINK_SCHEMA
+    from pipelines.core.links import LINK_SCHEMA
+    from pipelines.registry.links import LinkStore
+    from pipelines.registry.registry import Registry
 
     registry = Registry(lake.blacklist_db)
     anna, _ = registry.add(email="anna@example.com")

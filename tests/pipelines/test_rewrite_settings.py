@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import storage
+from pipelines.datasets import storage
 
 TABLE = pa.table({
     "Email": [f"p{i}@example.com" for i in range(7)],

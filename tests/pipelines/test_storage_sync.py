@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pipelines import storage
+from pipelines.datasets import storage
 
 
 def _tree(root):

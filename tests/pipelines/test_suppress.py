@@ -7,8 +7,13 @@ import hashlib
 import pyarrow as pa
 import pytest
 
-from pipelines.errors import SchemaError
-from pipelines.suppress import RecipientColumns, find_recipient_columns, split_recipients, suppression_list
+from pipelines.core.errors import SchemaError
+from pipelines.operations.suppress import (
+    RecipientColumns,
+    find_recipient_columns,
+    split_recipients,
+    suppression_list,
+)
 from tests.helpers import entry
 
 ENTRIES = [entry("anna@example.com"), entry("bob@example.com", scope="shop"), entry(user_id="u7"),

@@ -6,7 +6,7 @@ import multiprocessing as mp
 import sqlite3
 from pathlib import Path
 
-from gdpr_sweep.registry import Registry
+from pipelines.registry.registry import Registry
 
 PROCESSES = 8
 ADDS = 120  # per process; 80 of them are removed again: 200 changes per process

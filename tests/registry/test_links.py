@@ -6,10 +6,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from gdpr_sweep.links import LinkStore
-from gdpr_sweep.registry import Registry
-from pipelines.links import LINK_SCHEMA, found_links, remembered
-from pipelines.match import HITS_SCHEMA, LINKED_SCHEMA, Entry, entries_table
+from pipelines.core.links import LINK_SCHEMA, found_links, remembered
+from pipelines.core.match import HITS_SCHEMA, LINKED_SCHEMA, entries_table
+from pipelines.core.model import Entry
+from pipelines.registry.links import LinkStore
+from pipelines.registry.registry import Registry
 
 DEVICES = ["dev-7c1f0e99", "dev-2b8d41aa"]
 
@@ -86,7 +87,7 @@ def test_history_and_exports_never_hold_the_devices(registry):
     assert not any(d in text for d in DEVICES)
 
 
-# -- the pure steps (pipelines/links.py) --------------------------------------------------------
+# -- the pure steps (pipelines/core/links.py) --------------------------------------------------------
 
 
 def hit(dataset: str, bid: str, device_id=None, device_ids=None, links=True) -> dict:

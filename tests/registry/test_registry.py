@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from gdpr_sweep.registry import MAX_WINDOW, Registry
-from pipelines.errors import InputError, NotFound
-from pipelines.match import ENTRY_SCHEMA, entries_table, with_versions
+from pipelines.core.errors import InputError, NotFound
+from pipelines.core.match import ENTRY_SCHEMA, entries_table, with_versions
+from pipelines.registry.registry import MAX_WINDOW, Registry
 
 # The list example of the Optimizely Profile Store documentation (seeds/003_*.txt). Its emails are
 # obfuscated in the seed ("[email protected]"), so plausible ones stand in for them.

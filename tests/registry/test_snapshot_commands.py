@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from gdpr_sweep.registry import Registry
-from pipelines.commands import read_commands
-from pipelines.errors import InputError, SchemaError
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.errors import InputError, SchemaError
+from pipelines.operations.commands import read_commands
+from pipelines.registry.registry import Registry
 from tests.helpers import EVENT_SCHEMA, events_config, make_event, read_dataset, write
 
 # "Hour h of the day" of these tests: within the last 14 hours, so no entry is past the 24-hour deadline.

@@ -60,7 +60,7 @@ def demo_run(prefect_harness, tmp_path_factory) -> DemoRun:
     shutil.copyfile(REPO / "gdpr-sweep.toml", config)
     env = cli_env(harness_api_url())
     outs, errs = [], []
-    from pipelines.generate import generate
+    from pipelines.sample.generate import generate
 
     generate(root / "reference", **DEMO_SIZE)  # the same seed and size as the demo's: the same rows
     demo = ("demo", "--events", str(DEMO_SIZE["events"]), "--profiles", str(DEMO_SIZE["profiles"]))

@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from gdpr_sweep.registry import Registry  # noqa: E402
-from pipelines import storage  # noqa: E402
-from pipelines.settings import load_settings  # noqa: E402
+from pipelines.config.settings import load_settings  # noqa: E402
+from pipelines.datasets import storage  # noqa: E402
+from pipelines.registry.registry import Registry  # noqa: E402
 from tests.helpers import sweep  # noqa: E402
 
 CALLS = 0

@@ -6,7 +6,7 @@ test sees exactly what a user sees: stdout, stderr, the exit code.
 
 - `hooks`: `{"when": "before" | "after", "step": "start_version" | "publish", "dataset": NAME,
   "action": "move_over" | "copy_over" | "delete", "args": [...]}` runs the action once, just before or
-  just after the flow's call of `pipelines.scaleout.<step>` for that dataset. `start_version` comes
+  just after the flow's call of `pipelines.datasets.scaleout.<step>` for that dataset. `start_version` comes
   after planning and matching, before the new version is written; `publish` switches the dataset,
   and the run deletes its consumed raw files right after it returns. `move_over SRC DST` replaces
   DST by rename (a new inode, as `mv` does); `copy_over SRC DST` writes SRC's bytes into DST in
@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import pipelines.scaleout  # noqa: E402
+import pipelines.datasets.scaleout  # noqa: E402
 
 
 def _action(name: str, args: list[str]) -> None:
@@ -48,7 +48,7 @@ def _action(name: str, args: list[str]) -> None:
 
 
 def _hook(spec: dict) -> None:
-    original = getattr(pipelines.scaleout, spec["step"])
+    original = getattr(pipelines.datasets.scaleout, spec["step"])
     done = []
 
     def hooked(*args, **kwargs):
@@ -62,7 +62,7 @@ def _hook(spec: dict) -> None:
             _action(spec["action"], spec["args"])
         return result
 
-    setattr(pipelines.scaleout, spec["step"], hooked)
+    setattr(pipelines.datasets.scaleout, spec["step"], hooked)
 
 
 def _fault(spec: dict) -> None:

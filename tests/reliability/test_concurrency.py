@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from gdpr_sweep.registry import Registry
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.registry.registry import Registry
 from tests.reliability.conftest import cli_env, harness_api_url, run_gdpr_sweep
 from tests.reliability.test_crash import RUNNER, SECOND, build_baseline, contents, registry_ok, run_runner
 from tests.reliability.test_hostile_input import state

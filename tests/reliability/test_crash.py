@@ -29,9 +29,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from gdpr_sweep.registry import Registry
-from pipelines import fileid, storage
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.datasets import fileid, storage
+from pipelines.registry.registry import Registry
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, sweep, write
 from tests.reliability.conftest import harness_api_url
 

@@ -7,10 +7,10 @@ message. Cases that are awkward but valid (quotes, semicolons and SQL keywords i
 values, very long strings, unicode emails) must sweep correctly instead.
 
 How we checked that these tests fail when their protection is removed (each broken in a copy of the
-code): without the `_scan` wrapper in `pipelines/match.py` (DuckDB errors passed through) the
+code): without the `_scan` wrapper in `pipelines/core/match.py` (DuckDB errors passed through) the
 invalid-UTF-8 case fails: DuckDB's InvalidInputException is not an exit-2 error and its message
 quotes the email. The other protections are single checks whose removal lets the case through:
-`match.check_files` called from `pipelines.sweep.plan_dataset` (sibling and mistyped schemas),
+`match.check_files` called from `pipelines.datasets.sweep.plan_dataset` (sibling and mistyped schemas),
 `settings._check_inside_base` (outside-base cases), the empty-dataset check in `plan_dataset`.
 """
 
@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gdpr_sweep.registry import Registry
-from pipelines.errors import ConfigError, DataFileError, InputError, SchemaError
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.errors import ConfigError, DataFileError, InputError, SchemaError
+from pipelines.registry.registry import Registry
 from tests.helpers import (
     EVENT_SCHEMA,
     PROFILE_SCHEMA,

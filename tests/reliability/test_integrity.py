@@ -24,9 +24,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gdpr_sweep.registry import Registry
-from pipelines import storage
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.datasets import storage
+from pipelines.registry.registry import Registry
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, sweep, write
 from tests.reliability.conftest import cli_env, harness_api_url
 from tests.reliability.test_hostile_input import state

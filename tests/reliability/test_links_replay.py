@@ -4,9 +4,9 @@ equals the replay of tests/replay.py: every delivered file's current content swe
 blacklist, with links from every row ever delivered; rows removed from a file stay removed until the
 file is delivered again.
 
-Each night runs the sweep's own steps (`pipelines.scaleout`) without Prefect, as flows/sweep.py wires
+Each night runs the sweep's own steps (`pipelines.datasets.scaleout`) without Prefect, as flows/sweep.py wires
 them: plan, the two-pass partitioned match with the links remembered in the real registry
-(`gdpr_sweep.links`), the links found recorded back, then write, verify, publish and (when asked)
+(`pipelines.registry.links`), the links found recorded back, then write, verify, publish and (when asked)
 delete the consumed raw files. Linking rows are often removed nights before rows from their devices
 arrive: the sweep sees those devices only through the registry.
 
@@ -29,12 +29,12 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from gdpr_sweep.links import LinkStore, remember_found, remembered_links
-from gdpr_sweep.registry import Registry
-from pipelines import scaleout, storage
-from pipelines.match import with_versions
-from pipelines.settings import Settings
-from pipelines.sweep import match_fingerprint
+from pipelines.config.settings import Settings
+from pipelines.core.match import with_versions
+from pipelines.datasets import scaleout, storage
+from pipelines.datasets.sweep import match_fingerprint
+from pipelines.registry.links import LinkStore, remember_found, remembered_links
+from pipelines.registry.registry import Registry
 from tests.helpers import (
     EVENT_SCHEMA,
     PROFILE_SCHEMA,

@@ -20,7 +20,7 @@ import os
 import stat
 from pathlib import Path
 
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
 
 
 def _world_bits(path: Path) -> int:

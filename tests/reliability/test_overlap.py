@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from gdpr_sweep.registry import Registry
-from pipelines.errors import ConfigError
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.errors import ConfigError
+from pipelines.registry.registry import Registry
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, write
 from tests.reliability.conftest import cli_env, harness_api_url, run_gdpr_sweep
 from tests.reliability.test_hostile_input import state

@@ -19,8 +19,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from gdpr_sweep.registry import Registry
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.registry.registry import Registry
 
 
 def _sample(run) -> Path:

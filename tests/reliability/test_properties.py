@@ -2,11 +2,11 @@
 exactly the rows that `tests/oracle.py` (an independent pure-Python reading of §3) keeps.
 
 How we checked these tests fail when their protection is removed: replacing `ANTI`-safe joins or the
-normalisation in `pipelines/sql.py` (e.g. `norm_text` without `lower(...)`, `norm_scope` without the
+normalisation in `pipelines/core/sql.py` (e.g. `norm_text` without `lower(...)`, `norm_scope` without the
 `coalesce(..., 'defaultscope')`, or dropping the `UNION ALL ... unnest(device_ids)` branch of
 `CREATE_LINKED`) makes hypothesis find a counterexample within the first ~100 examples; with the Python
 and DuckDB lower-casing of `İ` (U+0130) disagreeing, the first test failed until
-`pipelines.identity.normalize_email` was aligned with DuckDB's simple case mapping.
+`pipelines.core.identity.normalize_email` was aligned with DuckDB's simple case mapping.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.identity import normalize_email, validate_user_id
-from pipelines.match import DatasetInput, Entry, connect, entries_table, find_matches
-from pipelines.settings import DatasetConfig
+from pipelines.config.settings import DatasetConfig
+from pipelines.core.identity import normalize_email, validate_user_id
+from pipelines.core.match import connect, entries_table, find_matches
+from pipelines.core.model import DatasetInput, Entry
 from tests import oracle
 from tests.helpers import sweep
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from pipelines.settings import S3Settings
+from pipelines.config.settings import S3Settings
 
 _AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
@@ -26,7 +26,7 @@ def s3_server():
 
     from moto.server import ThreadedMotoServer
 
-    from pipelines import objectstore
+    from pipelines.datasets import objectstore
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     saved = {k: os.environ.get(k) for k in _AWS_VARS}

@@ -1,5 +1,5 @@
 """Helpers for the S3 tests: a bucket on moto's server, Parquet objects, and one sweep driven through
-`pipelines.scaleout`'s steps exactly as flows/sweep.py wires them (without Prefect), with hooks between
+`pipelines.datasets.scaleout`'s steps exactly as flows/sweep.py wires them (without Prefect), with hooks between
 the steps where a test acts as a concurrent writer or a reader.
 
 Only scaleout's step functions are called, so the same tests run against older layouts of the code
@@ -17,9 +17,9 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import objectstore, scaleout
-from pipelines.match import entries_table
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.match import entries_table
+from pipelines.datasets import objectstore, scaleout
 
 CONFIG = """
 [sweep]
@@ -126,7 +126,7 @@ def sweep(settings, entries, run_id: str, after_match: Hook | None = None, after
           after_publish: Hook | None = None, version: int = 1):
     """One sweep through scaleout's steps, as flows/sweep.py wires them; return (outcomes, verification,
     raw deleted)."""
-    from pipelines.sweep import match_fingerprint
+    from pipelines.datasets.sweep import match_fingerprint
 
     fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
     plans = [scaleout.plan(settings, ds, fingerprint) for ds in settings.datasets]
@@ -167,7 +167,7 @@ def sweep(settings, entries, run_id: str, after_match: Hook | None = None, after
 def _delete_raw(settings, plan, outcome):
     if hasattr(scaleout, "delete_consumed_raw"):
         return scaleout.delete_consumed_raw(settings, plan, outcome)
-    from pipelines.sweep import delete_consumed_raw
+    from pipelines.datasets.sweep import delete_consumed_raw
     return delete_consumed_raw(plan)
 
 

@@ -7,9 +7,9 @@ import json
 import shutil
 
 from gdpr_sweep.demo import prepare_demo
-from pipelines import scaleout
-from pipelines.match import connect, entries_table, find_matches
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.match import connect, entries_table, find_matches
+from pipelines.datasets import scaleout
 from tests.helpers import (
     EVENT_SCHEMA,
     PROFILE_SCHEMA,

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from pipelines import delta
-from pipelines.match import connect, entries_table, find_matches
-from pipelines.settings import DatasetConfig
-from pipelines.sweep import verify_versions
+from pipelines.config.settings import DatasetConfig
+from pipelines.core.match import connect, entries_table, find_matches
+from pipelines.datasets import delta
+from pipelines.datasets.sweep import verify_versions
 from tests import oracle
 from tests.helpers import entry
 
@@ -184,8 +184,8 @@ def test_sweep_flow_purges_delta_tables(prefect_harness, tables, tmp_path):
     import json
 
     from flows.sweep import gdpr_sweep
-    from gdpr_sweep.registry import Registry
-    from pipelines.settings import load_settings
+    from pipelines.config.settings import load_settings
+    from pipelines.registry.registry import Registry
 
     (tmp_path / "gdpr-sweep.toml").write_text(FLOW_CONFIG)
     settings = load_settings(tmp_path / "gdpr-sweep.toml")
@@ -210,8 +210,8 @@ def test_delta_table_on_s3(s3_server, tmp_path):
     """A Delta table on object storage, through the same per-partition steps the flow maps."""
     import uuid
 
-    from pipelines import objectstore, scaleout
-    from pipelines.settings import Settings
+    from pipelines.config.settings import Settings
+    from pipelines.datasets import objectstore, scaleout
 
     fs = objectstore.filesystem(s3_server)
     bucket = f"delta-{uuid.uuid4().hex[:8]}"

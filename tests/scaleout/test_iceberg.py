@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.config.iceberg import IcebergSettings, catalog_properties
+from pipelines.config.settings import DatasetConfig
+from pipelines.core.match import connect, entries_table, find_matches
 from pipelines.datasets import iceberg
-from pipelines.iceberg_settings import IcebergSettings, catalog_properties
-from pipelines.match import connect, entries_table, find_matches
-from pipelines.settings import DatasetConfig
-from pipelines.sweep import verify_versions
+from pipelines.datasets.sweep import verify_versions
 from tests import oracle
 from tests.helpers import entry
 
@@ -168,7 +168,7 @@ def sweep(configs, entries, s3=None, fs=None):
     table = entries_table(entries)
     with connect() as con:
         if s3 is not None:
-            from pipelines import objectstore
+            from pipelines.datasets import objectstore
             objectstore.register(con, s3)
         matches = find_matches(con, table, [p.as_input() for p in plans])
         outcomes = [iceberg.purge_table(p, matches.datasets[p.config.name], "r1", s3, fs) for p in plans]
@@ -314,8 +314,8 @@ def test_search_decodes_truncated_bounds():
 
 
 def test_configuration_file(tmp_path):
-    from pipelines.errors import ConfigError
-    from pipelines.settings import settings_from_dict
+    from pipelines.config.settings import settings_from_dict
+    from pipelines.core.errors import ConfigError
 
     base = {"name": "events", "kind": "events", "format": "iceberg", "path": "wh/lake/events", "email": "User.Email"}
     ice = {"table": "lake.events", "catalog_db": "wh/catalog.db"}
@@ -339,7 +339,7 @@ def test_configuration_file(tmp_path):
 
 
 def test_iceberg_table_on_s3(s3_server, tmp_path):
-    from pipelines import objectstore
+    from pipelines.datasets import objectstore
 
     fs = objectstore.filesystem(s3_server)
     bucket = f"ice-{uuid.uuid4().hex[:8]}"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from pipelines import residual
-from pipelines.match import Entry
-from pipelines.residual_scan import run_scan
-from pipelines.settings import load_settings
+from pipelines.assurance import residual
+from pipelines.assurance.residual_scan import run_scan
+from pipelines.config.settings import load_settings
+from pipelines.core.model import Entry
 from tests.scaleout.s3_support import new_bucket, put, settings_for
 
 ANNA = Entry("bid-anna", "anna@example.com", None, None)

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines import objectstore
+from pipelines.datasets import objectstore
 from tests import oracle
 from tests.helpers import (
     EVENT_SCHEMA,
@@ -373,8 +373,8 @@ scope = "Scope"
 
 def test_s3_sweep_flow_purges_and_reports_to_s3(prefect_harness, s3_server, tmp_path):
     from flows.sweep import gdpr_sweep
-    from gdpr_sweep.registry import Registry
-    from pipelines.settings import load_settings
+    from pipelines.config.settings import load_settings
+    from pipelines.registry.registry import Registry
 
     bucket, _ = make_lake(s3_server, tmp_path)
     fs = objectstore.filesystem(s3_server)

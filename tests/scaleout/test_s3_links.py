@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gdpr_sweep.registry import Registry
+from pipelines.registry.registry import Registry
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile
 from tests.scaleout import s3_support as s3x
 
