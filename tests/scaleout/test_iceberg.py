@@ -23,6 +23,8 @@ from pipelines.config.iceberg import IcebergSettings, catalog_properties
 from pipelines.config.settings import DatasetConfig
 from pipelines.core.match import connect, entries_table, find_matches
 from pipelines.datasets import iceberg
+from pipelines.datasets.iceberg_files import strip
+from pipelines.datasets.iceberg_search import Needles, search
 from pipelines.datasets.sweep import verify_versions
 from tests import oracle
 from tests.helpers import entry
@@ -156,7 +158,7 @@ def referenced_now(table):
         for manifest in snapshot.manifests(table.io):
             files.add(manifest.manifest_path)
             files |= {e.data_file.file_path for e in manifest.fetch_manifest_entry(table.io)}
-    return {iceberg._strip(f) for f in files}
+    return {strip(f) for f in files}
 
 
 def sweep(configs, entries, s3=None, fs=None):
@@ -193,7 +195,7 @@ def tables(tmp_path):
 
 
 def _location(config, s3=None):
-    return iceberg._strip(iceberg._location(iceberg.load_table(config, s3)))
+    return strip(iceberg.table_location(iceberg.load_table(config, s3)))
 
 
 def _check_kept(profiles, events, s3=None):
@@ -224,7 +226,7 @@ def test_iceberg_purge_leaves_no_match_no_email_and_no_orphan(tables):
     # pyiceberg writes bounds for top-level columns only (docs/environment.md): the profiles' Email
     assert any(p.endswith(".avro") for p in before["profiles"]), "the manifests' bounds hold the emails"
     # the module's own search finds them too, before
-    assert iceberg.search(fs, locations["events"], iceberg.Needles(BLACKLISTED))
+    assert search(fs, locations["events"], Needles(BLACKLISTED))
 
     outcomes, cleanups = sweep(tables, ENTRIES)
 
@@ -305,7 +307,7 @@ def test_unknown_files_are_deleted_only_after_the_grace_period(tables):
 
 
 def test_search_decodes_truncated_bounds():
-    needles = iceberg.Needles(["a-very-long-address@example.com"])
+    needles = Needles(["a-very-long-address@example.com"])
     assert needles.in_bound(b"a-very-long-addr")  # truncate(16) lower bound
     assert needles.in_bound(b"a-very-long-adds")  # upper bound: last character incremented
     assert not needles.in_bound(b"a-very-long")  # too short to be a truncated bound of it
@@ -376,8 +378,8 @@ def test_search_decodes_every_text_leaf_of_a_parquet_file(tmp_path, column):
     (folder / "data").mkdir(parents=True)
     pq.write_table(pa.table({"c": column}), folder / "data" / "f.parquet", compression="zstd")
     fs = fsspec.filesystem("file")
-    assert iceberg.search(fs, str(folder), iceberg.Needles(["aa-gone@ex.com"])) == ["data/f.parquet"]
-    assert iceberg.search(fs, str(folder), iceberg.Needles(["zz-gone@ex.com"])) == []
+    assert search(fs, str(folder), Needles(["aa-gone@ex.com"])) == ["data/f.parquet"]
+    assert search(fs, str(folder), Needles(["zz-gone@ex.com"])) == []
 
 
 def test_a_young_unreferenced_file_holding_an_email_fails_the_run(tables):
