@@ -463,3 +463,33 @@ def test_sweep_flow_purges_iceberg_tables(prefect_harness, tables, tmp_path):
     meta = iceberg.load_table(tables[1]).metadata_location
     again = json.loads(open(gdpr_sweep(config=str(settings.config_path))).read())
     assert again["totals"]["rows_removed"] == 0 and iceberg.load_table(tables[1]).metadata_location == meta
+
+
+def test_a_commit_between_plan_and_purge_stops_the_run(tables):
+    profiles, events = tables
+    plan = iceberg.plan_table(events)
+    with connect() as con:
+        matches = find_matches(con, entries_table(ENTRIES), [plan.as_input()])
+    iceberg.load_table(events).append(pa.Table.from_pylist([event("late@ex.com")], schema=EVENTS))
+    with pytest.raises(iceberg.SweepError, match="changed during the run"):
+        iceberg.purge_table(plan, matches.datasets["events"], "r1")
+
+
+def test_a_commit_after_the_purge_keeps_its_files(tables):
+    """A writer appends after the purge commit and before the clean-up: its data file, manifest and
+    manifest list are referenced by the newest metadata and stay; the pre-purge files go."""
+    import fsspec
+
+    profiles, events = tables
+    fs = fsspec.filesystem("file")
+    plan = iceberg.plan_table(events)
+    with connect() as con:
+        matches = find_matches(con, entries_table(ENTRIES), [plan.as_input()])
+    outcome = iceberg.purge_table(plan, matches.datasets["events"], "r1", None, fs)
+    iceberg.load_table(events).append(pa.Table.from_pylist([event("late@ex.com", amount=42)], schema=EVENTS))
+    iceberg.finish_purge(events, outcome, BLACKLISTED, None, fs)
+    table = iceberg.load_table(events)
+    rows = table.scan().to_arrow().to_pylist()
+    assert len(rows) == outcome.rows_out + 1 and any(r["Amount"] == 42 for r in rows)
+    assert set(fs.find(_location(events))) == referenced_now(table)
+    assert files_holding(fs, _location(events), BLACKLISTED) == []
