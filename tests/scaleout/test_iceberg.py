@@ -401,3 +401,95 @@ def test_a_young_unreferenced_file_holding_an_email_fails_the_run(tables):
                                                      [plan.as_input()]).datasets["events"], "r2", None, fs)
     cleanup = iceberg.finish_purge(events, outcome, BLACKLISTED, None, fs)
     assert not stray.exists() and cleanup.files_deleted >= 1
+
+
+FLOW_CONFIG = """
+[sweep]
+work_dir = "work"
+report_dir = "reports"
+blacklist_db = "blacklist.db"
+
+[[datasets]]
+name = "profiles"
+kind = "profiles"
+format = "iceberg"
+path = "warehouse/lake/profiles"
+email = "Email"
+user_id = "UserId"
+device_ids = "DeviceIds"
+scope = "Scope"
+iceberg = { table = "lake.profiles", catalog_db = "warehouse/catalog.db" }
+
+[[datasets]]
+name = "events"
+kind = "events"
+format = "iceberg"
+path = "warehouse/lake/events"
+email = "User.Email"
+user_id = "User.UserId"
+device_id = "DeviceId"
+scope = "Scope"
+
+[datasets.iceberg]
+table = "lake.events"
+catalog_db = "warehouse/catalog.db"
+"""
+
+
+def test_sweep_flow_purges_iceberg_tables(prefect_harness, tables, tmp_path):
+    import fsspec
+
+    from flows.sweep import gdpr_sweep
+    from pipelines.config.settings import load_settings
+    from pipelines.registry.registry import Registry
+
+    (tmp_path / "gdpr-sweep.toml").write_text(FLOW_CONFIG)
+    settings = load_settings(tmp_path / "gdpr-sweep.toml")
+    assert [d.format for d in settings.datasets] == ["iceberg", "iceberg"]
+    registry = Registry(settings.blacklist_db)
+    for email in BLACKLISTED:
+        registry.add(email=email)
+    report = json.loads(open(gdpr_sweep(config=str(settings.config_path))).read())
+
+    assert report["verification"]["ok"] and report["totals"]["rows_removed"] > 0
+    for d in report["datasets"]:
+        assert d["rows_in"] == d["rows_out"] + d["rows_removed"]
+    fs = fsspec.filesystem("file")
+    for c in tables:
+        assert files_holding(fs, _location(c), BLACKLISTED) == []
+        assert set(fs.find(_location(c))) == referenced_now(iceberg.load_table(c))
+    assert "aa-gone" not in json.dumps(report).lower()
+    # Idempotent: the second run removes nothing and commits nothing.
+    meta = iceberg.load_table(tables[1]).metadata_location
+    again = json.loads(open(gdpr_sweep(config=str(settings.config_path))).read())
+    assert again["totals"]["rows_removed"] == 0 and iceberg.load_table(tables[1]).metadata_location == meta
+
+
+def test_a_commit_between_plan_and_purge_stops_the_run(tables):
+    profiles, events = tables
+    plan = iceberg.plan_table(events)
+    with connect() as con:
+        matches = find_matches(con, entries_table(ENTRIES), [plan.as_input()])
+    iceberg.load_table(events).append(pa.Table.from_pylist([event("late@ex.com")], schema=EVENTS))
+    with pytest.raises(iceberg.SweepError, match="changed during the run"):
+        iceberg.purge_table(plan, matches.datasets["events"], "r1")
+
+
+def test_a_commit_after_the_purge_keeps_its_files(tables):
+    """A writer appends after the purge commit and before the clean-up: its data file, manifest and
+    manifest list are referenced by the newest metadata and stay; the pre-purge files go."""
+    import fsspec
+
+    profiles, events = tables
+    fs = fsspec.filesystem("file")
+    plan = iceberg.plan_table(events)
+    with connect() as con:
+        matches = find_matches(con, entries_table(ENTRIES), [plan.as_input()])
+    outcome = iceberg.purge_table(plan, matches.datasets["events"], "r1", None, fs)
+    iceberg.load_table(events).append(pa.Table.from_pylist([event("late@ex.com", amount=42)], schema=EVENTS))
+    iceberg.finish_purge(events, outcome, BLACKLISTED, None, fs)
+    table = iceberg.load_table(events)
+    rows = table.scan().to_arrow().to_pylist()
+    assert len(rows) == outcome.rows_out + 1 and any(r["Amount"] == 42 for r in rows)
+    assert set(fs.find(_location(events))) == referenced_now(table)
+    assert files_holding(fs, _location(events), BLACKLISTED) == []
