@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.core.errors import ChangedWhileRead, InputError, StorageError
+from pipelines.core.errors import ChangedWhileRead, InputError, NotFound, StorageError
 
 
 def retry_unless_input_error(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect `retry_condition_fn`: retry unless the task failed with an InputError (exit code 2:
-    corrupt file, schema mismatch, bad configuration), a StorageError (disk full, permission denied) or
-    ChangedWhileRead, so these fail at once with one message."""
+    corrupt file, schema mismatch, bad configuration), a StorageError (disk full, permission denied),
+    ChangedWhileRead or NotFound (no such blacklist entry), so these fail at once with one message."""
     try:
         state.result()
-    except (InputError, StorageError, ChangedWhileRead):  # bad input, disk full, denied, changed mid-run
+    except (InputError, StorageError, ChangedWhileRead, NotFound):  # bad input, disk full, changed, absent
         return False
     except BaseException:
         return True
