@@ -1,31 +1,55 @@
-"""How a flow's steps run: as Prefect task runs inside a flow run, or as plain calls outside one
-(docs/decisions/0291-cli-runs-without-a-server.md).
+"""How a flow's steps run (docs/decisions/0291-cli-runs-without-a-server.md).
 
-A flow body calls its tasks through `run`, `submit` and `map` here. Inside a flow run (a deployment, a
-worker, `gdpr-sweep sweep` with a Prefect server configured) these are Prefect's own calls: each step
-is a task run the server records. Outside one (`gdpr-sweep sweep` with no server: the flow's function
-called directly) each step is the task's own function, called in this process: the same code, the same
-arguments, the same retries on I/O steps (the task's `retries`, `retry_delay_seconds` and the
-`flows/retry.py` rule), mapped steps on a thread pool of one thread per core like Prefect's
-`ThreadPoolTaskRunner`. No API is contacted, so no temporary server is started.
+`as_task` makes a Prefect task of a targeted operation's step (`pipelines/operations/targeted.py`):
+each step becomes a task named after it, so the run shows Extract, Match, Purge, Verify, Publish,
+Report; retries go on the steps marked `retry` (reads), never on bad input (flows/retry.py). The CLI
+and the HTTP API run the same steps without Prefect.
+
+The sweep's flow body calls its tasks through `run`, `submit` and `map`. Inside a flow run (a
+deployment, a worker, `gdpr-sweep sweep` with a Prefect server configured) these are Prefect's own
+calls: each step is a task run the server records. Outside one (`gdpr-sweep sweep` with no server: the
+flow's function called directly) each step is the task's own function, called in this process: the
+same code, the same arguments, the same retries on I/O steps (the task's `retries`,
+`retry_delay_seconds` and the `flows/retry.py` rule), mapped steps on a thread pool of one thread per
+core like Prefect's `ThreadPoolTaskRunner`. No API is contacted, so no temporary server is started.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
-from prefect import get_run_logger
+from prefect import Task, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.utilities.annotations import BaseAnnotation
 
-from flows.retry import worth_retrying
+from flows.retry import retry_unless_input_error, worth_retrying
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_TASKS: dict[tuple[str, Callable[..., Any], bool], Task[Any, Any]] = {}
+_LOCK = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+
+
+def as_task(name: str, fn: Callable[P, R], /, *, retry: bool = False) -> Callable[P, R]:
+    """The Prefect task running `fn` under `name` (made once per step, then reused)."""
+    key = (name, fn, retry)
+    with _LOCK:
+        made = _TASKS.get(key)
+        if made is None:
+            wrap = (task(name=name, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
+                         retry_condition_fn=retry_unless_input_error) if retry
+                    else task(name=name, cache_policy=NO_CACHE))
+            made = _TASKS[key] = wrap(fn)
+    return cast(Callable[P, R], made)
 
 
 def in_flow_run() -> bool:
