@@ -518,3 +518,34 @@ def test_rows_deleted_by_another_engine_are_purged_from_the_history(tables):
     meta = iceberg.load_table(profiles).metadata_location
     outcomes, cleanups = sweep([profiles], [entry(email="zz-gone@ex.com")])
     assert cleanups[0].snapshots_expired == 0 and iceberg.load_table(profiles).metadata_location == meta
+
+
+def test_iceberg_table_on_s3_through_the_flows_steps(s3_server, tmp_path):
+    """The per-partition steps the flow maps (pipelines/datasets/scaleout.py), on moto's S3 server."""
+    from pipelines.config.settings import Settings
+    from pipelines.datasets import objectstore, scaleout
+
+    fs = objectstore.filesystem(s3_server)
+    bucket = f"ice-{uuid.uuid4().hex[:8]}"
+    fs.call_s3("create_bucket", Bucket=bucket)
+    events = events_config(tmp_path, f"s3://{bucket}/warehouse")
+    make_table(events, EVENT_BATCHES, EVENTS, s3_server)
+    settings = Settings(config_path=tmp_path / "x.toml", work_dir=tmp_path / "work", report_dir=tmp_path / "r",
+                        blacklist_db=tmp_path / "b.db", s3=s3_server, datasets=(events,))
+    entries = entries_table([entry(email="aa-gone@ex.com"), entry(email="zz-gone@ex.com")])
+
+    plan = scaleout.plan(settings, events)
+    parts = scaleout.partitions([plan])
+    links = [scaleout.link_partition(settings, entries, plan, x.relpaths) for x in parts]
+    linked = scaleout.union_linked(x.linked for x in links)
+    matches = scaleout.merge_matches([plan], parts, [scaleout.match_partition(settings, entries, plan, x.relpaths,
+                                                                              linked, own=own)
+                                                     for x, own in zip(parts, links, strict=True)], linked)
+    outcome = scaleout.purge_table(settings, plan, matches.datasets["events"], "r1", 1)
+    checks = [scaleout.verify_partition(settings, entries, piece, linked)
+              for piece in scaleout.verification_slices([outcome])]
+    assert scaleout.merge_verifications(checks).ok and outcome.rows_removed == 3  # two emails, one linked device
+    scaleout.publish(settings, plan, outcome, BLACKLISTED)
+
+    assert iceberg.load_table(events, s3_server).scan().to_arrow().num_rows == sum(map(len, EVENT_BATCHES)) - 3
+    assert files_holding(fs, _location(events, s3_server), BLACKLISTED) == []
