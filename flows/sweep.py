@@ -155,11 +155,11 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run
 
 def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, run_id: str, blacklist: Snapshot,
           fingerprint: str) -> list[DatasetOutcome]:
-    """Write each dataset's new version: Parquet datasets file by file, Delta tables by their own delete."""
+    """Write each dataset's new version: Parquet datasets file by file, Delta and Iceberg tables by their own commit."""
     futures: dict[str, Any] = {}
     for p in plans:
         m = matches.datasets[p.config.name]
-        if p.config.format == "delta":
+        if p.config.format in scaleout.TABLE_FORMATS:
             futures[p.config.name] = purge_table.submit(settings, p, m, run_id, blacklist.version)
             continue
         start_version(settings, passed(p), run_id)
@@ -169,7 +169,7 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
     outcomes = []
     for p in plans:  # a failed partition raises its own error here (not "UnfinishedRun" of a task after it)
         m = matches.datasets[p.config.name]
-        if p.config.format == "delta":
+        if p.config.format in scaleout.TABLE_FORMATS:
             outcomes.append(futures[p.config.name].result())
         else:
             parts = futures[p.config.name].result()
@@ -196,7 +196,7 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
     deleted: list[str] = []
     failures: list[str] = []
     changes = [c.as_dict() for p in plans for c in p.changes if c.what == "changed outside the tool"]
-    unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log check
+    unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log, Iceberg location
     for plan, outcome in zip(plans, outcomes, strict=True):
         scaleout.publish(settings, plan, outcome, unscoped_emails)
         settled = scaleout.settle_raw(settings, plan, outcome, plan.config.delete_raw
