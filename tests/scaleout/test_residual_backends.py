@@ -78,23 +78,8 @@ def test_an_iceberg_table_is_scanned_in_its_current_data_files(tmp_path, monkeyp
     table = catalog.create_table("lake.profiles", schema=SCHEMA)
     table.append(pa.Table.from_pylist([profile(1, "hanna@example.com")], schema=SCHEMA))
     table.append(pa.Table.from_pylist([profile(2, "cc: ANNA@example.com")], schema=SCHEMA))
-    (tmp_path / "gdpr-sweep.toml").write_text(f"""
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-format = "iceberg"
-path = "{tmp_path / 'warehouse' / 'lake' / 'profiles'}"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-iceberg = {{ table = "lake.profiles", catalog_db = "catalog.db" }}
-""")
+    write_lake_config(tmp_path, profiles(tmp_path / "warehouse" / "lake" / "profiles", format="iceberg",
+                                         iceberg={"table": "lake.profiles", "catalog_db": "catalog.db"}))
     opened = counting(monkeypatch)
     result = run_scan(load_settings(tmp_path / "gdpr-sweep.toml"), [ANNA])
     assert [(f.target, f.column, f.blacklist_id, f.rows) for f in result.findings] == [
