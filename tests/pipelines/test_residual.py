@@ -15,6 +15,7 @@ from pipelines.assurance import residual
 from pipelines.assurance.residual_scan import run_scan
 from pipelines.config.settings import load_settings
 from pipelines.core.model import Entry
+from tests.support.lake import events, lake_toml
 
 ANNA = Entry("bid-anna", "anna@example.com", "u-anna-42", None)
 SCOPED = Entry("bid-shop", "zoe@example.org", None, "shop")
@@ -57,21 +58,7 @@ ROWS = [
     event(9, Scope="other", ContactEmail="zoe@example.org"),
 ]
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "events"
-kind = "events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_toml(events())
 
 
 @pytest.fixture
@@ -157,7 +144,7 @@ def test_each_file_is_opened_once_and_read_alike_for_one_entry_or_five_hundred(l
 
 def test_folders_under_a_lake_root_that_are_no_dataset_are_scanned_for_unscoped_entries(lake, tmp_path):
     config = tmp_path / "gdpr-sweep.toml"
-    config.write_text(CONFIG + '\n[scan]\nlake_roots = ["."]\n')
+    config.write_text(lake_toml(events(), scan={"lake_roots": ["."]}))
     exports = tmp_path / "exports" / "day=2026-11-01"
     exports.mkdir(parents=True)
     pq.write_table(pa.table({"note": ["call ANNA@example.com", "zoe@example.org"]}), exports / "x.parquet")
