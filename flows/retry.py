@@ -7,14 +7,17 @@ from typing import Any
 from pipelines.core.errors import ChangedWhileRead, InputError, NotFound, StorageError
 
 
+def worth_retrying(exc: BaseException) -> bool:
+    """False for an InputError (exit code 2: corrupt file, schema mismatch, bad configuration), a
+    StorageError (disk full, permission denied), ChangedWhileRead or NotFound (no such blacklist
+    entry), so these fail at once with one message; True for any other error (an I/O hiccup may pass)."""
+    return not isinstance(exc, (InputError, StorageError, ChangedWhileRead, NotFound))
+
+
 def retry_unless_input_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect `retry_condition_fn`: retry unless the task failed with an InputError (exit code 2:
-    corrupt file, schema mismatch, bad configuration), a StorageError (disk full, permission denied),
-    ChangedWhileRead or NotFound (no such blacklist entry), so these fail at once with one message."""
+    """Prefect `retry_condition_fn`: retry unless `worth_retrying` says the error will not get better."""
     try:
         state.result()
-    except (InputError, StorageError, ChangedWhileRead, NotFound):  # bad input, disk full, changed, absent
-        return False
-    except BaseException:
-        return True
+    except BaseException as exc:  # the task's error, re-raised by its state
+        return worth_retrying(exc)
     return True
