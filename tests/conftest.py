@@ -1,20 +1,20 @@
 """Shared fixtures. Prefect runs under one session-scoped test harness (a real local API); S3 is moto's
-real server on 127.0.0.1 (`s3_server`, one per test module)."""
+real server on 127.0.0.1 (`s3_server`, one per test module, used by tests/scaleout and tests/contract)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 
 import pytest
 
+from tests.support import prefect_env
+from tests.support.hypothesis_profiles import register_profiles
+from tests.support.procs import free_port
+
 # Prefect reads these at import: keep its home out of the user's ~/.prefect, and quiet offline.
-_PREFECT_HOME = tempfile.mkdtemp(prefix="gdpr-sweep-prefect-")
-os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+prefect_env.configure_process(tempfile.mkdtemp(prefix="gdpr-sweep-prefect-"))
+register_profiles()
 
 _AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
@@ -22,23 +22,15 @@ _AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One real Prefect API (SQLite, migrated once) for every flow test."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_env.temporary_api():
         yield
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def s3_server():
     """Start moto's S3 server (a real HTTP S3 API on 127.0.0.1 and a free port); yield the S3Settings
     that reach it. The AWS variables it sets (pyarrow opens s3:// paths with them) are restored
-    afterwards. Used by tests/scaleout and tests/contract."""
+    afterwards."""
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -48,7 +40,7 @@ def s3_server():
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     saved = {k: os.environ.get(k) for k in _AWS_VARS}
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     settings = S3Settings(endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1",

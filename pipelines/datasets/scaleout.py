@@ -16,7 +16,8 @@ version, `verify_partition` re-reads a slice of the output files, and `publish` 
 dispatches on where the dataset lives and its format: a local folder (`pipelines.datasets.sweep` and
 `storage`), an object-store prefix (`pipelines.datasets.s3dataset`: files replaced at their own keys, so
 "write" already publishes each object and `publish` records the state) or a Delta table
-(`pipelines.datasets.delta`, purged as a whole by the table's own transaction).
+(`pipelines.datasets.delta`) or an Iceberg table (`pipelines.datasets.iceberg`), each purged as a whole by
+the table's own transaction.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import fsspec
 import numpy as np
 import pyarrow as pa
 
-from pipelines.config.settings import DatasetConfig, Settings
+from pipelines.config.settings import DatasetConfig, S3Settings, Settings
 from pipelines.core.match import LINKED_SCHEMA, connect, find_matches
 from pipelines.core.model import (
     DatasetInput,
@@ -41,7 +43,7 @@ from pipelines.core.model import (
     MatchResult,
     Verification,
 )
-from pipelines.datasets import delta, objectstore, s3dataset, s3publish, storage
+from pipelines.datasets import delta, iceberg, objectstore, s3dataset, s3publish, storage
 from pipelines.datasets.settle import RawSettlement
 from pipelines.datasets.settle import settle_raw as local_settle_raw
 from pipelines.datasets.sweep import (
@@ -51,6 +53,9 @@ from pipelines.datasets.sweep import (
     verify_versions,
     write_file,
 )
+
+TABLE_FORMATS = ("delta", "iceberg")
+"""Formats purged as a whole by one commit of the table's own (`purge_table`), not file by file."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ def open_connection(settings: Settings, reads: DatasetConfig | None = None) -> d
     if any(ds.url for ds in settings.datasets):
         objectstore.configure(settings.s3)
         objectstore.register(con, settings.s3)
-        if reads is not None and reads.url and reads.format != "delta":
+        if reads is not None and reads.url and reads.format == "parquet":
             objectstore.cache_listing(objectstore.filesystem(settings.s3),
                                       [u for u in (reads.url, reads.source_url) if u])
     return con
@@ -103,6 +108,17 @@ def _storage_options(settings: Settings, config: DatasetConfig) -> dict[str, str
     return objectstore.storage_options(settings.s3) if config.url else None
 
 
+def _s3(settings: Settings, config: DatasetConfig) -> S3Settings | None:
+    if not config.url:
+        return None
+    objectstore.configure(settings.s3)
+    return settings.s3
+
+
+def _local_fs(settings: Settings, config: DatasetConfig):  # type: ignore[no-untyped-def]
+    return _fs(settings, config) or fsspec.filesystem("file")
+
+
 # ---------------------------------------------------------------------------------------------
 # Extract
 
@@ -112,6 +128,8 @@ def plan(settings: Settings, config: DatasetConfig, fingerprint: str | None = No
     fs = _fs(settings, config)
     if config.format == "delta":
         return delta.plan_table(config, _storage_options(settings, config), fs)
+    if config.format == "iceberg":
+        return iceberg.plan_table(config, _s3(settings, config))
     if config.url:
         return s3dataset.plan(config, fs, fingerprint)
     return plan_dataset(config, fingerprint)
@@ -194,7 +212,7 @@ def merge_matches(plans: Sequence[DatasetPlan], parts: Sequence[Partition], per_
 
 def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
     """Create the (empty) version the partitions are written into."""
-    if plan.config.format == "delta":
+    if plan.config.format in TABLE_FORMATS:
         return
     if plan.config.url:
         return  # objects are replaced at their own keys
@@ -234,7 +252,9 @@ def finish_dataset(settings: Settings, plan: DatasetPlan, outcomes: Sequence[Fil
 
 def purge_table(settings: Settings, plan: DatasetPlan, matches: DatasetMatches, run_id: str,
                 blacklist_version: int) -> DatasetOutcome:
-    """A Delta table: one merge-delete commit for the whole table."""
+    """A Delta or Iceberg table: one commit of the table's own for the whole table."""
+    if plan.config.format == "iceberg":
+        return iceberg.purge_table(plan, matches, run_id, _s3(settings, plan.config), _local_fs(settings, plan.config))
     with open_connection(settings) as con:
         return delta.purge_table(con, plan, matches, run_id, blacklist_version,
                                  _storage_options(settings, plan.config), _fs(settings, plan.config))
@@ -248,7 +268,7 @@ def verification_slices(outcomes: Sequence[DatasetOutcome], per_dataset: int = 1
     """Each dataset's output files (for a Delta table: its files after the purge) in at most
     `per_dataset` slices; a slice is an outcome of those files with nothing removed."""
     slices = []
-    for o in map(delta.verifiable, outcomes):
+    for o in map(iceberg.verifiable, map(delta.verifiable, outcomes)):
         files = [dataclasses.replace(f, rows_in=f.rows_out) for f in o.files]
         n = max(1, min(per_dataset, len(files)))
         size = -(-len(files) // n) if files else 1
@@ -292,6 +312,8 @@ def publish(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, unsc
     if config.format == "delta":
         assert isinstance(outcome, delta.DeltaOutcome)
         delta.finish_purge(config, outcome, unscoped_emails, _storage_options(settings, config), _fs(settings, config))
+    elif config.format == "iceberg":
+        iceberg.finish_purge(config, outcome, unscoped_emails, _s3(settings, config), _local_fs(settings, config))
     elif config.url:
         assert isinstance(outcome, s3dataset.S3Outcome)
         s3publish.publish(_fs(settings, config), plan, outcome, outcome.run_id)
@@ -303,14 +325,16 @@ def discard_unpublished(settings: Settings) -> None:
     """After a failed run (under the run lock): delete what it wrote but did not publish in local
     folders (version folders, its copies of raw files); each dataset keeps the version readers see."""
     for config in settings.datasets:
-        if not config.url and config.format != "delta":
+        if not config.url and config.format == "parquet":
             storage.remove_stale_versions(config.path)
 
 
 def settle_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, delete: bool) -> RawSettlement:
     """After publishing: delete (with `delete`) the raw snapshots the published dataset holds, each only
     while unchanged since read; report those that changed (local folders: `pipelines.datasets.sweep.settle_raw`)."""
-    if plan.config.url and plan.config.format != "delta":  # a Delta table on S3 has no raw snapshots to settle
+    if plan.config.format in TABLE_FORMATS:
+        return RawSettlement((), ())  # tables are purged in place; they have no raw `source`
+    if plan.config.url:
         assert isinstance(outcome, s3dataset.S3Outcome)
         deleted = s3publish.delete_consumed_raw(_fs(settings, plan.config), plan, outcome.state) if delete else []
         return RawSettlement(tuple(deleted), ())
