@@ -100,8 +100,12 @@ def filesystem(s3: S3Settings) -> s3fs.S3FileSystem:
 
 
 def register(con: duckdb.DuckDBPyConnection, s3: S3Settings) -> None:
-    """Let DuckDB read `s3://` paths through s3fs (per connection)."""
-    con.register_filesystem(filesystem(s3))
+    """Let DuckDB read `s3://` paths through s3fs (per connection). s3fs instances are shared within a
+    process and keep their listings: forget them, or DuckDB's glob misses objects written since (by a
+    table format's own writer, or another process) and reports "No files found"."""
+    fs = filesystem(s3)
+    fs.invalidate_cache()
+    con.register_filesystem(fs)
 
 
 def storage_options(s3: S3Settings) -> dict[str, str]:

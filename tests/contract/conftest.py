@@ -19,18 +19,20 @@ import pytest
 from tests.contract import kinds, lake
 
 # (format, store): adding a kind of dataset = a Format in kinds.py + one line here.
-# Iceberg (local and S3) joins once pipelines/datasets/iceberg.py is on main (issue 16).
 BACKENDS = [
     ("parquet", "local"),
     ("parquet", "s3"),
     ("delta", "local"),
     ("delta", "s3"),
+    ("iceberg", "local"),
+    ("iceberg", "s3"),
 ]
-FORMATS = {"parquet": kinds.ParquetFiles, "delta": kinds.DeltaTables}
+FORMATS = {"parquet": lambda root: kinds.ParquetFiles(), "delta": lambda root: kinds.DeltaTables(),
+           "iceberg": lambda root: kinds.IcebergTables(root / "catalog" / "iceberg.db")}
 
 
 def make_backend(fmt: str, store: str, root: Path, s3: Any) -> kinds.Backend:
-    return kinds.Backend(kinds.LocalStore(root) if store == "local" else kinds.S3Store(s3), FORMATS[fmt]())
+    return kinds.Backend(kinds.LocalStore(root) if store == "local" else kinds.S3Store(s3), FORMATS[fmt](root))
 
 
 @pytest.fixture(scope="module", params=BACKENDS, ids=[f"{f}-{s}" for f, s in BACKENDS])

@@ -21,6 +21,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from tests.contract import search
+from tests.support.lake import s3_table
 
 # ---- where the lake lives -------------------------------------------------------------------------
 
@@ -41,8 +42,9 @@ class LocalStore:
     def path(self, dataset: str) -> str:
         return str(self.lake / dataset)
 
-    def config(self) -> str:
-        return ""
+    def tables(self) -> dict[str, Any]:
+        """Top-level configuration tables the store needs."""
+        return {}
 
     def filesystem(self) -> Any:
         return pa.fs.LocalFileSystem()
@@ -92,9 +94,8 @@ class S3Store:
     def path(self, dataset: str) -> str:
         return self.url(dataset)
 
-    def config(self) -> str:
-        return (f'[s3]\nendpoint_url = "{self.s3.endpoint_url}"\nregion = "{self.s3.region}"\n'
-                f'access_key_id = "{self.s3.access_key_id}"\nsecret_access_key = "{self.s3.secret_access_key}"\n')
+    def tables(self) -> dict[str, Any]:
+        return {"s3": s3_table(self.s3.endpoint_url)}
 
     def storage_options(self) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL": self.s3.endpoint_url, "AWS_REGION": self.s3.region,
@@ -137,8 +138,8 @@ class ParquetFiles:
 
     name = "parquet"
 
-    def config(self, store: Store, dataset: str) -> str:
-        return ""
+    def keys(self, store: Store, dataset: str) -> dict[str, Any]:
+        return {}
 
     def write(self, store: Store, dataset: str, rel: str, table: pa.Table) -> None:
         store.write_parquet(dataset, rel, table)
@@ -161,8 +162,8 @@ class DeltaTables:
 
     name = "delta"
 
-    def config(self, store: Store, dataset: str) -> str:
-        return 'format = "delta"\n'
+    def keys(self, store: Store, dataset: str) -> dict[str, Any]:
+        return {"format": "delta"}
 
     def _options(self, store: Store) -> dict[str, str] | None:
         return store.storage_options() if isinstance(store, S3Store) else None
@@ -181,19 +182,60 @@ class DeltaTables:
         return [self.read(store, dataset).schema]
 
 
+class IcebergTables:
+    """An Iceberg table written and read by pyiceberg through its SQL catalog on a SQLite file, the
+    table's location being the dataset's folder or prefix."""
+
+    name = "iceberg"
+
+    def __init__(self, catalog_db: Path) -> None:
+        catalog_db.parent.mkdir(parents=True, exist_ok=True)
+        self.catalog_db = catalog_db
+
+    def keys(self, store: Store, dataset: str) -> dict[str, Any]:
+        return {"format": "iceberg", "iceberg": {"table": f"lake.{dataset}", "catalog_db": self.catalog_db}}
+
+    def _catalog(self, store: Store) -> Any:
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        props = {"uri": f"sqlite:///{self.catalog_db}"}
+        if isinstance(store, S3Store):
+            props.update({"s3.endpoint": store.s3.endpoint_url, "s3.region": store.s3.region,
+                          "s3.access-key-id": store.s3.access_key_id, "s3.secret-access-key": store.s3.secret_access_key})
+        return SqlCatalog("default", **props)
+
+    def _location(self, store: Store, dataset: str) -> str:
+        return store.path(dataset) if isinstance(store, S3Store) else Path(store.path(dataset)).as_uri()
+
+    def write(self, store: Store, dataset: str, rel: str, table: pa.Table) -> None:
+        catalog = self._catalog(store)
+        if ("lake",) not in catalog.list_namespaces():
+            catalog.create_namespace("lake")
+        if not catalog.table_exists(f"lake.{dataset}"):
+            catalog.create_table(f"lake.{dataset}", schema=table.schema, location=self._location(store, dataset))
+        catalog.load_table(f"lake.{dataset}").append(table)
+
+    def read(self, store: Store, dataset: str) -> pa.Table:
+        return self._catalog(store).load_table(f"lake.{dataset}").scan().to_arrow()
+
+    def file_schemas(self, store: Store, dataset: str) -> list[pa.Schema]:
+        return [self.read(store, dataset).schema]
+
+
 @dataclass(frozen=True)
 class Backend:
     """One parameter of the contract suite: a format on a store."""
 
     store: Store
-    format: ParquetFiles | DeltaTables
+    format: ParquetFiles | DeltaTables | IcebergTables
 
     @property
     def name(self) -> str:
         return f"{self.format.name}-{self.store.name}"
 
-    def dataset_config(self, dataset: str) -> str:
-        return f'path = "{self.store.url(dataset)}"\n' + self.format.config(self.store, dataset)
+    def dataset_keys(self, dataset: str) -> dict[str, Any]:
+        """The dataset's `path` and the format's keys in its configuration table."""
+        return {"path": self.store.url(dataset), **self.format.keys(self.store, dataset)}
 
     def write(self, dataset: str, rel: str, rows: list[dict], schema: pa.Schema) -> None:
         self.format.write(self.store, dataset, rel, pa.Table.from_pylist(rows, schema=schema))

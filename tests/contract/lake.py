@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from tests.support.lake import events, profiles, write_lake_config
+
 GONE = "gone@example.com"  # unscoped entry: must be gone from every byte of the location
 SCOPED = "scoped@example.com"  # blacklisted in scope "shop" only: stays in scope "other"
 USER_ID = "u-7"
@@ -87,34 +89,6 @@ ENTRIES = [{"email": GONE}, {"user_id": USER_ID}, {"email": SCOPED, "scope": "sh
 SCHEMAS = {"profiles": PROFILES, "events": EVENTS}
 FILES = {"profiles": PROFILE_FILES, "events": EVENT_FILES}
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[scan]
-schedule = "off"
-
-{store}
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-{profiles}email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-{events}email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
-
-
 def build(backend, root: Path) -> Path:
     """Write the lake through `backend`, the configuration and the blacklist; return the config path."""
     from pipelines.config.settings import load_settings
@@ -123,9 +97,9 @@ def build(backend, root: Path) -> Path:
     for name, files in FILES.items():
         for rel, rows in files.items():
             backend.write(name, rel, rows, SCHEMAS[name])
-    config = root / "gdpr-sweep.toml"
-    config.write_text(CONFIG.format(store=backend.store.config(), profiles=backend.dataset_config("profiles"),
-                                    events=backend.dataset_config("events")))
+    config = write_lake_config(root, profiles(**backend.dataset_keys("profiles")),
+                               events(**backend.dataset_keys("events")), scan={"schedule": "off"},
+                               **backend.store.tables())
     registry = Registry(load_settings(config).blacklist_db)
     for e in ENTRIES:
         registry.add(**e)
