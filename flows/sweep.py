@@ -155,11 +155,12 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run
 
 def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, run_id: str, blacklist: Snapshot,
           fingerprint: str) -> list[DatasetOutcome]:
-    """Write each dataset's new version: Parquet datasets file by file, Delta tables by their own delete."""
+    """Write each dataset's new version: per-file kinds by mapped partitions, table kinds (Delta,
+    Iceberg) by one commit of their own."""
     futures: dict[str, Any] = {}
     for p in plans:
         m = matches.datasets[p.config.name]
-        if p.config.format == "delta":
+        if not scaleout.per_file(settings, p):
             futures[p.config.name] = purge_table.submit(settings, p, m, run_id, blacklist.version)
             continue
         start_version(settings, passed(p), run_id)
@@ -169,7 +170,7 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
     outcomes = []
     for p in plans:  # a failed partition raises its own error here (not "UnfinishedRun" of a task after it)
         m = matches.datasets[p.config.name]
-        if p.config.format == "delta":
+        if not scaleout.per_file(settings, p):
             outcomes.append(futures[p.config.name].result())
         else:
             parts = futures[p.config.name].result()
