@@ -31,6 +31,7 @@ from pipelines.core.model import (
 )
 from pipelines.core.version import code_version
 from pipelines.datasets import scaleout, storage
+from pipelines.datasets.factory import open_dataset
 from pipelines.datasets.sweep import match_fingerprint
 from pipelines.operations.commands import read_commands
 from pipelines.operations.targeted import force_delete_raw
@@ -45,7 +46,7 @@ from pipelines.reporting.audit import write_audit_report
 def load_blacklist(settings: Settings) -> Snapshot:
     registry = Registry(settings.blacklist_db)
     for ds in settings.datasets:  # Blacklisted / Whitelisted events in the snapshot set the status first
-        batch = read_commands(ds)
+        batch = read_commands(ds, open_dataset(ds, settings).command_files() if ds.event_name else None)
         if batch.items:
             registry.apply_events(batch.items, channel="event", numbers=batch.origins)
     return registry.snapshot()

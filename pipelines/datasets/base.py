@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
@@ -31,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.config.settings import DatasetConfig, Settings
+from pipelines.core.errors import ConfigError
 from pipelines.core.model import DatasetMatches, DatasetOutcome, DatasetPlan, FileOutcome, Verification
 from pipelines.datasets.settle import RawSettlement
 
@@ -65,6 +67,11 @@ class Dataset(ABC):
         """Whether DuckDB needs the object store registered to read this dataset's files."""
         return False
 
+    def local_folders(self) -> tuple[Path, ...]:
+        """The folders on this machine the dataset occupies (its path, the version readers see); none
+        for a dataset on an object store. A scan of a lake root skips them (they are searched as the dataset)."""
+        return ()
+
     def prefetch(self) -> None:
         """Before this dataset's files are read by a DuckDB connection (an object store lists the
         sizes and ETags of its objects once, instead of DuckDB asking per file)."""
@@ -77,6 +84,13 @@ class Dataset(ABC):
     @abstractmethod
     def current(self) -> DatasetPlan:
         """The files readers see now, no raw snapshot (taking those in is the nightly sweep's job)."""
+
+    def command_files(self) -> list[Path]:
+        """The files whose `Blacklisted` / `Whitelisted` rows set the blacklist status before matching
+        (`event_name`, pipelines/operations/commands.py): raw snapshots, then the current files."""
+        raise ConfigError(f"dataset {self.config.name!r}: 'event_name' (commands in the data) is supported for "
+                          f"local Parquet folders only, not for a {self.kind_name}; remove 'event_name' or feed "
+                          "the commands through the blacklist API")
 
     # -- purge -----------------------------------------------------------------------------------
 

@@ -138,7 +138,7 @@ def plan_table(config: DatasetConfig, storage_options: dict[str, str] | None = N
     files = []
     for rel, (uri, rows) in _active_files(table).items():
         files.append(FilePlan(rel, _local(uri), "clean", rows if rows is not None else _num_rows(uri, fs), None))
-    return DatasetPlan(config, tuple(files), None, {"delta_version": table.version()})
+    return DatasetPlan(config, tuple(files), None, {"delta_version": table.version()}, table_schema=True)
 
 
 def _datafusion_ref(segments: Sequence[tuple[str, bool]], alias: str = "t") -> str:

@@ -4,6 +4,7 @@ table's own, then vacuumed and its log cleaned (pipelines/datasets/delta.py; doc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
@@ -34,6 +35,9 @@ class DeltaDataset(Dataset):
     def remote(self) -> bool:
         return self.config.url is not None
 
+    def local_folders(self) -> tuple[Path, ...]:
+        return () if self.remote else (self.config.path,)
+
     def _storage_options(self) -> dict[str, str] | None:
         return objectstore.storage_options(self.settings.s3) if self.remote else None
 
@@ -55,7 +59,7 @@ class DeltaDataset(Dataset):
     def verify(self, con: duckdb.DuckDBPyConnection, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table,
                held: pa.Table | None = None) -> Verification:
         return verify_versions(con, entries, [piece], [self.config], MatchResult({}, linked),
-                               self.settings.link_devices_through_events, held)
+                               self.settings.link_devices_through_events, held, table_schema=True)
 
     def publish(self, plan: DatasetPlan, outcome: DatasetOutcome, unscoped_emails: Sequence[str]) -> None:
         """Vacuum, checkpoint, clean the log, and prove no unscoped email is left in it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import ClassVar
 
 import duckdb
@@ -27,6 +28,7 @@ from pipelines.datasets.sweep import (
     finish_version,
     plan_dataset,
     publish_version,
+    snapshot_files,
     verify_versions,
     write_file,
 )
@@ -37,6 +39,9 @@ class LocalFolder(Dataset):
 
     kind_name: ClassVar[str] = "local folder"
     per_file: ClassVar[bool] = True
+
+    def local_folders(self) -> tuple[Path, ...]:
+        return (self.config.path, storage.current_version(self.config.path) or self.config.path)
 
     def plan(self, fingerprint: str | None = None) -> DatasetPlan:
         return plan_dataset(self.config, fingerprint)
@@ -52,6 +57,9 @@ class LocalFolder(Dataset):
                 files.append(FilePlan(rel, previous / rel, "clean", storage.num_rows(previous / rel),
                                       entry.get("sha256"), entry.get("source")))
         return DatasetPlan(self.config, tuple(files), previous, manifest)
+
+    def command_files(self) -> list[Path]:
+        return snapshot_files(self.config)
 
     def start_version(self, plan: DatasetPlan, run_id: str) -> None:
         storage.new_version(self.config.path, run_id)
