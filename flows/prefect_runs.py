@@ -45,7 +45,9 @@ def run_tree() -> list[tuple[UUID, str]]:
 
 
 def name_runs(tree: list[tuple[UUID, str]], run_id: str) -> None:
-    """Name every run of the tree `<flow name>-<run_id>`."""
+    """Name every run of the tree `<flow name>-<run_id>` (none outside a flow run: nothing to name)."""
+    if not tree:
+        return
     with get_client(sync_client=True) as client:
         for flow_run_id, flow_name in tree:
             client.update_flow_run(flow_run_id, name=f"{flow_name}-{run_id}")
@@ -66,7 +68,10 @@ def report_link(path: str, report_url: str | None) -> str:
 
 def publish_report_artifacts(tree: list[tuple[UUID, str]], written: dict[str, Any], report_url: str | None) -> None:
     """The report on the triggered (root) flow run: summary, one table per dataset, the deadline table,
-    a link to the HTML page. Called from the flow body, not a task, so no task run owns them."""
+    a link to the HTML page. Called from the flow body, not a task, so no task run owns them. Outside a
+    flow run (no Prefect server: docs/decisions/0291) there is no run to show them on: the report is all."""
+    if not tree:
+        return
     target = tree[-1][0] if tree else None
     report, path = written["report"], written["path"]
     run_id = report["run"]["run_id"]

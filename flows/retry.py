@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.core.errors import ChangedWhileRead, InputError, StorageError
+from pipelines.core.errors import ChangedWhileRead, InputError, NotFound, StorageError
+
+
+def worth_retrying(exc: BaseException) -> bool:
+    """False for an InputError (exit code 2: corrupt file, schema mismatch, bad configuration), a
+    StorageError (disk full, permission denied), ChangedWhileRead or NotFound (no such blacklist
+    entry), so these fail at once with one message; True for any other error (an I/O hiccup may pass)."""
+    return not isinstance(exc, (InputError, StorageError, ChangedWhileRead, NotFound))
 
 
 def retry_unless_input_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect `retry_condition_fn`: retry unless the task failed with an InputError (exit code 2:
-    corrupt file, schema mismatch, bad configuration), a StorageError (disk full, permission denied) or
-    ChangedWhileRead, so these fail at once with one message."""
+    """Prefect `retry_condition_fn`: retry unless `worth_retrying` says the error will not get better."""
     try:
         state.result()
-    except (InputError, StorageError, ChangedWhileRead):  # bad input, disk full, denied, changed mid-run
-        return False
-    except BaseException:
-        return True
+    except BaseException as exc:  # the task's error, re-raised by its state
+        return worth_retrying(exc)
     return True

@@ -198,7 +198,7 @@ def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[Dataset
     deleted: list[str] = []
     failures: list[str] = []
     changes = [c.as_dict() for p in plans for c in p.changes if c.what == "changed outside the tool"]
-    unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log check
+    unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log, Iceberg location
     for plan, outcome in zip(plans, outcomes, strict=True):
         scaleout.publish(settings, plan, outcome, unscoped_emails)
         settled = scaleout.settle_raw(settings, plan, outcome, plan.config.delete_raw

@@ -110,14 +110,27 @@ def prepare_prefect(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gdpr_sweep,pipelines")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gdpr_sweep,pipelines,flows")
     settings.work_dir.mkdir(parents=True, exist_ok=True)
 
 
+def prefect_server_configured() -> bool:
+    """A Prefect API to record runs on: `PREFECT_API_URL` in the environment or the Prefect profile."""
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
 def run_sweep(settings: Settings, delete_raw: bool | None = None) -> str:
+    """Run the sweep flow now (docs/decisions/0291-cli-runs-without-a-server.md): as a Prefect flow run on
+    the configured server (named `gdpr_sweep-<run_id>`, its tasks, logs and artifacts recorded there), or,
+    with no server configured, the flow's function itself in this process: the same steps, report and
+    chain, without starting a temporary Prefect API. A Dask task runner always runs under Prefect."""
     prepare_prefect(settings)
-    from flows.sweep import configured_sweep  # Prefect is imported only once its home is set
+    from flows.sweep import configured_sweep, gdpr_sweep  # Prefect is imported only once its home is set
 
     quiet_console_tracebacks()  # Prefect's console handlers exist once it is imported
+    if not prefect_server_configured() and settings.task_runner == "local":
+        return gdpr_sweep.fn(config=str(settings.config_path), delete_raw=delete_raw)
     # [sweep] task_runner: threads here, or a Dask cluster (README "Scaling out")
     return configured_sweep(settings)(config=str(settings.config_path), delete_raw=delete_raw)

@@ -1,8 +1,8 @@
 """`gdpr-sweep ingest | clear-user-data | suppress`, and the `--suppression` list of `blacklist export`.
 
 These run `pipelines.operations.targeted` directly, without Prefect: they are answers a person or the HTTP
-API waits for (the flows in `flows/ingest.py` and `flows/clear_user_data.py` wrap the same steps
-for scheduled runs). Output is JSON without emails; exit codes as everywhere (0, 1, 2, 3 not found).
+API waits for (the flows in `flows/ingest.py` and `flows/clear_user_data.py` run the same functions,
+each step as a Prefect task, for scheduled runs). Output is JSON without emails; exit codes as everywhere (0, 1, 2, 3 not found).
 """
 
 from __future__ import annotations

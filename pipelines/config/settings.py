@@ -13,6 +13,7 @@ configured locations may lie: `pipelines/config/paths.py` (`LOCATION_CHECKS`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from dataclasses import field
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from pipelines.config.iceberg import IcebergSettings
 from pipelines.config.messages import describe
 from pipelines.config.paths import check_locations
 from pipelines.config.scan_settings import ScanSettings
@@ -43,7 +45,7 @@ from pipelines.config.types import (
 from pipelines.core.errors import ConfigError
 
 DatasetKind = Literal["profiles", "events"]
-DatasetFormat = Literal["parquet", "delta"]
+DatasetFormat = Literal["parquet", "delta", "iceberg"]
 TaskRunner = Literal["local", "dask"]
 _COLUMN_KEYS = ("email", "user_id", "device_id", "device_ids", "scope")
 _MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
@@ -101,8 +103,12 @@ class DatasetConfig:
     """Events only: column with the event's time (timestamp, or ISO-8601 text), so the latest action wins;
     without it a command counts as happening when the sweep reads it."""
     format: DatasetFormat = "parquet"
-    """`parquet` (a folder of Parquet files, versioned by the sweep) or `delta` (a Delta Lake table, purged
-    with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009)."""
+    """`parquet` (a folder of Parquet files, versioned by the sweep), `delta` (a Delta Lake table, purged
+    with its own delete, then vacuumed and its log checkpointed and cleaned; docs/decisions/0009) or
+    `iceberg` (an Iceberg table, `[datasets.iceberg]`; `path` is the table's location; purged by a
+    copy-on-write commit, then old snapshots expired and unreferenced files deleted; docs/decisions/0281)."""
+    iceberg: IcebergSettings | None = None
+    """`[datasets.iceberg]`: the table and its catalog, for `format = "iceberg"` (pipelines/config/iceberg.py)."""
     url: SkipJsonSchema[str | None] = None
     """Not a file key: the object-store location when `path` was given as `s3://...`; then `path` only
     names it for display and the dataset is read and written through `[s3]` (pipelines/datasets/s3dataset.py)."""
@@ -150,9 +156,16 @@ class DatasetConfig:
         if self.source_url and not self.url:
             raise PydanticCustomError("config", "an object-store 'source' needs an object-store 'path' "
                                                 "(s3://bucket/prefix)")
-        if (self.source is not None or self.source_url) and self.format == "delta":
-            raise PydanticCustomError("config", "'source' is not supported for a Delta table; the sweep purges "
-                                                "the table in place")
+        if (self.source is not None or self.source_url) and self.format in ("delta", "iceberg"):
+            raise PydanticCustomError("config", "'source' is not supported for a Delta or Iceberg table; the "
+                                                "sweep purges the table in place")
+        if (self.format == "iceberg") != (self.iceberg is not None):
+            raise PydanticCustomError("config", "an Iceberg dataset needs both 'format = \"iceberg\"' and a "
+                                                "[datasets.iceberg] table naming its 'table'")
+        db = self.iceberg.catalog_db if self.iceberg is not None else None
+        if db is not None and not self.url and Path(os.path.abspath(db)).is_relative_to(os.path.abspath(self.path)):
+            raise PydanticCustomError("config", "'catalog_db' must lie outside the table's location ('path'): "
+                                                "the sweep deletes files there that the table does not reference")
         return self
 
     @property

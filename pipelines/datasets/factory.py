@@ -12,7 +12,11 @@ from pipelines.datasets.base import Dataset
 
 
 def open_dataset(config: DatasetConfig, settings: Settings) -> Dataset:
-    """The implementation for `config`: a Delta table (local or S3), an S3 prefix, or a local folder."""
+    """The implementation for `config`: a Delta or Iceberg table (local or S3), an S3 prefix, or a local folder."""
+    if config.format == "iceberg":
+        from pipelines.datasets.icebergtable import IcebergDataset
+
+        return IcebergDataset(config, settings)
     if config.format == "delta":
         from pipelines.datasets.deltatable import DeltaDataset
 

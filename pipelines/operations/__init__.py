@@ -1,1 +1,2 @@
-"""pipelines.operations: see docs/ARCHITECTURE.md."""
+"""Targeted operations beside the sweep: ClearUserData, the ingest guard, suppression of recipients, and
+CrossEngage command events read from event snapshots."""

@@ -21,12 +21,14 @@ import pyarrow.parquet as pq
 from pipelines.config.settings import DatasetConfig, Settings
 from pipelines.core.errors import DataFileError, InputError, NotFound
 from pipelines.core.match import connect
+from pipelines.core.model import DatasetOutcome, DatasetPlan, MatchResult, Verification
 from pipelines.core.version import code_version
 from pipelines.datasets import storage
-from pipelines.datasets.raw import raw_status, raw_unchecked
+from pipelines.datasets.raw import RawFile, raw_status, raw_unchecked
 from pipelines.datasets.sweep import publish_version
 from pipelines.operations.clear import (
     ClearRun,
+    ClearTarget,
     clear_summary,
     clear_target,
     match_entry,
@@ -37,7 +39,9 @@ from pipelines.operations.clear import (
     write_clear_report,
 )
 from pipelines.operations.ingest import (
+    IngestJob,
     IngestRun,
+    IngestStats,
     delete_batch,
     extract_batch,
     ingest_summary,
@@ -46,11 +50,13 @@ from pipelines.operations.ingest import (
     write_batch,
     write_ingest_report,
 )
+from pipelines.operations.steps import Step, direct
 from pipelines.operations.suppress import REASONS, find_recipient_columns, split_recipients, suppression_list
 from pipelines.registry.holds import HoldStore
 from pipelines.registry.links import remember_found, remembered_links
-from pipelines.registry.registry import Record, Registry, format_time
+from pipelines.registry.registry import Record, Registry, Snapshot, format_time
 
+Written = list[tuple[DatasetPlan, DatasetOutcome]]
 RAW_NOT_CHECKED = ("ClearUserData does not read raw snapshots unless asked (--check-raw); the nightly sweep's "
                    "report checks every raw file")
 
@@ -68,7 +74,8 @@ def find_entry(registry: Registry, blacklist_id: str) -> tuple[Record, int]:
     raise NotFound(f"no blacklist entry with id {blacklist_id[:64]!r}")
 
 
-def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = False) -> dict[str, Any]:
+def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = False,
+                    step: Step = direct) -> dict[str, Any]:
     """Remove one blacklist entry's profiles, events and linked devices now (Optimizely ClearUserData).
 
     Raises NotFound when there is no such entry, or when no profile carries the entry's email (or,
@@ -77,26 +84,66 @@ def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = Fal
     atomically, and a small audit report is written. Returns ids and counts, never the email.
     Raw snapshot files are not changed; with `check_raw` the report counts the entry's rows in each
     (a second full read of the raw files), otherwise it lists them as not checked.
+    `step` runs each step: `direct` (CLI, HTTP API) or as a Prefect task (`flows/clear_user_data.py`).
     """
     started = datetime.now(UTC)
     run_id = new_run_id(started, "clear")
-    link = settings.link_devices_through_events
     with storage.run_lock(settings.work_dir):
-        record, version = find_entry(Registry(settings.blacklist_db), blacklist_id)
-        target = clear_target(record.to_entry(), version)
-        plans = [plan_current(ds) for ds in settings.datasets]
-        kept = HoldStore(settings).held_now()  # rows under a retention hold stay (pipelines/registry/holds.py)
-        with connect(settings.duckdb_memory_limit) as con:
-            match = match_entry(con, target, plans, link, remembered_links(settings, target.entries), kept)
-            remember_found(settings, [match.identity_hits], settings.datasets, run_id)  # before rows go
-            written = purge_entry(plans, match, run_id)
-            verification = verify_entry(con, target, written, match, link, kept)
-            publish_entry(written)
-            held = (raw_status(con, target.entries, settings.datasets, link, match.linked_devices) if check_raw
-                    else raw_unchecked(settings.datasets, RAW_NOT_CHECKED))
-        run = ClearRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(), version,
-                       blacklist_id, str(settings.config_path))
-        path, report = write_clear_report(settings.report_dir, run, plans, written, verification, held)
+        target = step("load_entry", load_entry, retry=True)(settings, blacklist_id)
+        plans = [step("extract", plan_current, retry=True)(ds) for ds in settings.datasets]
+        kept = step("load_holds", load_holds, retry=True)(settings)  # rows under a retention hold stay
+        matches = step("match", match_and_remember)(settings, target, plans, kept, run_id)
+        written = step("purge", purge_entry)(plans, matches, run_id)
+        verification = step("verify", verify_cleared)(settings, target, written, matches, kept)
+        step("publish", publish_entry)(written)
+        held = step("check_raw", raw_copies)(settings, target, matches, check_raw)
+        run = ClearRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
+                       target.blacklist_version, blacklist_id, str(settings.config_path))
+        return step("write_report", report_clear)(settings, run, plans, written, verification, held)
+
+
+# The steps of ClearUserData, in the order `clear_user_data` runs them.
+
+
+def load_entry(settings: Settings, blacklist_id: str) -> ClearTarget:
+    record, version = find_entry(Registry(settings.blacklist_db), blacklist_id)
+    return clear_target(record.to_entry(), version)
+
+
+def load_holds(settings: Settings) -> pa.Table:
+    """The active retention holds, read once: the match and the verification keep the same rows
+    (pipelines/registry/holds.py)."""
+    return HoldStore(settings).held_now()
+
+
+def match_and_remember(settings: Settings, target: ClearTarget, plans: list[DatasetPlan], kept: pa.Table,
+                       run_id: str) -> MatchResult:
+    """§3 for the one entry with its remembered device links; the links its rows make are kept before
+    those rows are removed (docs/decisions/0211-remembered-device-links.md)."""
+    with connect(settings.duckdb_memory_limit) as con:
+        found = match_entry(con, target, plans, settings.link_devices_through_events,
+                            remembered_links(settings, target.entries), kept)
+    remember_found(settings, [found.identity_hits], settings.datasets, run_id)
+    return found
+
+
+def verify_cleared(settings: Settings, target: ClearTarget, written: Written, matches: MatchResult,
+                   kept: pa.Table) -> Verification:
+    with connect(settings.duckdb_memory_limit) as con:
+        return verify_entry(con, target, written, matches, settings.link_devices_through_events, kept)
+
+
+def raw_copies(settings: Settings, target: ClearTarget, matches: MatchResult, read: bool) -> list[RawFile]:
+    if not read:
+        return raw_unchecked(settings.datasets, RAW_NOT_CHECKED)
+    with connect(settings.duckdb_memory_limit) as con:
+        return raw_status(con, target.entries, settings.datasets, settings.link_devices_through_events,
+                          matches.linked_devices)
+
+
+def report_clear(settings: Settings, run: ClearRun, plans: list[DatasetPlan], written: Written,
+                 verification: Verification, held: list[RawFile]) -> dict[str, Any]:
+    path, report = write_clear_report(settings.report_dir, run, plans, written, verification, held)
     return clear_summary(path, report)
 
 
@@ -116,36 +163,73 @@ def wants_delete_raw(settings: Settings, config: DatasetConfig, flag: bool | Non
     return config.delete_raw if config.delete_raw is not None else settings.delete_raw
 
 
-def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw: bool | None = None) -> dict[str, Any]:
+def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw: bool | None = None,
+                 step: Step = direct) -> dict[str, Any]:
     """Guard one batch into a dataset: drop its blacklisted rows, append the rest as a new version.
 
     A batch whose bytes were ingested before is reported as a duplicate and adds nothing. With
     `delete_raw` (or the configuration's), the batch file is deleted once its rows are published.
+    `step` runs each step: `direct` (CLI) or as a Prefect task (`flows/ingest.py`).
     """
     config = settings.dataset(dataset)
+    delete = wants_delete_raw(settings, config, delete_raw)
     started = datetime.now(UTC)
     run_id = new_run_id(started, "ingest")
     tmp_dir = settings.work_dir / "tmp" / run_id
-    link = settings.link_devices_through_events
     try:
         with storage.run_lock(settings.work_dir):
-            job = extract_batch(settings.datasets, config, Path(batch_path), run_id, tmp_dir)
-            snapshot = Registry(settings.blacklist_db).snapshot()
-            stats, outcome, found = None, None, 0
+            job = step("extract", extract_batch)(settings.datasets, config, Path(batch_path), run_id, tmp_dir)
+            snapshot = step("load_blacklist", load_blacklist, retry=True)(settings)
+            stats, outcome, found, deleted = None, None, 0, []
             if job.duplicate is None:
                 entries = snapshot.entries_table()
-                with connect(settings.duckdb_memory_limit) as con:
-                    match, stats = match_batch(con, entries, job, link, remembered_links(settings, entries))
-                    remember_found(settings, [match.identity_hits], settings.datasets, run_id)  # before rows go
-                    outcome = write_batch(job, match, stats, run_id, snapshot.version, format_time(started))
-                    found = verify_written_batch(con, entries, job, outcome, stats, match, link)
-                publish_version(config, outcome)
-            deleted = delete_batch(job, wants_delete_raw(settings, config, delete_raw))
+                matches, stats = step("match", match_batch_and_remember)(settings, entries, job, run_id)
+                outcome = step("purge", write_batch)(job, matches, stats, run_id, snapshot.version,
+                                                     format_time(started))
+                found = step("verify", verify_ingested)(settings, entries, job, outcome, stats, matches)
+                deleted = step("publish", publish_batch)(job, outcome, delete)
+            else:
+                deleted = delete_batch(job, delete)
             run = IngestRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                             snapshot.version, str(settings.config_path))
-            path, report = write_ingest_report(settings.report_dir, run, job, stats, outcome, found, deleted)
+            return step("write_report", report_ingest)(settings, run, job, stats, outcome, found, deleted)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+# The steps of the ingest guard, in the order `ingest_batch` runs them.
+
+
+def load_blacklist(settings: Settings) -> Snapshot:
+    return Registry(settings.blacklist_db).snapshot()
+
+
+def match_batch_and_remember(settings: Settings, entries: pa.Table, job: IngestJob,
+                             run_id: str) -> tuple[MatchResult, IngestStats]:
+    """§3 on the batch with the remembered device links; the links its rows make are kept before
+    those rows are dropped (docs/decisions/0211-remembered-device-links.md)."""
+    with connect(settings.duckdb_memory_limit) as con:
+        found = match_batch(con, entries, job, settings.link_devices_through_events,
+                            remembered_links(settings, entries))
+    remember_found(settings, [found[0].identity_hits], settings.datasets, run_id)
+    return found
+
+
+def verify_ingested(settings: Settings, entries: pa.Table, job: IngestJob, outcome: DatasetOutcome,
+                    stats: IngestStats, matches: MatchResult) -> int:
+    with connect(settings.duckdb_memory_limit) as con:
+        return verify_written_batch(con, entries, job, outcome, stats, matches, settings.link_devices_through_events)
+
+
+def publish_batch(job: IngestJob, outcome: DatasetOutcome, delete: bool) -> list[str]:
+    """Swap the new version in, then delete the consumed batch file when asked."""
+    publish_version(job.config, outcome)
+    return delete_batch(job, delete)
+
+
+def report_ingest(settings: Settings, run: IngestRun, job: IngestJob, stats: IngestStats | None,
+                  outcome: DatasetOutcome | None, found: int, deleted: list[str]) -> dict[str, Any]:
+    path, report = write_ingest_report(settings.report_dir, run, job, stats, outcome, found, deleted)
     return ingest_summary(path, report)
 
 

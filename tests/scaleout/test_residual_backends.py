@@ -81,3 +81,37 @@ def test_an_s3_dataset_is_scanned_object_by_object(s3_server, tmp_path, monkeypa
         ("profiles", "Notes", False, 1), ("events", "DeviceId", True, 1)]
     assert sorted(opened) == sorted(f"s3://{bucket}/lake/{k}" for k in
                                     ("profiles/part-0.parquet", "profiles/part-1.parquet", "events/e.parquet"))
+
+
+def test_an_iceberg_table_is_scanned_in_its_current_data_files(tmp_path, monkeypatch):
+    from pyiceberg.catalog import load_catalog
+
+    catalog = load_catalog("default", type="sql", uri=f"sqlite:///{tmp_path / 'catalog.db'}",
+                           warehouse=(tmp_path / "warehouse").as_uri())
+    catalog.create_namespace("lake")
+    table = catalog.create_table("lake.profiles", schema=SCHEMA)
+    table.append(pa.Table.from_pylist([profile(1, "hanna@example.com")], schema=SCHEMA))
+    table.append(pa.Table.from_pylist([profile(2, "cc: ANNA@example.com")], schema=SCHEMA))
+    (tmp_path / "gdpr-sweep.toml").write_text(f"""
+[sweep]
+work_dir = "work"
+report_dir = "reports"
+blacklist_db = "blacklist.db"
+
+[[datasets]]
+name = "profiles"
+kind = "profiles"
+format = "iceberg"
+path = "{tmp_path / 'warehouse' / 'lake' / 'profiles'}"
+email = "Info.Email"
+user_id = "UserId"
+device_ids = "DeviceIds"
+scope = "Scope"
+iceberg = {{ table = "lake.profiles", catalog_db = "catalog.db" }}
+""")
+    opened = counting(monkeypatch)
+    result = run_scan(load_settings(tmp_path / "gdpr-sweep.toml"), [ANNA])
+    assert [(f.target, f.column, f.blacklist_id, f.rows) for f in result.findings] == [
+        ("profiles", "Notes", "bid-anna", 1)]
+    current = sorted(t.file.file_path.removeprefix("file://") for t in table.scan().plan_files())
+    assert sorted(opened) == current and result.targets[0]["rows"] == 2
