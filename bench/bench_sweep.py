@@ -48,6 +48,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support import prefect_env  # noqa: E402
+from tests.support.lake import two_datasets, write_lake_config  # noqa: E402
+
 NEW_ENTRIES = 10
 SEED = 7
 DAYS = 365
@@ -115,12 +118,13 @@ def reshape_large(scale: Scale) -> dict[str, Any]:
         files = sorted(str(p) for p in (scale.generated / kind).glob("*.parquet"))
         out = scale.data / kind
         out.mkdir(parents=True, exist_ok=True)
+        parts = min(parts, len(files))  # a small scale has a single profiles file
         for i in range(parts):
             chunk = files[i * len(files) // parts:(i + 1) * len(files) // parts]
             con.execute(f"COPY (SELECT * FROM read_parquet($f)) TO '{out / f'part-{i:02d}.parquet'}' "
                         "(FORMAT parquet, COMPRESSION zstd)", {"f": chunk})
     shutil.copyfile(scale.generated / "blacklist.json", scale.data / "blacklist.json")
-    info = {"files": {"events": 16, "profiles": 4}}
+    info = {"files": {k: len(list((scale.data / k).glob("*.parquet"))) for k in ("events", "profiles")}}
     done.write_text(json.dumps(info))
     return info
 
@@ -135,43 +139,11 @@ def split_blacklist(scale: Scale) -> tuple[list[dict], list[dict]]:
 
 def write_config(scale: Scale) -> Path:
     root = scale.root
-    text = f"""
-[sweep]
-work_dir = "{root / 'work'}"
-report_dir = "{root / 'reports'}"
-blacklist_db = "{root / 'blacklist.db'}"
-allow_paths_outside_base = true
-link_devices_through_events = {"true" if scale.shape == "daily" else "false"}
-delete_raw = true
-deadline_hours = 24
-duckdb_memory_limit = "1GB"
-
-[scan]
-schedule = "{os.environ.get('GDPR_SWEEP_BENCH_SCAN', 'weekly')}"  # the residual scan; weekly: the first run scans
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "{scale.landing / 'profiles'}"
-path = "{root / 'clean' / 'profiles'}"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "{scale.landing / 'events'}"
-path = "{root / 'clean' / 'events'}"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
-    path = root / "gdpr-sweep.toml"
-    path.write_text(text)
-    return path
+    sweep = {"work_dir": root / "work", "report_dir": root / "reports", "blacklist_db": root / "blacklist.db",
+             "allow_paths_outside_base": True, "link_devices_through_events": scale.shape == "daily",
+             "delete_raw": True, "deadline_hours": 24, "duckdb_memory_limit": "1GB"}
+    scan = {"schedule": os.environ.get("GDPR_SWEEP_BENCH_SCAN", "weekly")}  # the residual scan; weekly: the first run scans
+    return write_lake_config(root, *two_datasets(scale.landing, root / "clean"), sweep=sweep, scan=scan)
 
 
 def reset_sweep_state(scale: Scale, items: list[dict]) -> None:
@@ -328,11 +300,8 @@ def v_pyarrow(scale: Scale) -> dict[str, Any]:
 
 
 def _prefect_env(scale: Scale) -> None:
-    os.environ["PREFECT_HOME"] = str(scale.root / "prefect-home")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    prefect_env.configure_process(scale.root / "prefect-home", override=True, PREFECT_LOGGING_LEVEL="WARNING",
+                                  PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
 
 
 def _inodes(folder: Path) -> dict[str, int]:

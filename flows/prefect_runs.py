@@ -20,9 +20,9 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.states import Failed, State
 
-from pipelines.assurance import residual_report
 from pipelines.core.errors import SweepError
 from pipelines.reporting import report as reports
+from pipelines.reporting import residual_report
 
 
 def run_tree() -> list[tuple[UUID, str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.assurance import residual_report
 from pipelines.assurance.residual_scan import (
     excluding_held,
     linked_pairs,
@@ -27,7 +26,7 @@ from pipelines.operations.targeted import new_run_id
 from pipelines.registry.holds import HoldStore
 from pipelines.registry.links import remembered_links
 from pipelines.registry.registry import Registry, format_time
-from pipelines.reporting import report_index
+from pipelines.reporting import report_index, residual_report
 
 
 def residual_scan(settings: Settings, fail: bool | None = None) -> dict[str, Any]:

@@ -1,2 +1,2 @@
 """The residual scan: a decoding search of every stored file for blacklisted identities the sweep should
-have removed, its SQL, and its report block."""
+have removed, and its SQL. Its report block is rendered by `pipelines.reporting.residual_report`."""

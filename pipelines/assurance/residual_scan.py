@@ -17,12 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.assurance import residual_report
 from pipelines.assurance.residual import FileScan, Needles, connect_for, needles, scan_file
 from pipelines.config.settings import DatasetConfig, Settings
 from pipelines.core.holds import Hold, holding
 from pipelines.core.model import Entry
 from pipelines.datasets import scaleout, storage
+from pipelines.reporting import residual_report
 
 ADVICE = ("Nothing was deleted. Each finding names a column that holds a blacklisted person outside the "
           "configured identity columns: configure it (a dataset's email / user_id / device_id), or remove "

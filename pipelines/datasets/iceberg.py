@@ -26,28 +26,29 @@ current metadata's metadata log still names the deleted metadata files (as after
 from __future__ import annotations
 
 import hashlib
-import itertools
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
-import numpy as np
-import pyarrow as pa
 
 from pipelines.config.settings import DatasetConfig, S3Settings
 from pipelines.core.errors import DataFileError, SweepError
 from pipelines.core.model import DatasetMatches, DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
 from pipelines.datasets import iceberg_files as files
+from pipelines.datasets.iceberg_commit import (
+    SNAPSHOT_RUN_ID,
+    commit_purge,
+    drop_deleted_entries,
+    has_deleted_bounds,
+)
 from pipelines.datasets.iceberg_files import strip
 from pipelines.datasets.iceberg_search import Needles, search
 from pipelines.datasets.iceberg_table import current_data_files, load_table, open_table, reader_path, relpath
 from pipelines.datasets.iceberg_table import location as table_location
 
-SNAPSHOT_RUN_ID = "gdpr-sweep.run-id"
-"""Snapshot summary property naming the sweep run that made a purge commit (a run id, nothing personal)."""
+
 @dataclass(frozen=True)
 class IcebergOutcome(DatasetOutcome):
     """A purged Iceberg table. `files` are the input data files (rows kept from each); `outputs` the
@@ -57,6 +58,7 @@ class IcebergOutcome(DatasetOutcome):
     snapshot_after: int | None = None
     outputs: tuple[FileOutcome, ...] = ()
     written: tuple[str, ...] = field(default=(), compare=False)
+    run_id: str = ""
     """Locations of the data files this run wrote (relative to the table location)."""
 
 
@@ -90,48 +92,6 @@ def plan_table(config: DatasetConfig, s3: S3Settings | None = None) -> DatasetPl
 # Purge: one copy-on-write commit keyed on row positions
 
 
-def _overwrite_class() -> type:
-    """pyiceberg's overwrite producer, except that the manifest entries recording replaced files as
-    deleted carry no column bounds (they would keep a purged email in the current snapshot's manifests)."""
-    from pyiceberg.manifest import DataFile, ManifestEntry
-    from pyiceberg.table.update.snapshot import _OverwriteFiles
-
-    class _PurgeOverwrite(_OverwriteFiles):  # type: ignore[misc]
-        def _deleted_entries(self) -> list[Any]:
-            return [ManifestEntry.from_args(status=e.status, snapshot_id=e.snapshot_id,
-                                            sequence_number=e.sequence_number,
-                                            file_sequence_number=e.file_sequence_number,
-                                            data_file=_without_bounds(e.data_file, DataFile))
-                    for e in super()._deleted_entries()]
-
-    return _PurgeOverwrite
-
-
-_LOWER_BOUNDS, _UPPER_BOUNDS = 10, 11  # positions in pyiceberg 0.12's DataFile record (checked in tests)
-
-
-def _without_bounds(data_file: Any, cls: type) -> Any:
-    copy = cls(*data_file._data)
-    copy.spec_id = data_file.spec_id
-    copy[_LOWER_BOUNDS] = None
-    copy[_UPPER_BOUNDS] = None
-    return copy
-
-
-def _kept_rows(table: Any, data_file: Any, drop: np.ndarray, expected_rows: int, where: str) -> pa.Table:
-    """The file's rows in the table's current schema, without the rows at positions `drop`."""
-    from pyiceberg.expressions import AlwaysTrue
-    from pyiceberg.io.pyarrow import ArrowScan
-    from pyiceberg.table import FileScanTask
-
-    whole = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue()).to_table([FileScanTask(data_file)])
-    if whole.num_rows != expected_rows:
-        raise SweepError(f"{where}: {whole.num_rows} rows read, {expected_rows} planned; run again")
-    keep = np.ones(whole.num_rows, dtype=bool)
-    keep[np.asarray(drop, dtype=np.int64)] = False
-    return whole.filter(pa.array(keep))
-
-
 def purge_table(plan: DatasetPlan, matches: DatasetMatches, run_id: str, s3: S3Settings | None = None,
                 fs: fsspec.AbstractFileSystem | None = None) -> IcebergOutcome:
     """Remove the matched rows in one overwrite commit (none when nothing matched)."""
@@ -145,56 +105,14 @@ def purge_table(plan: DatasetPlan, matches: DatasetMatches, run_id: str, s3: S3S
                          f"{plan.previous_manifest.get('iceberg_snapshot')} -> {before_id}); run again")
     written: list[str] = []
     if matches.rows_removed:
-        written = _commit_purge(table, plan, matches, run_id, fs)
+        written = commit_purge(table, plan, matches, run_id, fs)
         table = open_table(config, s3)
         fs.invalidate_cache()  # s3fs caches listings; pyiceberg wrote through its own FileIO
-    return _outcome(table, plan, matches, before_id, {relpath(table, w, config) for w in written}, fs)
-
-
-def _commit_purge(table: Any, plan: DatasetPlan, matches: DatasetMatches, run_id: str,
-                  fs: fsspec.AbstractFileSystem) -> list[str]:
-    """Rewrite the files with rows to drop and commit the replacement; the new files' locations. On
-    any failure the files written so far are deleted and the table is as before."""
-    from pyiceberg.exceptions import CommitFailedException
-    from pyiceberg.io.pyarrow import _dataframe_to_data_files
-    from pyiceberg.table.snapshots import Operation
-
-    config = plan.config
-    by_rel = {f.relpath: f for f in plan.files}
-    live = {relpath(table, path, config): df for path, df in current_data_files(table).items()}
-    commit_uuid, counter = uuid.uuid4(), itertools.count(0)
-    written: list[Any] = []
-    try:
-        replaced = []
-        for rel, rows in sorted(matches.drops.items()):
-            if not len(rows):
-                continue
-            kept = _kept_rows(table, live[rel], rows, by_rel[rel].rows, f"dataset {config.name!r}, file {rel}")
-            new = list(_dataframe_to_data_files(table_metadata=table.metadata, df=kept, io=table.io,
-                                                write_uuid=commit_uuid, counter=counter)) if kept.num_rows else []
-            written += new
-            replaced.append((live[rel], new))
-        with table.transaction() as tx:
-            producer = _overwrite_class()(operation=Operation.OVERWRITE if written else Operation.DELETE,
-                                          transaction=tx, io=table.io, commit_uuid=commit_uuid,
-                                          snapshot_properties={SNAPSHOT_RUN_ID: run_id})
-            for old, new in replaced:
-                producer.delete_data_file(old)
-                for df in new:
-                    producer.append_data_file(df)
-            producer.commit()
-    except CommitFailedException:
-        _delete_quietly(fs, [df.file_path for df in written])
-        raise SweepError(f"dataset {config.name!r}: the Iceberg commit failed (a concurrent change to the "
-                         "table); nothing was purged, run again") from None
-    except BaseException:
-        _delete_quietly(fs, [df.file_path for df in written])
-        raise
-    return [df.file_path for df in written]
+    return _outcome(table, plan, matches, before_id, {relpath(table, w, config) for w in written}, fs, run_id)
 
 
 def _outcome(table: Any, plan: DatasetPlan, matches: DatasetMatches, before_id: int | None, new_rel: set[str],
-             fs: fsspec.AbstractFileSystem) -> IcebergOutcome:
+             fs: fsspec.AbstractFileSystem, run_id: str) -> IcebergOutcome:
     """Input files with rows kept from each; output files = the table's data files now."""
     config = plan.config
     by_rel = {f.relpath: f for f in plan.files}
@@ -215,7 +133,7 @@ def _outcome(table: Any, plan: DatasetPlan, matches: DatasetMatches, before_id: 
     outcome = IcebergOutcome(config.name, config.kind, reader_path(table_location(table)), tuple(file_outcomes),
                              dict(matches.by_reason), dict(matches.by_entry),
                              snapshot_before=before_id, snapshot_after=after.snapshot_id if after else None,
-                             outputs=tuple(outputs), written=tuple(sorted(new_rel)))
+                             outputs=tuple(outputs), written=tuple(sorted(new_rel)), run_id=run_id)
     rows_after = sum(o.rows_out for o in outputs if o.relpath in by_rel or o.rewritten)
     if matches.rows_removed and rows_after != outcome.rows_out:
         raise SweepError(f"dataset {config.name!r}: the table holds {rows_after} rows of this run's files after "
@@ -232,14 +150,6 @@ def _sha256(fs: fsspec.AbstractFileSystem, uri: str) -> str:
     except OSError as exc:
         raise DataFileError(f"{uri}: cannot be read ({type(exc).__name__})") from None
     return digest.hexdigest()
-
-
-def _delete_quietly(fs: fsspec.AbstractFileSystem, uris: Iterable[str]) -> None:
-    for uri in uris:
-        try:
-            fs.rm(strip(uri))
-        except OSError:
-            pass  # left for the next run's orphan removal (it holds only kept rows)
 
 
 def verifiable(outcome: DatasetOutcome) -> DatasetOutcome:
@@ -260,8 +170,9 @@ def finish_purge(config: DatasetConfig, outcome: DatasetOutcome, emails: Iterabl
     email is left anywhere under the table location.
 
     Clean-up runs when this run removed rows, when an earlier purge's clean-up is unfinished, or when
-    a file the current metadata does not reference holds an email. Otherwise (a quiet night) nothing
-    is committed or deleted, and the search skips the live data files (verification re-read them).
+    any file but the current snapshot's data files (verification re-read those) holds such an email:
+    older snapshots' files, manifests, metadata, files no metadata references. Otherwise (a quiet
+    night) nothing is committed or deleted.
 
     `emails`: those of entries without a scope; they must be gone from every file. A scoped entry's
     email may rightly survive in rows (and bounds) of other scopes."""
@@ -271,19 +182,21 @@ def finish_purge(config: DatasetConfig, outcome: DatasetOutcome, emails: Iterabl
     location = strip(table_location(table))
     expired = deleted = 0
     unknown_kept: list[str] = []
-    live = frozenset(p for p in files.referenced(table.io, table.metadata_location) if p.endswith(".parquet"))
+    verified = frozenset(strip(p) for p in current_data_files(table))
     clean_up = bool(outcome.rows_removed) or _purged_lineage(table, fs)
-    if not clean_up and search(fs, location, needles, skip=live | _metadata_files(fs, location)):
-        clean_up = True  # an unreferenced file holds an email: delete it if it may be
-    if clean_up:
+    leaks = [] if clean_up else search(fs, location, needles, skip=verified)
+    if clean_up or leaks:
         named = files.history(table.io, table.metadata_location)
+        if has_deleted_bounds(table):  # another engine's delete left bounds in the current manifests
+            drop_deleted_entries(table, getattr(outcome, "run_id", "") or "clean-up")
+            table = open_table(config, s3)
         current = table.current_snapshot()
         old = [s.snapshot_id for s in table.metadata.snapshots if current is None or s.snapshot_id != current.snapshot_id]
         if old:
             table.maintenance.expire_snapshots().by_ids(old).commit()
             expired = len(old)
         deleted, unknown_kept = _delete_unreferenced(config, fs, named, location, now, s3)
-    leaks = search(fs, location, needles, skip=frozenset() if clean_up else live)
+        leaks = search(fs, location, needles)
     if leaks:
         young = set(leaks) & set(unknown_kept)
         raise SweepError(f"dataset {config.name!r}: {len(leaks)} file(s) under the Iceberg table location still "
@@ -292,11 +205,6 @@ def finish_purge(config: DatasetConfig, outcome: DatasetOutcome, emails: Iterabl
                             "(a writer may still commit them): delete them or run again once they are older"
                             if young else "remove the rows with the table's own engine and run again"))
     return IcebergCleanup(expired, deleted, tuple(unknown_kept), len(files.listing(fs, location)))
-
-
-def _metadata_files(fs: fsspec.AbstractFileSystem, location: str) -> frozenset[str]:
-    """Everything but Parquet files under the location (searched anyway by the final search)."""
-    return frozenset(p for p in files.listing(fs, location) if not p.endswith(".parquet"))
 
 
 def _purged_lineage(table: Any, fs: fsspec.AbstractFileSystem) -> bool:

@@ -1,2 +1,2 @@
 """What a run proves: sealed reports (JSON, Markdown, HTML) linked into the hash chain, the report index,
-deadlines, notices, retention-hold records and erasure certificates."""
+deadlines, notices, the residual scan's report block, retention-hold records and erasure certificates."""

@@ -23,10 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.assurance import residual_report
 from pipelines.core.holds import HoldState
 from pipelines.core.identity_hash import key_id, keyed_hash  # noqa: F401  (re-exported: `report.keyed_hash`)
 from pipelines.core.model import DatasetOutcome, Verification
+from pipelines.reporting import residual_report
 from pipelines.reporting.deadline import EntryDeadline, entry_deadlines
 from pipelines.reporting.report_holds import holds_markdown, status_text
 

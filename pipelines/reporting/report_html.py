@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from pipelines.assurance import residual_report
+from pipelines.reporting import residual_report
 from pipelines.reporting.report_holds import holds_html, status_text
 
 REASONS = (("email", "by email", "#1f77b4"), ("user_id", "by user id", "#ff7f0e"),
