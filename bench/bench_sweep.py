@@ -381,13 +381,12 @@ def v_sweep_direct(scale: Scale) -> dict[str, Any]:
 
 def v_sweep_cli(scale: Scale) -> dict[str, Any]:
     """`gdpr-sweep sweep` from start to exit, in its own process, no Prefect server configured."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(scale.root / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "DO_NOT_TRACK": "1"})
+    from tests.support.procs import run_cli
+
+    env = prefect_env.child_env(None, drop=("PREFECT_",), PREFECT_HOME=str(scale.root / "prefect-home"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(scale.root / "gdpr-sweep.toml"),
-                           "sweep"], capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = run_cli(scale.root / "gdpr-sweep.toml", "sweep", env=env, cwd=ROOT, timeout=3600)
     seconds = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
