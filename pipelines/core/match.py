@@ -262,7 +262,7 @@ def check_dataset(ds: DatasetInput) -> dict[str, list[tuple[str, bool]]]:
     first_path: Path | None = None
     paths = list(ds.files.values())
     schemas = read_schemas(paths)  # each footer read once (on S3, in parallel)
-    if ds.config.format == "parquet":  # a table's schema is its log's / metadata's; writers vary file schemas
+    if not ds.table_schema:  # a table format's schema is its log's; writers vary view types per file
         check_sibling_schemas(ds.config.name, paths, schemas)
     for path, schema in zip(paths, schemas, strict=True):
         resolved = check_schema(ds.config, path, schema)

@@ -63,6 +63,10 @@ class DeltaOutcome(DatasetOutcome):
     table_version_after: int = -1
     outputs: tuple[FileOutcome, ...] = ()
 
+    def verifiable(self) -> DatasetOutcome:
+        """The table's active files after the purge, as an outcome with nothing removed."""
+        return DatasetOutcome(self.name, self.kind, self.version, self.outputs, {}, {})
+
 
 @dataclass(frozen=True)
 class DeltaCleanup:
@@ -134,7 +138,7 @@ def plan_table(config: DatasetConfig, storage_options: dict[str, str] | None = N
     files = []
     for rel, (uri, rows) in _active_files(table).items():
         files.append(FilePlan(rel, _local(uri), "clean", rows if rows is not None else _num_rows(uri, fs), None))
-    return DatasetPlan(config, tuple(files), None, {"delta_version": table.version()})
+    return DatasetPlan(config, tuple(files), None, {"delta_version": table.version()}, table_schema=True)
 
 
 def _datafusion_ref(segments: Sequence[tuple[str, bool]], alias: str = "t") -> str:
@@ -253,9 +257,7 @@ def _sha256(path: Any, fs: fsspec.AbstractFileSystem) -> str:
 
 def verifiable(outcome: DatasetOutcome) -> DatasetOutcome:
     """What verification re-reads: for a Delta table its active files after the purge."""
-    if not isinstance(outcome, DeltaOutcome):
-        return outcome
-    return DatasetOutcome(outcome.name, outcome.kind, outcome.version, outcome.outputs, {}, {})
+    return outcome.verifiable()
 
 
 def finish_purge(config: DatasetConfig, outcome: DeltaOutcome, emails: Iterable[str],
