@@ -57,6 +57,13 @@ class Dataset(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.name!r})"
 
+    def check_takes_batches(self) -> None:
+        """ConfigError unless the ingest guard can add a batch to this dataset (`takes_batches`)."""
+        if not self.takes_batches:
+            raise ConfigError(f"dataset {self.config.name!r}: the ingest guard adds batches to local Parquet "
+                              f"folders; this one is a {self.kind_name}: write the batch with your own tools and "
+                              "let the nightly sweep (or ClearUserData) remove blacklisted rows")
+
     # -- reading ---------------------------------------------------------------------------------
 
     @property

@@ -26,7 +26,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from pipelines.config.settings import DatasetConfig, Settings
-from pipelines.core.errors import ConfigError, InputError, SchemaError, SweepError
+from pipelines.core.errors import InputError, SchemaError, SweepError
 from pipelines.core.match import find_matches
 from pipelines.core.model import (
     DatasetInput,
@@ -38,7 +38,6 @@ from pipelines.core.model import (
 )
 from pipelines.core.schemas import read_schema
 from pipelines.datasets import storage
-from pipelines.datasets.factory import open_dataset
 from pipelines.datasets.raw import RawFile, raw_report
 from pipelines.datasets.sweep import write_version
 from pipelines.operations.clear import OPERATIONS_DIR, plan_current, raw_markdown, restore_manifest
@@ -304,7 +303,7 @@ def render_ingest_markdown(report: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The steps, composed by `pipelines.operations.targeted.ingest_batch` and `flows/ingest.py`.
+# The steps, run in order by `pipelines.operations.targeted.ingest_batch` (directly, or as tasks of `flows/ingest.py`).
 
 
 @dataclass(frozen=True)
@@ -322,15 +321,8 @@ class IngestJob:
 
 def extract_batch(settings: Settings, target: DatasetConfig, path: Path, run_id: str,
                   tmp_dir: Path) -> IngestJob:
-    """Plan the target dataset and the profiles datasets (device links), read and check the batch.
-    ConfigError when the target's kind cannot take a batch (`Dataset.takes_batches`)."""
-    dataset = open_dataset(target, settings)
-    if not dataset.takes_batches:
-        raise ConfigError(f"dataset {target.name!r}: the ingest guard adds batches to local Parquet folders; "
-                          f"this one is a {dataset.kind_name}: write the batch to it with your own tools and let "
-                          "the nightly sweep (or ClearUserData) remove blacklisted rows")
-    plans = {c.name: plan_current(settings, c) for c in settings.datasets
-             if c.name == target.name or c.kind == "profiles"}
+    """Plan the target dataset and the profiles datasets (device links), read and check the batch."""
+    plans = {c.name: plan_current(settings, c) for c in settings.datasets if c == target or c.kind == "profiles"}
     current = plans[target.name]
     batch = load_batch(Path(path), target, dataset_schema(current), tmp_dir)
     return IngestJob(target, current, tuple(plans.values()), batch, batch_relpath(run_id, batch),

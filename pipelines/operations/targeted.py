@@ -24,6 +24,7 @@ from pipelines.core.match import connect
 from pipelines.core.model import DatasetOutcome, DatasetPlan, MatchResult, Verification
 from pipelines.core.version import code_version
 from pipelines.datasets import storage
+from pipelines.datasets.factory import open_dataset
 from pipelines.datasets.raw import RawFile, raw_status, raw_unchecked
 from pipelines.datasets.scaleout import open_connection
 from pipelines.datasets.sweep import publish_version
@@ -179,6 +180,7 @@ def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw:
     tmp_dir = settings.work_dir / "tmp" / run_id
     try:
         with storage.run_lock(settings.work_dir):
+            open_dataset(config, settings).check_takes_batches()  # before the batch is read
             job = step("extract", extract_batch)(settings, config, Path(batch_path), run_id, tmp_dir)
             snapshot = step("load_blacklist", load_blacklist, retry=True)(settings)
             stats, outcome, found, deleted = None, None, 0, []

@@ -215,7 +215,7 @@ def test_the_guard_refuses_a_kind_that_takes_no_batch_before_reading_anything(tm
     from dataclasses import replace
 
     from pipelines.core.errors import ConfigError
-    from pipelines.operations.ingest import extract_batch
+    from pipelines.operations.targeted import ingest_batch
 
     (tmp_path / "gdpr-sweep.toml").write_text(CONFIG)
     settings = load_settings(tmp_path / "gdpr-sweep.toml")
@@ -223,4 +223,4 @@ def test_the_guard_refuses_a_kind_that_takes_no_batch_before_reading_anything(tm
     for other, kind in ((replace(events, format="delta"), "Delta table"),
                         (replace(events, url="s3://bucket/events"), "S3 prefix")):
         with pytest.raises(ConfigError, match=f"'events'.*{kind}"):
-            extract_batch(replace(settings, datasets=(other,)), other, tmp_path / "nothing.jsonl", "r1", tmp_path / "t")
+            ingest_batch(replace(settings, datasets=(other,)), "events", tmp_path / "nothing.jsonl")
