@@ -21,7 +21,7 @@ from pipelines.core.errors import DataFileError, SchemaError
 from pipelines.core.holds import HELD_SCHEMA
 from pipelines.core.identity import email_key, id_key, scope_key
 from pipelines.core.model import NEVER_VERIFIED, DatasetInput, DatasetMatches, Entry, MatchResult
-from pipelines.datasets.storage import read_schema, read_schemas
+from pipelines.core.schemas import read_schema, read_schemas
 
 REASONS = {1: "email", 2: "user_id", 3: "linked_device"}
 _RESERVED = {"file_index", "file_row_number"}
