@@ -303,7 +303,7 @@ def render_ingest_markdown(report: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The steps, composed by `pipelines.operations.targeted.ingest_batch` and `flows/ingest.py`.
+# The steps, run in order by `pipelines.operations.targeted.ingest_batch` (directly, or as tasks of `flows/ingest.py`).
 
 
 @dataclass(frozen=True)
