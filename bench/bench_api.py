@@ -19,29 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.lake import dataset, write_lake_config  # noqa: E402
+from tests.support.procs import Server, start_server, stop_server  # noqa: E402
+
 KEY = "bench-key-0123456789abcdef"
 LUA = Path(__file__).resolve().with_name("wrk_api.lua")
-CONFIG = """
-[sweep]
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-path = "clean/profiles"
-email = "Info.Email"
-"""
 
 
 def ensure_wrk() -> str:
@@ -56,21 +49,10 @@ def ensure_wrk() -> str:
     raise SystemExit("bench_api: wrk is missing: install it with `sudo apt-get install -y wrk` (Debian package)")
 
 
-def start(work: Path) -> tuple[subprocess.Popen, str]:
-    (work / "gdpr-sweep.toml").write_text(CONFIG)
-    env = {**os.environ, "GDPR_SWEEP_API_KEY": KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "gdpr_sweep", "--config", str(work / "gdpr-sweep.toml"), "serve",
-                             "--port", "0"], cwd=work, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    url = re.search(r"http://\S+", proc.stdout.readline()).group(0)
-    with httpx.Client(base_url=url, trust_env=False) as c:
-        for _ in range(600):
-            try:
-                if c.get("/healthz").status_code == 200:
-                    return proc, url
-            except httpx.TransportError:
-                time.sleep(0.05)
-    raise SystemExit("server did not become healthy")
+def start(work: Path) -> Server:
+    """`gdpr-sweep serve` on a free loopback port (tests/support/procs.py), one profiles dataset."""
+    write_lake_config(work, dataset("profiles", "profiles", email="Info.Email"))
+    return start_server(work, KEY, keep_log=False)
 
 
 def seed(url: str) -> None:
@@ -108,7 +90,8 @@ def main() -> None:
     wrk = ensure_wrk()
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-api-"))
     work.mkdir(parents=True, exist_ok=True)
-    proc, url = start(work)
+    server = start(work)
+    url = server.url
     rows, writes = [], 0
     try:
         seed(url)
@@ -118,8 +101,7 @@ def main() -> None:
             rows.append(f"| {name} | {r['requests']} | {args.connections} | {r['seconds']:.1f} | {r['rps']:.0f} | "
                         f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['non2xx']} |")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(server)
     stored = written(work / "blacklist.db")
     if not args.keep and args.dir is None:
         shutil.rmtree(work, ignore_errors=True)

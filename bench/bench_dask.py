@@ -30,38 +30,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support import prefect_env  # noqa: E402
+
 VARIANTS = {"local": ("local", 1), "dask-1": ("dask", 1), "dask-2": ("dask", 2)}
-CONFIG = """
-[sweep]
-work_dir = "{root}/work"
-report_dir = "{root}/reports"
-blacklist_db = "{root}/blacklist.db"
-allow_paths_outside_base = true
-task_runner = "{runner}"
-dask_workers = {workers}
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "{root}/raw/profiles"
-path = "{root}/clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "{root}/raw/events"
-path = "{root}/clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
-
-
 def ensure_data(data: Path, millions: int) -> None:
     if (data / "blacklist.json").exists():
         return
@@ -81,17 +52,16 @@ def prepare(root: Path, data: Path, runner: str, workers: int) -> Path:
             os.link(f, root / "raw" / kind / f.name)
     items = json.loads((data / "blacklist.json").read_text())["items"][:10_000]
     Registry(root / "blacklist.db").import_optimizely({"items": items})
-    config = root / "gdpr-sweep.toml"
-    config.write_text(CONFIG.format(root=root, runner=runner, workers=workers))
-    return config
+    from tests.support.lake import two_datasets, write_lake_config
+
+    sweep = {"work_dir": root / "work", "report_dir": root / "reports", "blacklist_db": root / "blacklist.db",
+             "allow_paths_outside_base": True, "task_runner": runner, "dask_workers": workers}
+    return write_lake_config(root, *two_datasets(root / "raw", root / "clean"), sweep=sweep)
 
 
 def run_variant(root: Path, config: Path) -> dict[str, Any]:
-    os.environ["PREFECT_HOME"] = str(root / "prefect-home")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    prefect_env.configure_process(root / "prefect-home", override=True, PREFECT_LOGGING_LEVEL="WARNING",
+                                  PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
     t0 = time.perf_counter()
     from prefect import flow
 

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
@@ -35,14 +34,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.procs import free_port  # noqa: E402
+
 NEW_ENTRIES = 10
 SEED = 7
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def generate(data: Path, events: int, entries: int, days: int) -> None:
@@ -169,7 +164,7 @@ def main() -> None:
                 from moto.server import ThreadedMotoServer
 
                 logging.getLogger("werkzeug").setLevel(logging.ERROR)
-                port = _free_port()
+                port = free_port()
                 server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
                 server.start()
                 s3 = S3Settings(endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1",

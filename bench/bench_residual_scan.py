@@ -32,34 +32,9 @@ from pipelines.core.match import connect, find_matches  # noqa: E402
 from pipelines.datasets import storage  # noqa: E402
 from pipelines.datasets.sweep import plan_dataset, publish_version, verify_versions, write_version  # noqa: E402
 from pipelines.registry.registry import Registry  # noqa: E402
+from tests.support.lake import lake_toml, two_datasets  # noqa: E402
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-duckdb_memory_limit = "4GB"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "sample/profiles"
-path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "sample/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_toml(*two_datasets("sample"), sweep={"duckdb_memory_limit": "4GB"})
 
 
 def full_sweep(settings: Settings, run_id: str) -> tuple[float, int, list[tuple[str, str]]]:

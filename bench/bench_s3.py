@@ -38,6 +38,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support import prefect_env  # noqa: E402
+from tests.support.procs import free_port  # noqa: E402
+
 NEW_ENTRIES = 10
 SEED = 7
 DAYS = 365
@@ -60,42 +63,6 @@ def _count_requests() -> None:
 
     s3fs.S3FileSystem._call_s3 = counted  # type: ignore[method-assign]
     s3fs.S3FileSystem.call_s3 = fsspec.asyn.sync_wrapper(counted)  # type: ignore[method-assign]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-CONFIG = """
-[sweep]
-work_dir = "{root}/work"
-report_dir = "{root}/reports"
-blacklist_db = "{root}/blacklist.db"
-allow_paths_outside_base = true
-link_devices_through_events = true
-delete_raw = false
-duckdb_memory_limit = "1GB"
-{s3}
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-{profiles}
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-{events}
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
 
 
 def generate(data: Path, events: int, entries: int) -> None:
@@ -126,18 +93,18 @@ def upload(endpoint: str, bucket: str, data: Path) -> int:
 
 def settings_for(kind: str, root: Path, data: Path, endpoint: str, bucket: str):  # type: ignore[no-untyped-def]
     from pipelines.config.settings import load_settings
+    from tests.support.lake import events, profiles, s3_table, two_datasets, write_lake_config
 
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
+    sweep = {"work_dir": root / "work", "report_dir": root / "reports", "blacklist_db": root / "blacklist.db",
+             "allow_paths_outside_base": True, "link_devices_through_events": True, "delete_raw": False,
+             "duckdb_memory_limit": "1GB"}
     if kind == "s3":
-        s3 = (f'[s3]\nendpoint_url = "{endpoint}"\nregion = "us-east-1"\naccess_key_id = "bench"\n'
-              'secret_access_key = "bench"\n')
-        profiles, events = (f'path = "s3://{bucket}/lake/{n}"' for n in ("profiles", "events"))
+        datasets = [profiles(f"s3://{bucket}/lake/profiles"), events(f"s3://{bucket}/lake/events")]
+        path = write_lake_config(root, *datasets, sweep=sweep, s3=s3_table(endpoint, key="bench"))
     else:
-        s3 = ""
-        profiles, events = (f'source = "{data / n}"\npath = "{root / "clean" / n}"' for n in ("profiles", "events"))
-    path = root / "gdpr-sweep.toml"
-    path.write_text(CONFIG.format(root=root, s3=s3, profiles=profiles, events=events))
+        path = write_lake_config(root, *two_datasets(data, root / "clean"), sweep=sweep)
     return load_settings(path)
 
 
@@ -209,7 +176,7 @@ def main() -> None:
     parser.add_argument("--events", type=float, default=2, help="millions of events")
     parser.add_argument("--entries", type=int, default=1000, help="blacklist entries in the full sweep")
     args = parser.parse_args()
-    os.environ.setdefault("PREFECT_HOME", str(args.work / "prefect"))
+    prefect_env.configure_process(args.work / "prefect")
     events = int(args.events * 1_000_000)
     data = args.work / f"data-{events}-{args.entries}"
     generate(data, events, args.entries)
@@ -218,7 +185,7 @@ def main() -> None:
     from pipelines.datasets import objectstore
     from pipelines.registry.registry import Registry
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"

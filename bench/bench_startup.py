@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +32,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.support.prefect_env import child_env, process_defaults  # noqa: E402
+from tests.support.procs import COMMAND, free_port  # noqa: E402
+
 PY = sys.executable
 TEMPORARY_API = """
 import sys
@@ -56,12 +58,8 @@ print("RESULT " + json.dumps({"steps_seconds": round(direct, 2), "flow_seconds":
 
 
 def env(api_url: str | None, home: Path) -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    out.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "PREFECT_LOGGING_LEVEL": "WARNING"})
-    if api_url:
-        out["PREFECT_API_URL"] = api_url
-    return out
+    return child_env(api_url or None, drop=("PREFECT_",), **process_defaults(home),
+                     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180", PREFECT_LOGGING_LEVEL="WARNING")
 
 
 def template(work: Path) -> Path:
@@ -100,9 +98,7 @@ def timed(argv: list[str], environ: dict[str, str], cwd: Path) -> dict[str, Any]
 
 
 def start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     home = work / "server-home"
     home.mkdir(parents=True, exist_ok=True)
@@ -119,7 +115,7 @@ def start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def run_round(work: Path, url: str) -> dict[str, dict[str, Any]]:
-    cli = [PY, "-m", "gdpr_sweep", "--config"]
+    cli = [*COMMAND, "--config"]
     out = {}
     config = fresh(work, "no-server")
     out["cli_no_server"] = timed([*cli, str(config), "sweep"], env(None, work / "home-none"), config.parent)

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 
 import pytest
 
+from tests.support import prefect_env
+from tests.support.hypothesis_profiles import register_profiles
+
 # Prefect reads these at import: keep its home out of the user's ~/.prefect, and quiet offline.
-_PREFECT_HOME = tempfile.mkdtemp(prefix="gdpr-sweep-prefect-")
-os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+prefect_env.configure_process(tempfile.mkdtemp(prefix="gdpr-sweep-prefect-"))
+register_profiles()
 
 
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One real Prefect API (SQLite, migrated once) for every flow test."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_env.temporary_api():
         yield

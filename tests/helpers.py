@@ -13,6 +13,7 @@ from pipelines.config.settings import DatasetConfig
 from pipelines.core.match import connect, entries_table, find_matches
 from pipelines.core.model import Entry
 from pipelines.datasets.sweep import plan_dataset, publish_version, verify_versions, write_version
+from tests.support.lake import lake_toml, two_datasets
 
 INFO = pa.struct([("Email", pa.string()), ("Country", pa.string())])
 USER = pa.struct([("Name", pa.string()), ("Email", pa.string()), ("UserId", pa.string())])
@@ -115,28 +116,4 @@ def lake_config(source_root: str | None = "raw") -> str:
 
     `source_root` is where raw snapshots land (`<root>/profiles`, `<root>/events`); None: no source.
     """
-    sources = {ds: f'source = "{source_root}/{ds}"\n' if source_root else "" for ds in ("profiles", "events")}
-    return f"""
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-{sources["profiles"]}path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-{sources["events"]}path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+    return lake_toml(*two_datasets(source_root))

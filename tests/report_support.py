@@ -19,6 +19,7 @@ from pipelines.registry.registry import Record, Registry, format_time
 from pipelines.reporting import report as reports
 from pipelines.reporting.audit import write_audit_report
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, sweep, write
+from tests.support.lake import two_datasets, write_lake_config
 
 SECRET = b"test-report-secret-0123456789abcdef"
 
@@ -28,39 +29,11 @@ PEOPLE = {
     "cleo": {"email": "cleo.keep@example.net", "name": "Cleo Keep", "user_id": "u-cleo", "device": "dev-cleo-3"},
 }
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-delete_raw = {delete_raw}
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "raw/profiles"
-path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "raw/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
 
 
-def write_config(root: Path, delete_raw: bool = False) -> Path:
-    path = root / "gdpr-sweep.toml"
-    path.write_text(CONFIG.format(delete_raw=str(delete_raw).lower()))
-    return path
+def write_config(root: Path, delete_raw: bool = False, *more: dict[str, Any], **sweep: Any) -> Path:
+    """The two-dataset lake (raw snapshots under raw/) plus `more` datasets, `[sweep]` keys from `sweep`."""
+    return write_lake_config(root, *two_datasets(), *more, sweep={"delete_raw": delete_raw, **sweep})
 
 
 def write_raw(root: Path, day: str = "2026-11-01") -> None:

@@ -18,6 +18,8 @@ KIND = "residual_scan"
 DOC_NAME = "residual-scan.json"
 REPORT_VERSION = 1
 MAX_ROWS = 500
+HELD_NOTE = ("Kept under a retention hold, not residuals: an active hold keeps these entries' rows in these "
+             "datasets on purpose (docs/decisions/0271-retention-holds.md).")
 
 
 def last_scan_at(report_dir: Path) -> str | None:
@@ -73,6 +75,12 @@ def markdown(block: dict[str, Any] | None) -> list[str]:
                   "| --- | --- | --- | --- | --- | ---: |"]
         lines += [f"| {f['target']} | `{f['column']}` | {'yes' if f['configured'] else 'no'} | {f['match']} | "
                   f"{f['blacklist_id']} | {f['rows']} |" for f in block["findings"][:MAX_ROWS]]
+    held = block.get("held_findings") or []
+    if held:
+        lines += ["", HELD_NOTE, "", "| dataset | column | found by | BlacklistId | rows | retention hold |",
+                  "| --- | --- | --- | --- | ---: | --- |"]
+        lines += [f"| {f['target']} | `{f['column']}` | {f['match']} | {f['blacklist_id']} | {f['rows']} | "
+                  f"{f['hold_id']} |" for f in held[:MAX_ROWS]]
     return lines
 
 
@@ -95,8 +103,20 @@ def html(block: dict[str, Any] | None) -> str:
                 f"<td class=id>{escape(f['blacklist_id'])}</td><td class=n>{f['rows']:,}</td></tr>"
                 for f in block["findings"][:MAX_ROWS]]
         out.append("</table>")
+    out.append(_held_html(block.get("held_findings") or []))
     out += [f"<p class=\"note\">Not scanned: {escape(s)}</p>" for s in block.get("not_scanned", [])]
     return "".join(out)
+
+
+def _held_html(held: list[dict[str, Any]]) -> str:
+    """Findings where an active retention hold keeps the entry's rows (`held_findings`): shown, not residuals."""
+    if not held:
+        return ""
+    rows = [f"<tr><td>{escape(f['target'])}</td><td class=mono>{escape(f['column'])}</td><td>{escape(f['match'])}</td>"
+            f"<td class=id>{escape(f['blacklist_id'])}</td><td class=n>{f['rows']:,}</td>"
+            f"<td class=id>{escape(f['hold_id'])}</td></tr>" for f in held[:MAX_ROWS]]
+    return (f"<p class=\"note\">{escape(HELD_NOTE)}</p><table><tr><th>dataset</th><th>column</th><th>found by</th>"
+            "<th>BlacklistId</th><th class=n>rows</th><th>retention hold</th></tr>" + "".join(rows) + "</table>")
 
 
 def table_rows(block: dict[str, Any] | None) -> list[dict[str, Any]]:

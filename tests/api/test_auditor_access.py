@@ -5,8 +5,6 @@ blacklist, and the blacklist key is refused where only reports are needed."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 
 from tests.api.conftest import KEY, Server, start_server, stop_server
 from tests.report_support import PEOPLE, Lake, personal_strings
+from tests.support.procs import run_cli
 
 AUDITOR = "auditor-key-abcdefghijklmnop"
 BLACKLIST_ROUTES = [
@@ -121,8 +120,7 @@ def test_without_an_auditor_key_no_report_is_served_and_one_key_cannot_serve_bot
     (tmp_path / "gdpr-sweep.toml").write_text((server.root / "gdpr-sweep.toml").read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith("GDPR_SWEEP_")}
     env.update(GDPR_SWEEP_API_KEY=KEY, GDPR_SWEEP_AUDITOR_KEY=KEY)
-    same = subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(tmp_path / "gdpr-sweep.toml"),
-                           "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=120)
+    same = run_cli(tmp_path / "gdpr-sweep.toml", "serve", "--port", "0", env=env, timeout=120)
     assert same.returncode == 2 and "auditor key must differ" in same.stderr
     assert KEY not in same.stderr + same.stdout
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 
 import httpx
 import pytest
 
 from tests.api.conftest import CONFIG, KEY, start_server, stop_server
+from tests.support.procs import run_cli
 
 ID = str(uuid.uuid4())
 EVERY_ROUTE = [
@@ -162,8 +161,7 @@ def test_serve_refuses_unsafe_or_unclear_setups(tmp_path, env_key, args, expecte
     env = {"PATH": "/usr/bin:/bin"}
     if env_key:
         env["GDPR_SWEEP_API_KEY"] = env_key
-    proc = subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(tmp_path / "gdpr-sweep.toml"),
-                           "serve", "--port", "0", *args], capture_output=True, text=True, env=env, timeout=60)
+    proc = run_cli(tmp_path / "gdpr-sweep.toml", "serve", "--port", "0", *args, env=env, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr and proc.stderr.count("\n") == 1
 

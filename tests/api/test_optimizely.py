@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from pipelines.config.settings import load_settings
 from pipelines.datasets import storage
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, read_dataset, write
+from tests.support.procs import run_cli
 
 # The POST body byte for byte as the source document prints it (trailing spaces included). The page's
 # address went through an email obfuscator ("[email\u00a0protected]"), which is not an email: the API
@@ -157,8 +157,9 @@ def test_unknown_query_parameters_are_named_only_when_plain(client):
 
 def test_same_store_as_the_cli(server, client):
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(server.config), *args],
-                              capture_output=True, text=True, timeout=120, check=True)
+        proc = run_cli(server.config, *args, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc
 
     from_cli = json.loads(cli("blacklist", "add", "--email", "cli-added@example.com").stdout)
     listed = client.get("/api/v1.0/blacklists", params={"$filter": "Email eq 'cli-added@example.com'"}).json()

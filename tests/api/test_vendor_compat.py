@@ -4,11 +4,11 @@ real `gdpr-sweep serve` process (docs/decisions/0232-vendor-api-compatibility.md
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 
 import pytest
+
+from tests.support.procs import run_cli
 
 BLACKLISTS = "/api/v1.0/blacklists"
 
@@ -155,12 +155,11 @@ def test_deliverable_emails_are_accepted(client, email):
 
 
 def test_the_cli_and_imports_refuse_the_same_emails(server, tmp_path):
-    base = [sys.executable, "-m", "gdpr_sweep", "--config", str(server.config)]
-    add = subprocess.run([*base, "blacklist", "add", "--email", "a@@example.com"], capture_output=True, text=True)
+    add = run_cli(server.config, "blacklist", "add", "--email", "a@@example.com")
     assert add.returncode == 2 and "invalid email" in add.stderr and "Traceback" not in add.stderr
     doc = tmp_path / "list.json"
     doc.write_text(json.dumps({"items": [{"Email": "fine@example.com"}, {"Email": "x@\U0001f600.com"}]}))
-    imported = subprocess.run([*base, "blacklist", "import", str(doc)], capture_output=True, text=True)
+    imported = run_cli(server.config, "blacklist", "import", str(doc))
     assert imported.returncode == 2 and "invalid email" in imported.stderr
     assert server.registry.list(email="fine@example.com").total == 0  # all or nothing
 

@@ -1,25 +1,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-MINIMAL_CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
+from tests.support.lake import dataset, lake_toml
+from tests.support.procs import run_cli as run_gdpr_sweep
 
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-path = "clean/profiles"
-email = "Info.Email"
-"""
+MINIMAL_CONFIG = lake_toml(dataset("profiles", "profiles", email="Info.Email"))
 
 
 @dataclass
@@ -40,8 +30,7 @@ def run_cli(tmp_path):
     config.write_text(MINIMAL_CONFIG)
 
     def run(*args: str, cwd: Path = tmp_path) -> Result:
-        proc = subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(config), *args],
-                              capture_output=True, text=True, cwd=cwd, timeout=120)
+        proc = run_gdpr_sweep(config, *args, cwd=cwd, timeout=120)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     return run

@@ -6,13 +6,12 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 
 import pytest
 
 from pipelines.config.report_secret import ENV_SECRET, ENV_SECRET_FILE, report_secret
 from tests.report_support import PEOPLE, SECRET, Lake, personal_strings
+from tests.support.procs import run_cli
 
 
 @pytest.fixture
@@ -30,9 +29,7 @@ def cli(lake, *args, secret: bytes | None = SECRET, env: dict[str, str] | None =
     if secret is not None:
         environ[ENV_SECRET] = secret.decode()
     environ.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(lake.config), "report", *args],
-                          capture_output=True, text=True, cwd=lake.root, env=environ, timeout=120)
-    return proc
+    return run_cli(lake.config, "report", *args, env=environ, cwd=lake.root, timeout=120)
 
 
 def runs(lake):

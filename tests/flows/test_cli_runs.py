@@ -6,9 +6,7 @@ server, named `gdpr_sweep-<run_id>`. Both give the same cleaned data and the sam
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,6 +15,8 @@ from gdpr_sweep.demo import prepare_demo
 from pipelines.config.settings import load_settings
 from pipelines.datasets import storage
 from tests.helpers import lake_config
+from tests.support.prefect_env import child_env
+from tests.support.procs import run_cli
 
 
 def _lake(root: Path):
@@ -28,10 +28,8 @@ def _lake(root: Path):
 
 
 def _sweep(settings, **env: str) -> tuple[subprocess.CompletedProcess, dict]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    base.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", **env})
-    proc = subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(settings.config_path), "sweep"],
-                          capture_output=True, text=True, env=base, cwd=settings.config_path.parent, timeout=300)
+    base = child_env(None, drop=("PREFECT_",), **env)
+    proc = run_cli(settings.config_path, "sweep", env=base)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (path,) = sorted(settings.report_dir.glob("*/report.json"))
     return proc, json.loads(path.read_text())

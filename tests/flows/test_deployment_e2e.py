@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,8 @@ import pytest
 from gdpr_sweep.demo import prepare_demo
 from pipelines.config.settings import load_settings
 from pipelines.registry.registry import Registry
+from tests.support.prefect_env import child_env, process_defaults
+from tests.support.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -48,12 +49,6 @@ def readme_block(marker: str) -> str:
     section = text[start:text.index("\n## ", start + 1)]  # up to the next top-level section
     (block,) = [b for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S) if marker in b]
     return block
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -194,14 +189,13 @@ def test_readme_deployment_sequence_end_to_end(checkouts, webhook, tmp_path):
     emails = [r.email for r in entries if r.email and r.scope is None]
     assert emails
 
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     server_block, worker_block, run_block = (readme_block(m).replace("4200", str(port)) for m in (
         "prefect server start", "prefect worker start", "prefect deployment run gdpr_sweep_nightly/nightly"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GDPR_SWEEP_"))}
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_WORKER_QUERY_SECONDS="1",
-               PREFECT_WORKER_PREFETCH_SECONDS="5", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
-               PREFECT_HOME=str(tmp_path / "client-home"), GDPR_SWEEP_API_WAIT_SECONDS="600")
+    env = child_env(None, drop=("PREFECT_", "GDPR_SWEEP_"), **process_defaults(tmp_path / "client-home"),
+                    PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5",
+                    GDPR_SWEEP_API_WAIT_SECONDS="600")
     logs = tmp_path / "logs"
     exports = "\n".join(line for line in server_block.splitlines() if line.startswith("export "))
     server = work = None

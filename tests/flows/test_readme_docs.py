@@ -159,17 +159,15 @@ def test_readme_names_every_deployment_with_every_parameter():
 
 def test_prefect_setup_says_when_no_api_answers(tmp_path):
     """scripts/prefect-setup's pool step gives up with one line (exit 2) when nothing listens."""
-    import os
-    import socket
     import subprocess
     import sys
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_HOME=str(tmp_path / "home"),
-               GDPR_SWEEP_API_WAIT_SECONDS="1", DO_NOT_TRACK="1")
+    from tests.support.prefect_env import child_env
+    from tests.support.procs import free_port
+
+    port = free_port()  # closed again: nothing listens there
+    env = child_env(f"http://127.0.0.1:{port}/api", drop=("PREFECT_",), PREFECT_HOME=str(tmp_path / "home"),
+                    GDPR_SWEEP_API_WAIT_SECONDS="1")
     done = subprocess.run([sys.executable, "-m", "flows.deploy_steps"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import duckdb
 import pytest
@@ -16,6 +13,8 @@ from pipelines.registry.registry import Registry
 from pipelines.reporting import chain
 from tests.flows.test_sweep_flow import CONFIG as DEMO_CONFIG
 from tests.report_support import PEOPLE, personal_strings, set_created_at, write_config, write_raw
+from tests.support.prefect_env import child_env, current_api_url
+from tests.support.procs import run_cli
 
 
 def artifacts_of(state):
@@ -122,12 +121,8 @@ def test_an_entry_older_than_24_hours_whose_data_is_still_held_fails_the_run(pre
 
 
 def test_gdpr_sweep_command_exits_1_on_a_missed_deadline(prefect_harness, overdue_lake):
-    from prefect.settings import PREFECT_API_URL
-
     settings, _ = overdue_lake
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    proc = subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(settings.config_path), "sweep"],
-                          capture_output=True, text=True, env=env, cwd=settings.config_path.parent, timeout=300)
+    proc = run_cli(settings.config_path, "sweep", env=child_env(current_api_url()))
     assert proc.returncode == 1, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("gdpr-sweep: error: deadline missed: 1 blacklist entry older"), last

@@ -4,14 +4,14 @@ the run failed when configured so, the weekly schedule, and `gdpr-sweep scan` in
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from pipelines.config.settings import load_settings
 from pipelines.reporting import chain
 from tests.flows.test_report_flow import artifacts_of
 from tests.helpers import EVENT_SCHEMA, make_event, write
 from tests.report_support import PEOPLE, Lake, write_config
+from tests.support.prefect_env import child_env, current_api_url
+from tests.support.procs import run_cli
 
 
 def test_nightly_scan_reports_residuals_everywhere_and_fails_the_run(prefect_harness, tmp_path):
@@ -55,8 +55,7 @@ def test_nightly_scan_reports_residuals_everywhere_and_fails_the_run(prefect_har
 
     # on demand: `gdpr-sweep scan`, exit 1 under fail_on_residuals, a chained report, listed
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(config), *args],
-                              capture_output=True, text=True, timeout=300)
+        return run_cli(config, *args, env=child_env(current_api_url()))  # the harness's API: no second one
     scanned = cli("scan")
     assert scanned.returncode == 1 and "gdpr-sweep: error: residuals found" in scanned.stderr
     summary = json.loads(scanned.stdout)

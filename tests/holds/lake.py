@@ -7,18 +7,10 @@ from pathlib import Path
 
 from pipelines.config.settings import Settings, load_settings
 from tests.helpers import EVENT_SCHEMA, make_event, write
-from tests.report_support import CONFIG, PEOPLE, write_raw
+from tests.report_support import PEOPLE, write_config, write_raw
+from tests.support.lake import events
 
-ORDERS = """
-[[datasets]]
-name = "orders"
-kind = "events"
-source = "raw/orders"
-path = "clean/orders"
-email = "User.Email"
-user_id = "User.UserId"
-scope = "Scope"
-"""
+ORDERS = events("clean/orders", "raw/orders", name="orders", device_id=None)
 
 
 def orders_rows() -> list[dict]:
@@ -31,8 +23,7 @@ def orders_rows() -> list[dict]:
 
 
 def three_dataset_lake(root: Path) -> Settings:
-    config = root / "gdpr-sweep.toml"
-    config.write_text(CONFIG.format(delete_raw="true") + ORDERS)
+    config = write_config(root, True, ORDERS)
     write_raw(root)
     write(root / "raw" / "orders" / "orders-0000.parquet", orders_rows(), EVENT_SCHEMA)
     return load_settings(config)

@@ -157,11 +157,7 @@ PIPELINES_ALLOWED: dict[str, set[str]] = {
 }
 # Arrows against that order that are known and not yet removed, each with its reason. The test fails
 # when one of them is gone, so the list stays exact.
-PIPELINES_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("pipelines.core.match", "pipelines.datasets.storage"):
-        "match checks each file's schema before DuckDB scans it and reads the footers with "
-        "storage.read_schema(s); to go once the Dataset interface reads schemas (pipelines/datasets/)",
-}
+PIPELINES_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def subpackage(module: str) -> str:
@@ -250,3 +246,36 @@ def test_every_reference_resolves_inside_the_repository() -> None:
         outside += [f"{rel}: {word}" for word in ("SPEC §", "NOTES.md", "/work/shared") if word in text]
     assert not broken, "references to missing files: " + "; ".join(broken)
     assert not outside, "references to files outside the repository: " + "; ".join(outside)
+
+
+ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
+
+
+def unnamed_modules(text: str, paths: list[Path]) -> list[str]:
+    """The modules `text` does not name: a module by its path (`pipelines/core/match.py`), a package's
+    `__init__.py` by its folder (`pipelines/core/`) or its own path."""
+    missing = []
+    for path in paths:
+        rel = path.relative_to(ROOT).as_posix()
+        folder = path.parent.relative_to(ROOT).as_posix() + "/"
+        if f"`{rel}`" not in text and not (path.name == "__init__.py" and f"`{folder}`" in text):
+            missing.append(rel)
+    return missing
+
+
+def test_the_module_check_finds_an_unnamed_module() -> None:
+    paths = [ROOT / "pipelines/core/match.py", ROOT / "pipelines/core/__init__.py", ROOT / "flows/sweep.py"]
+    assert unnamed_modules("`pipelines/core/` holds `pipelines/core/match.py`", paths) == ["flows/sweep.py"]
+
+
+def test_architecture_names_every_module() -> None:
+    missing = unnamed_modules(ARCHITECTURE.read_text(encoding="utf-8"), sorted(modules().values()))
+    assert not missing, ("docs/ARCHITECTURE.md (\"Modules\") does not name: " + ", ".join(missing)
+                         + "; add a row with the module's path and what it holds")
+
+
+def test_architecture_states_the_pipelines_order_the_test_checks() -> None:
+    """The table of docs/ARCHITECTURE.md "Layers inside pipelines/" is PIPELINES_ALLOWED."""
+    rows = re.findall(r"^\| `(\w+)` \| (.+) \|$", ARCHITECTURE.read_text(encoding="utf-8"), re.MULTILINE)
+    stated = {name: set(re.findall(r"`(\w+)`", allowed)) for name, allowed in rows if name in PIPELINES_ALLOWED}
+    assert stated == PIPELINES_ALLOWED

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -13,6 +11,7 @@ from pipelines.operations.targeted import clear_user_data, ingest_batch
 from pipelines.reporting import chain
 from tests.helpers import EVENT_SCHEMA, make_event, write
 from tests.report_support import PEOPLE, Lake
+from tests.support.procs import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +101,7 @@ def test_an_operation_report_slipped_in_is_named(reports):
 def test_report_list_and_verify_cover_operations(mixed):
     lake, _ = mixed
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(lake.config), "report", *args],
-                              capture_output=True, text=True, timeout=120)
+        return run_cli(lake.config, "report", *args, timeout=120)
     listed = cli("list", "--json")
     assert listed.returncode == 0, listed.stderr
     items = json.loads(listed.stdout)["items"]

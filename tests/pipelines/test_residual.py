@@ -15,6 +15,7 @@ from pipelines.assurance import residual
 from pipelines.assurance.residual_scan import run_scan
 from pipelines.config.settings import load_settings
 from pipelines.core.model import Entry
+from tests.support.lake import events, lake_toml
 
 ANNA = Entry("bid-anna", "anna@example.com", "u-anna-42", None)
 SCOPED = Entry("bid-shop", "zoe@example.org", None, "shop")
@@ -57,21 +58,7 @@ ROWS = [
     event(9, Scope="other", ContactEmail="zoe@example.org"),
 ]
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "events"
-kind = "events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_toml(events())
 
 
 @pytest.fixture
@@ -157,7 +144,7 @@ def test_each_file_is_opened_once_and_read_alike_for_one_entry_or_five_hundred(l
 
 def test_folders_under_a_lake_root_that_are_no_dataset_are_scanned_for_unscoped_entries(lake, tmp_path):
     config = tmp_path / "gdpr-sweep.toml"
-    config.write_text(CONFIG + '\n[scan]\nlake_roots = ["."]\n')
+    config.write_text(lake_toml(events(), scan={"lake_roots": ["."]}))
     exports = tmp_path / "exports" / "day=2026-11-01"
     exports.mkdir(parents=True)
     pq.write_table(pa.table({"note": ["call ANNA@example.com", "zoe@example.org"]}), exports / "x.parquet")
@@ -198,3 +185,27 @@ def test_string_view_columns_as_delta_rs_writes_them_are_searched(tmp_path):
     assert pq.read_schema(folder / "part-0.parquet").field("DeviceId").type == pa.string_view()
     result = run_scan(load_settings(tmp_path / "gdpr-sweep.toml"), [ANNA])
     assert by_column(result, "bid-anna") == {("Notes[]", "email"): 1}
+
+
+def test_findings_kept_under_a_retention_hold_are_shown_in_the_markdown_and_html_pages():
+    """`held_findings` are not residuals, but the pages show them (with the hold) as the JSON does."""
+    from pipelines.assurance.residual_scan import excluding_held
+    from pipelines.core.holds import Hold
+    from pipelines.reporting import residual_report
+
+    finding = {"kind": "dataset", "target": "orders", "column": "Billing.Contact", "configured": False,
+               "match": "email", "blacklist_id": "bid-held", "rows": 2}
+    other = {**finding, "target": "events", "column": "Note", "blacklist_id": "bid-other", "rows": 1}
+    block = {"scanned": True, "scanned_at": "2026-12-07T02:00:00Z", "targets": [], "entries_searched": 2,
+             "devices_searched": 0, "findings": [finding, other], "found": True, "status": "residuals found",
+             "advice": "advice", "entries_found": 2, "not_scanned": []}
+    hold = Hold("hold-1234", "bid-held", "orders", "invoice retention", None, "2026-12-01T00:00:00.000000Z", "cli")
+    held = excluding_held(block, [hold], "2026-12-07T02:00:00.000000Z")
+    assert [f["blacklist_id"] for f in held["findings"]] == ["bid-other"]
+
+    md, page = "\n".join(residual_report.markdown(held)), residual_report.html(held)
+    assert "| orders | `Billing.Contact` | email | bid-held | 2 | hold-1234 |" in md
+    assert "<td class=id>bid-held</td><td class=n>2</td><td class=id>hold-1234</td>" in page
+    assert residual_report.HELD_NOTE in md and "retention hold" in page
+    nothing_held = "\n".join(residual_report.markdown(block)) + residual_report.html(block)
+    assert "hold-1234" not in nothing_held and "retention hold" not in nothing_held

@@ -14,6 +14,7 @@ from pipelines.core.errors import InputError, SchemaError
 from pipelines.operations.commands import read_commands
 from pipelines.registry.registry import Registry
 from tests.helpers import EVENT_SCHEMA, events_config, make_event, read_dataset, write
+from tests.support.lake import events, lake_toml
 
 # "Hour h of the day" of these tests: within the last 14 hours, so no entry is past the 24-hour deadline.
 DAY = (datetime.now(UTC) - timedelta(hours=14)).replace(minute=0, second=0, microsecond=0)
@@ -149,24 +150,7 @@ def test_string_event_times(tmp_path):
     assert not reg.status(user_id="u-1")["blacklisted"]  # Whitelisted at 10:00 (written as +01:00) is the later one
 
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "raw/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-event_name = "EventType"
-event_time = "EventTime"
-"""
+CONFIG = lake_toml(events(source="raw/events", event_name="EventType", event_time="EventTime"))
 
 
 def test_the_sweep_applies_snapshot_commands_before_matching(prefect_harness, tmp_path):

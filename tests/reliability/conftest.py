@@ -6,14 +6,15 @@ The command runs in a subprocess with the typical umask 022, against the session
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.prefect_env import child_env, current_api_url
+from tests.support.procs import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,23 +35,16 @@ class DemoRun:
 DEMO_SIZE = {"events": 3000, "profiles": 200}
 
 
-def harness_api_url() -> str:
-    from prefect.settings import get_current_settings
-
-    return str(get_current_settings().api.url)
+harness_api_url = current_api_url
 
 
 def cli_env(api_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "GDPR_SWEEP_CONFIG")}
-    env.update({"PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "DEBUG",
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", **extra})
-    return env
+    """A child's environment against the harness's API, Prefect logging at DEBUG (the privacy tests read it)."""
+    return child_env(api_url, drop=("PREFECT_HOME",), **{"PREFECT_LOGGING_LEVEL": "DEBUG", **extra})
 
 
 def run_gdpr_sweep(config: Path, *args: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gdpr_sweep", "--config", str(config), *args],
-                          capture_output=True, text=True, env=env, cwd=config.parent, timeout=timeout,
-                          preexec_fn=lambda: os.umask(0o022))
+    return run_cli(config, *args, env=env, timeout=timeout, umask=0o022)
 
 
 @pytest.fixture(scope="session")

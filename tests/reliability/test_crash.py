@@ -34,6 +34,7 @@ from pipelines.datasets import fileid, storage
 from pipelines.registry.registry import Registry
 from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, sweep, write
 from tests.reliability.conftest import harness_api_url
+from tests.support.prefect_env import child_env
 
 RUNNER = Path(__file__).with_name("crash_runner.py")
 FIRST = "first.gone@example.com"
@@ -175,7 +176,7 @@ def test_sigkill_at_30_plus_points_of_the_pipeline(baseline):
 
 def test_sigkill_inside_the_real_flow(prefect_harness, baseline):
     base, config, old = baseline
-    env = {**os.environ, "PREFECT_API_URL": harness_api_url()}
+    env = child_env(harness_api_url())
     ref = _copies(base, config, [0], "flowref")
     [reference] = run_runner("flow", ref, env)
     assert reference["message"].startswith("calls"), reference

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,34 +39,11 @@ from tests.helpers import (
     sweep,
     write,
 )
+from tests.support import procs
+from tests.support.lake import dataset, dataset_tables, lake_toml, two_datasets
 
 BLACKLISTED = "anna.secret@example.com"
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "raw/profiles"
-path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "raw/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_toml(*two_datasets())
 
 
 def build_lake(root: Path) -> Path:
@@ -202,8 +178,8 @@ def invalid_utf8(root):
 def empty_dataset(root):
     config = root / "gdpr-sweep.toml"
     (root / "raw/orders").mkdir(parents=True)
-    config.write_text(config.read_text() + '\n[[datasets]]\nname = "orders"\nkind = "events"\n'
-                      'source = "raw/orders"\npath = "clean/orders"\nemail = "Email"\n')
+    config.write_text(config.read_text() + dataset_tables(dataset("orders", "events", source="raw/orders",
+                                                                   email="Email")))
 
 
 def reserved_column(root):
@@ -275,8 +251,7 @@ def run_cli(lake: Path, *args: str, api_url: str | None = None) -> subprocess.Co
     env = {**os.environ, "GDPR_SWEEP_CONFIG": str(lake / "gdpr-sweep.toml")}
     if api_url:
         env["PREFECT_API_URL"] = api_url  # the harness's API: no second temporary server to start
-    return subprocess.run([sys.executable, "-m", "gdpr_sweep", *args], capture_output=True, text=True,
-                          env=env, cwd=lake, timeout=300)
+    return procs.run_cli(None, *args, env=env, cwd=lake)
 
 
 @pytest.mark.parametrize("name", ["invalid-utf8", "path-outside-base"])
@@ -311,22 +286,8 @@ def test_cli_rejects_bad_blacklist_email_without_echoing_it(lake, email):
 
 # --- awkward but valid: must sweep correctly -----------------------------------------------------
 
-WEIRD_CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "weird"
-kind = "events"
-source = "raw/weird"
-path = "clean/weird"
-email = "Us\\"er;DROP TABLE entries;--.E'mail SELECT"
-user_id = "select"
-device_id = "from"
-scope = "Scope; DELETE"
-"""
+WEIRD_CONFIG = lake_toml(dataset("weird", "events", source="raw/weird", email="Us\"er;DROP TABLE entries;--.E'mail SELECT",
+                                 user_id="select", device_id="from", scope="Scope; DELETE"))
 
 
 def test_quotes_semicolons_and_sql_keywords_in_names_and_values(tmp_path):

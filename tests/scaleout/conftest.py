@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
 from pipelines.config.settings import S3Settings
+from tests.support.procs import free_port
 
 _AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +24,7 @@ def s3_server():
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     saved = {k: os.environ.get(k) for k in _AWS_VARS}
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     settings = S3Settings(endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1",

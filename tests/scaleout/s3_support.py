@@ -20,38 +20,7 @@ import pyarrow.parquet as pq
 from pipelines.config.settings import load_settings
 from pipelines.core.match import entries_table
 from pipelines.datasets import objectstore, scaleout
-
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-delete_raw = {delete_raw}
-
-[s3]
-endpoint_url = "{endpoint}"
-region = "us-east-1"
-access_key_id = "testing"
-secret_access_key = "testing"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-path = "s3://{bucket}/lake/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-path = "s3://{bucket}/lake/events"
-{events_source}email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+from tests.support.lake import events, profiles, s3_table, write_lake_config
 
 
 def client(s3):
@@ -84,10 +53,10 @@ def read_rows(s3, bucket: str, key: str) -> list[dict]:
 
 
 def settings_for(tmp_path: Path, s3, bucket: str, events_source: str | None = None, delete_raw: bool = False):
-    source = f'source = "s3://{bucket}/{events_source}"\n' if events_source else ""
-    path = tmp_path / "gdpr-sweep.toml"
-    path.write_text(CONFIG.format(endpoint=s3.endpoint_url, bucket=bucket, events_source=source,
-                                  delete_raw=str(delete_raw).lower()))
+    source = f"s3://{bucket}/{events_source}" if events_source else None
+    path = write_lake_config(tmp_path, profiles(f"s3://{bucket}/lake/profiles"),
+                             events(f"s3://{bucket}/lake/events", source), sweep={"delete_raw": delete_raw},
+                             s3=s3_table(s3.endpoint_url))
     return load_settings(path)
 
 

@@ -20,6 +20,7 @@ from tests.helpers import (
     profiles_config,
     write,
 )
+from tests.support.lake import lake_toml, two_datasets
 
 
 def _lake(root):
@@ -69,32 +70,7 @@ def _config_file(root):
     return path
 
 
-CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-source = "raw/profiles"
-path = "clean/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-source = "raw/events"
-path = "clean/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+CONFIG = lake_toml(*two_datasets())
 
 
 def _outputs(settings):
@@ -124,13 +100,13 @@ def test_flow_on_two_dask_workers_equals_local_run(prefect_harness, tmp_path):
 
     local_root, dask_root = tmp_path / "local", tmp_path / "dask"
     local_root.mkdir()
-    demo_config = CONFIG.replace('source = "raw/', 'source = "data/sample/')
+    demo_config = lake_toml(*two_datasets("data/sample"))
     (local_root / "gdpr-sweep.toml").write_text(demo_config)
     settings = load_settings(local_root / "gdpr-sweep.toml")
     prepare_demo(settings, events=6000, profiles=300)
     shutil.copytree(local_root, dask_root)
-    (dask_root / "gdpr-sweep.toml").write_text(demo_config.replace('[sweep]\n', '[sweep]\ntask_runner = "dask"\n'
-                                                                                 'dask_workers = 2\n'))
+    (dask_root / "gdpr-sweep.toml").write_text(lake_toml(*two_datasets("data/sample"),
+                                                         sweep={"task_runner": "dask", "dask_workers": 2}))
     dask_settings = load_settings(dask_root / "gdpr-sweep.toml")
     assert dask_settings.task_runner == "dask" and dask_settings.dask_workers == 2
 

@@ -19,6 +19,7 @@ from pipelines.datasets import delta
 from pipelines.datasets.sweep import verify_versions
 from tests import oracle
 from tests.helpers import entry
+from tests.support.lake import events, lake_toml, profiles
 
 USER = pa.struct([("Email", pa.string()), ("UserId", pa.string())])
 EVENTS = pa.schema([("DeviceId", pa.string()), ("Scope", pa.string()), ("User", USER), ("Amount", pa.int64())])
@@ -152,32 +153,8 @@ def test_partition_on_identity_column_is_refused(tmp_path):
         delta.plan_table(config)
 
 
-FLOW_CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-format = "delta"
-path = "profiles"
-email = "Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-format = "delta"
-path = "events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
+FLOW_CONFIG = lake_toml(profiles("profiles", format="delta", email="Email"),
+                        events("events", format="delta"))
 
 
 def test_sweep_flow_purges_delta_tables(prefect_harness, tables, tmp_path):

@@ -28,6 +28,7 @@ from pipelines.datasets.iceberg_search import Needles, search
 from pipelines.datasets.sweep import verify_versions
 from tests import oracle
 from tests.helpers import entry
+from tests.support.lake import events, lake_toml, profiles
 
 USER = pa.struct([("Email", pa.string()), ("UserId", pa.string())])
 EVENTS = pa.schema([("DeviceId", pa.string()), ("Scope", pa.string()), ("User", USER), ("Amount", pa.int64()),
@@ -407,37 +408,11 @@ def test_a_young_unreferenced_file_holding_an_email_fails_the_run(tables):
     assert not stray.exists() and cleanup.files_deleted >= 1
 
 
-FLOW_CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-format = "iceberg"
-path = "warehouse/lake/profiles"
-email = "Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-iceberg = { table = "lake.profiles", catalog_db = "warehouse/catalog.db" }
-
-[[datasets]]
-name = "events"
-kind = "events"
-format = "iceberg"
-path = "warehouse/lake/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-
-[datasets.iceberg]
-table = "lake.events"
-catalog_db = "warehouse/catalog.db"
-"""
+FLOW_CONFIG = lake_toml(
+    profiles("warehouse/lake/profiles", format="iceberg", email="Email",
+             iceberg={"table": "lake.profiles", "catalog_db": "warehouse/catalog.db"}),
+    events("warehouse/lake/events", format="iceberg",
+           iceberg={"table": "lake.events", "catalog_db": "warehouse/catalog.db"}))
 
 
 def test_sweep_flow_purges_iceberg_tables(prefect_harness, tables, tmp_path):

@@ -11,6 +11,7 @@ from pipelines.assurance.residual_scan import run_scan
 from pipelines.config.settings import load_settings
 from pipelines.core.model import Entry
 from tests.scaleout.s3_support import new_bucket, put, settings_for
+from tests.support.lake import profiles, write_lake_config
 
 ANNA = Entry("bid-anna", "anna@example.com", None, None)
 SCHEMA = pa.schema([("UserId", pa.string()), ("Scope", pa.string()),
@@ -39,22 +40,7 @@ def test_a_delta_table_is_scanned_in_its_active_files(tmp_path, monkeypatch):
     write_deltalake(str(table), pa.Table.from_pylist([profile(1, "hanna@example.com")], schema=SCHEMA))
     write_deltalake(str(table), pa.Table.from_pylist([profile(2, "cc: ANNA@example.com")], schema=SCHEMA),
                     mode="append")
-    (tmp_path / "gdpr-sweep.toml").write_text(f"""
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-format = "delta"
-path = "{table}"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-""")
+    write_lake_config(tmp_path, profiles(table, format="delta"))
     opened = counting(monkeypatch)
     result = run_scan(load_settings(tmp_path / "gdpr-sweep.toml"), [ANNA])
     assert [(f.target, f.column, f.blacklist_id, f.rows) for f in result.findings] == [
@@ -92,23 +78,8 @@ def test_an_iceberg_table_is_scanned_in_its_current_data_files(tmp_path, monkeyp
     table = catalog.create_table("lake.profiles", schema=SCHEMA)
     table.append(pa.Table.from_pylist([profile(1, "hanna@example.com")], schema=SCHEMA))
     table.append(pa.Table.from_pylist([profile(2, "cc: ANNA@example.com")], schema=SCHEMA))
-    (tmp_path / "gdpr-sweep.toml").write_text(f"""
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-format = "iceberg"
-path = "{tmp_path / 'warehouse' / 'lake' / 'profiles'}"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-iceberg = {{ table = "lake.profiles", catalog_db = "catalog.db" }}
-""")
+    write_lake_config(tmp_path, profiles(tmp_path / "warehouse" / "lake" / "profiles", format="iceberg",
+                                         iceberg={"table": "lake.profiles", "catalog_db": "catalog.db"}))
     opened = counting(monkeypatch)
     result = run_scan(load_settings(tmp_path / "gdpr-sweep.toml"), [ANNA])
     assert [(f.target, f.column, f.blacklist_id, f.rows) for f in result.findings] == [

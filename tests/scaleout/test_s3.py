@@ -25,6 +25,7 @@ from tests.helpers import (
     make_profile,
 )
 from tests.scaleout import s3_support as s3x
+from tests.support.lake import events, profiles, s3_table, write_lake_config
 
 GONE = "gone@example.com"
 PROFILES = [make_profile(GONE, device_ids=["dev-g"]), make_profile("keep@example.com", device_ids=["dev-k"]),
@@ -338,39 +339,6 @@ def test_s3_untouched_known_object_changed_during_the_run_stops_it(s3_server, tm
     assert s3x.read_rows(s3_server, bucket, key) == []
 
 
-FLOW_CONFIG = """
-[sweep]
-work_dir = "work"
-report_dir = "reports"
-blacklist_db = "blacklist.db"
-report_url = "s3://{bucket}/reports"
-
-[s3]
-endpoint_url = "{endpoint}"
-region = "us-east-1"
-access_key_id = "testing"
-secret_access_key = "testing"
-
-[[datasets]]
-name = "profiles"
-kind = "profiles"
-path = "s3://{bucket}/lake/profiles"
-email = "Info.Email"
-user_id = "UserId"
-device_ids = "DeviceIds"
-scope = "Scope"
-
-[[datasets]]
-name = "events"
-kind = "events"
-path = "s3://{bucket}/lake/events"
-email = "User.Email"
-user_id = "User.UserId"
-device_id = "DeviceId"
-scope = "Scope"
-"""
-
-
 def test_s3_sweep_flow_purges_and_reports_to_s3(prefect_harness, s3_server, tmp_path):
     from flows.sweep import gdpr_sweep
     from pipelines.config.settings import load_settings
@@ -378,7 +346,8 @@ def test_s3_sweep_flow_purges_and_reports_to_s3(prefect_harness, s3_server, tmp_
 
     bucket, _ = make_lake(s3_server, tmp_path)
     fs = objectstore.filesystem(s3_server)
-    (tmp_path / "gdpr-sweep.toml").write_text(FLOW_CONFIG.format(bucket=bucket, endpoint=s3_server.endpoint_url))
+    write_lake_config(tmp_path, profiles(f"s3://{bucket}/lake/profiles"), events(f"s3://{bucket}/lake/events"),
+                      sweep={"report_url": f"s3://{bucket}/reports"}, s3=s3_table(s3_server.endpoint_url))
     settings = load_settings(tmp_path / "gdpr-sweep.toml")
     Registry(settings.blacklist_db).add(email=GONE)
     report_path = gdpr_sweep(config=str(settings.config_path))
