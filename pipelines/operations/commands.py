@@ -26,7 +26,7 @@ from pipelines.config.settings import DatasetConfig
 from pipelines.core import sql
 from pipelines.core.errors import ConfigError, SchemaError
 from pipelines.core.match import check_schema, connect, resolve_column
-from pipelines.datasets.storage import read_schema
+from pipelines.core.schemas import read_schema
 from pipelines.datasets.sweep import snapshot_files
 
 COMMAND_NAMES = ("Blacklisted", "Whitelisted")
