@@ -239,7 +239,7 @@ def check_schema(config: DatasetConfig, path: Path, schema: pa.Schema | None = N
     resolved = {}
     for role, dotted in config.identity_columns.items():
         segments = resolve_column(schema, dotted, where)
-        leaf = _leaf_type(schema, segments)
+        leaf = leaf_type(schema, segments)
         check, expected = _ROLE_TYPES[role]
         if not check(leaf):
             raise SchemaError(f"{where}: column {dotted!r} ({role}) has type {leaf}, expected {expected}")
@@ -247,7 +247,8 @@ def check_schema(config: DatasetConfig, path: Path, schema: pa.Schema | None = N
     return resolved
 
 
-def _leaf_type(schema: pa.Schema, segments: list[tuple[str, bool]]) -> pa.DataType:
+def leaf_type(schema: pa.Schema, segments: Sequence[tuple[str, bool]]) -> pa.DataType:
+    """The type at the end of a resolved column path (`resolve_column`): a struct field's or a map value's."""
     current = schema.field(segments[0][0]).type
     for name, in_map in segments[1:]:
         current = current.item_type if in_map else current.field(name).type

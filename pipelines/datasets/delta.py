@@ -37,7 +37,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from pipelines.config.settings import DatasetConfig
 from pipelines.core import sql
 from pipelines.core.errors import ConfigError, DataFileError, SchemaError, SweepError
-from pipelines.core.match import resolve_column
+from pipelines.core.match import leaf_type, resolve_column
 from pipelines.core.model import DatasetMatches, DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
 from pipelines.datasets.objectstore import Url
 
@@ -149,13 +149,6 @@ def _datafusion_ref(segments: Sequence[tuple[str, bool]], alias: str = "t") -> s
     return ref
 
 
-def _leaf(schema: pa.Schema, segments: Sequence[tuple[str, bool]]) -> pa.DataType:
-    current = schema.field(segments[0][0]).type
-    for name, in_map in segments[1:]:
-        current = current.item_type if in_map else current.field(name).type
-    return current
-
-
 def _key_roles(config: DatasetConfig) -> list[str]:
     """The columns §3 decides on for this dataset: a profile's own device list does not decide its fate."""
     roles = ["email", "user_id", "scope", "device_id", "device_ids"]
@@ -184,7 +177,7 @@ def delete_keys(con: duckdb.DuckDBPyConnection, plan: DatasetPlan, matches: Data
                                  params={"file": str(by_rel[rel].input_path)}).to_arrow_table())
         finally:
             con.unregister("drop_rows")
-    types = pa.schema([(f"k{i}", _leaf(schema, segments[r])) for i, r in enumerate(roles)])
+    types = pa.schema([(f"k{i}", leaf_type(schema, segments[r])) for i, r in enumerate(roles)])
     keys = pa.concat_tables([p.cast(types) for p in parts]) if parts else types.empty_table()
     keys = _distinct(keys)
     predicate = " AND ".join(f"({_datafusion_ref(segments[r])} IS NOT DISTINCT FROM s.k{i})"

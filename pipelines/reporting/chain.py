@@ -282,6 +282,14 @@ def _problem(report_dir: Path, relpath: str, doc: dict[str, Any] | None) -> Prob
     return None
 
 
+def _index_or_problem(report_dir: Path) -> tuple[list[ChainLink], list[Problem]]:
+    """The chain index's links, or none and the problem that it cannot be read."""
+    try:
+        return read_index(report_dir), []
+    except ValueError as exc:
+        return [], [Problem("-", "index_damaged", str(exc))]
+
+
 def _problems_once(report_dir: Path, docs: Mapping[str, dict[str, Any] | None]) -> Callable[[str], Problem | None]:
     """`_problem` of a report by relative path, worked out at most once per report (it hashes and
     re-serialises the whole document, about a second for a report of 10,000 entries)."""
@@ -294,15 +302,13 @@ def _problems_once(report_dir: Path, docs: Mapping[str, dict[str, Any] | None]) 
     return problem_of
 
 
-def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerification:
-    """Check every report in `report_dir` and the links between them; name each changed or removed one."""
-    problems: list[Problem] = []
-    try:
-        links = read_index(report_dir)
-    except ValueError as exc:
-        problems.append(Problem("-", "index_damaged", str(exc)))
-        links = []
-    docs = {rel: load_document(report_dir, rel) for rel in documents(report_dir)}
+def verify_chain(report_dir: Path, expect_head: str | None = None,
+                 loaded: Mapping[str, dict[str, Any] | None] | None = None) -> ChainVerification:
+    """Check every report in `report_dir` and the links between them; name each changed or removed one.
+    `loaded`: the documents the caller has just read (`load_document` by relative path), not read again."""
+    links, problems = _index_or_problem(report_dir)
+    docs = {rel: (loaded or {}).get(rel) if rel in (loaded or {}) else load_document(report_dir, rel)
+            for rel in documents(report_dir)}
     unchained_rels = {r for r, d in docs.items() if d is not None and d.get("report_version", 0) < 2
                       and "integrity" not in d}
     unchained = tuple(run_id_of(r) for r in sorted(unchained_rels, key=lambda r: (run_id_of(r), r)))

@@ -69,8 +69,9 @@ def collect(report_dir: Path) -> IndexData:
     runs, entries, residual_runs = [], {}, []
     latest_residuals, deadline_hours = None, 24.0
     latest_sweep: dict[str, Any] | None = None
+    loaded: dict[str, dict[str, Any] | None] = {}
     for relpath in chain.documents(report_dir):  # what is on disk: a damaged chain index still shows every run
-        doc = chain.load_document(report_dir, relpath)
+        doc = loaded[relpath] = chain.load_document(report_dir, relpath)
         row = report_catalog.list_row(report_dir, relpath, doc)
         runs.append({**row, "page": _page(report_dir, relpath)})
         if doc is None:
@@ -91,7 +92,7 @@ def collect(report_dir: Path) -> IndexData:
     for bid in sorted(current):
         status = entries[bid].get("status") or "unknown"
         counts[status] = counts.get(status, 0) + 1
-    verification = chain.verify_chain(report_dir)
+    verification = chain.verify_chain(report_dir, loaded=loaded)  # the documents read above, not read again
     chain_state = {"ok": verification.ok, "reports_checked": verification.reports_checked,
                    "head": verification.head.to_json() if verification.head else None,
                    "problems": [p.to_json() for p in verification.problems]}
