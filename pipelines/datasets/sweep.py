@@ -222,15 +222,16 @@ def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutc
 
 def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes: Sequence[DatasetOutcome],
                     configs: Sequence[DatasetConfig], match: MatchResult, link_through_events: bool,
-                    held: pa.Table | None = None) -> Verification:
+                    held: pa.Table | None = None, table_schema: bool = False) -> Verification:
     """Re-read the rewritten outputs and apply §3 again, with every entry and the devices linked from
     the inputs. Files carried over unchanged (links to, or copies of, inputs this run's match scanned
     against every entry and found clean) are not matched again: the same bytes through the same
     matcher cannot differ (`publish_version` checks they are still those bytes); their row counts are
-    still checked. Rows an active retention hold keeps (`held`) are not matches."""
+    still checked. Rows an active retention hold keeps (`held`) are not matches. `table_schema`: the
+    outputs are a table format's files (DatasetInput.table_schema)."""
     by_name = {c.name: c for c in configs}
-    inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files if f.rewritten})
-              for o in outcomes]
+    inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files if f.rewritten},
+                           table_schema=table_schema) for o in outcomes]
     again = find_matches(con, entries, inputs, link_through_events, extra_linked=match.linked_devices, held=held)
     by_entry: dict[str, int] = {}
     for m in again.datasets.values():
@@ -285,3 +286,14 @@ def raw_still_held(config: DatasetConfig) -> list[str]:
     if config.source is None:
         return []
     return [str(config.source / rel) for rel in storage.list_parquet(config.source)]
+
+
+def snapshot_files(config: DatasetConfig) -> list[Path]:
+    """A local dataset's snapshot: new raw files in `source`, then the current cleaned files (same name:
+    raw wins)."""
+    files: dict[str, Path] = {}
+    for folder in (config.source, config.path):
+        if folder is not None:
+            for rel in storage.list_parquet(folder):
+                files.setdefault(rel, folder / rel)
+    return [files[rel] for rel in sorted(files)]

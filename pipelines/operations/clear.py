@@ -164,7 +164,7 @@ def raw_markdown(raw: dict[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The steps, composed by `pipelines.operations.targeted.clear_user_data` and `flows/clear_user_data.py`.
+# The steps, run in order by `pipelines.operations.targeted.clear_user_data` (directly, or as tasks of a flow).
 
 
 @dataclass(frozen=True)
