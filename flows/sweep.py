@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pyarrow as pa
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from flows import prefect_runs
+from flows import prefect_runs, steps
 from flows.retry import retry_unless_input_error
 from flows.runners import partitions_per_dataset, task_runner_for
 from pipelines.assurance.residual_scan import excluding_held, linked_pairs, residual_failure, scheduled_block
@@ -145,12 +145,12 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run
     by_name = {p.config.name: p for p in plans}
     files: dict[str, Any] = {"plan": [by_name[x.dataset] for x in parts], "relpaths": [x.relpaths for x in parts]}
     common: dict[str, Any] = {"settings": unmapped(settings), "entries": unmapped(entries), "version": unmapped(blacklist.version)}
-    links = link_partition.map(**files, **common).result()
-    remembered = load_links(settings, passed(entries))
-    remember_links(settings, passed([x.hits for x in links]), run_id)
+    links = steps.map(link_partition, **files, **common).result()
+    remembered = steps.run(load_links, settings, passed(entries))
+    steps.run(remember_links, settings, passed([x.hits for x in links]), run_id)
     linked = scaleout.union_linked([*(x.linked for x in links), remembered])
-    per_part = match_partition.map(**files, **common, linked=unmapped(linked), own=links,
-                                   held=unmapped(holds.table())).result()
+    per_part = steps.map(match_partition, **files, **common, linked=unmapped(linked), own=links,
+                         held=unmapped(holds.table())).result()
     return scaleout.merge_matches(plans, parts, per_part, linked)
 
 
@@ -162,12 +162,13 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
     for p in plans:
         m = matches.datasets[p.config.name]
         if not scaleout.per_file(settings, p):
-            futures[p.config.name] = purge_table.submit(settings, p, m, run_id, blacklist.version)
+            futures[p.config.name] = steps.submit(purge_table, settings, p, m, run_id, blacklist.version)
             continue
-        start_version(settings, passed(p), run_id)
+        steps.run(start_version, settings, passed(p), run_id)
         rels = [x.relpaths for x in scaleout.partitions([p], partitions_per_dataset(settings))]
         drops = [{r: m.drops[r] for r in part if r in m.drops} for part in rels]
-        futures[p.config.name] = purge_partition.map(unmapped(settings), unmapped(p), rels, drops, unmapped(run_id))
+        futures[p.config.name] = steps.map(purge_partition, settings=unmapped(settings), plan=unmapped(p),
+                                           relpaths=rels, drops=drops, run_id=unmapped(run_id))
     outcomes = []
     for p in plans:  # a failed partition raises its own error here (not "UnfinishedRun" of a task after it)
         m = matches.datasets[p.config.name]
@@ -175,8 +176,8 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
             outcomes.append(futures[p.config.name].result())
         else:
             parts = futures[p.config.name].result()
-            outcomes.append(finish_dataset(settings, passed(p), passed(parts), passed(m), run_id, blacklist.version,
-                                           fingerprint))
+            outcomes.append(steps.run(finish_dataset, settings, passed(p), passed(parts), passed(m), run_id,
+                                      blacklist.version, fingerprint))
     return outcomes
 
 
@@ -184,8 +185,8 @@ def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcom
            holds: HoldState) -> Verification:
     """Re-read every output file (its row count; §3 again if rewritten, rows kept by a hold excepted)."""
     pieces = scaleout.verification_slices(outcomes, partitions_per_dataset(settings))
-    results = verify_partition.map(unmapped(settings), unmapped(entries_table(blacklist.entries)), pieces,
-                                   unmapped(matches.linked_devices), unmapped(holds.table())).result()
+    results = steps.map(verify_partition, settings=unmapped(settings), entries=unmapped(entries_table(blacklist.entries)),
+                        piece=pieces, linked=unmapped(matches.linked_devices), held=unmapped(holds.table())).result()
     return scaleout.merge_verifications(results)
 
 
@@ -246,38 +247,39 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
 
     `delete_raw` True/False overrides every dataset's `delete_raw` (the CLI's `--delete-raw`/`--keep-raw`)."""
     settings = force_delete_raw(with_secret_blocks(load_settings(Path(config))), delete_raw)
-    logger = get_run_logger()
+    logger = steps.logger(__name__)
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
     tree = prefect_runs.run_tree()  # this run up to the one the user triggered
     prefect_runs.name_runs(tree, run_id)
     with storage.run_lock(settings.work_dir):
         storage.remove_stale_temporaries(settings.report_dir)  # left by a run that was killed
-        blacklist = load_blacklist(settings)
-        holds = load_holds(settings)
+        blacklist = steps.run(load_blacklist, settings)
+        holds = steps.run(load_holds, settings)
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
         plans: list[DatasetPlan] = []
         try:
-            plans += [extract(settings, ds, fingerprint) for ds in settings.datasets]
+            plans += [steps.run(extract, settings, ds, fingerprint) for ds in settings.datasets]
             matches = match(settings, blacklist, plans, run_id, holds)
             outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
             verification = verify(settings, blacklist, outcomes, matches, holds)
             if not verification.ok:
                 raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                                  "nothing was published")
-            raw_deleted, changes, undeleted = publish(settings, passed(plans), passed(outcomes), passed(blacklist))
+            raw_deleted, changes, undeleted = steps.run(publish, settings, passed(plans), passed(outcomes),
+                                                        passed(blacklist))
         except BaseException:
             scaleout.discard_unpublished(settings)  # readers keep the version they see
             raise
         run = reports.RunInfo(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                               blacklist.version, str(settings.config_path), settings.link_devices_through_events,
                               settings.deadline_hours)
-        residuals = residual_scan(settings, passed(blacklist), passed(matches), passed(holds))
-        written = write_report(settings, run, passed(blacklist), passed(outcomes), verification, raw_deleted,
+        residuals = steps.run(residual_scan, settings, passed(blacklist), passed(matches), passed(holds))
+        written = steps.run(write_report, settings, run, passed(blacklist), passed(outcomes), verification, raw_deleted,
                                passed(matches), passed(residuals), passed(holds), changes)
         prefect_runs.publish_report_artifacts(tree, written, settings.report_url)
         if settings.report_url:
-            upload_report(settings, written["path"])
+            steps.run(upload_report, settings, written["path"])
         path = written["path"]
         if undeleted:  # after the report, which lists them as still held
             more = f" (and {len(undeleted) - 1} more raw files; see {path})" if len(undeleted) > 1 else ""
