@@ -42,6 +42,8 @@ class Dataset(ABC):
 
     kind_name: ClassVar[str]
     """How reports and errors name this kind (`local folder`, `S3 prefix`, `Delta table`, ...)."""
+    storage_label: ClassVar[str]
+    """How a certificate names the storage (`local`, `s3`, `delta`, `iceberg`; pipelines/reporting/certificate.py)."""
     per_file: ClassVar[bool]
     """True: files are rewritten one by one (a task runner may map partitions of them over workers);
     False: the whole dataset is purged by one commit of the table's own (`purge_table`)."""

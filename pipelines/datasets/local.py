@@ -40,6 +40,7 @@ class LocalFolder(Dataset):
     """`path` is a local folder (a symlink to the current version, `_gdpr_sweep_versions/<run_id>/`)."""
 
     kind_name: ClassVar[str] = "local folder"
+    storage_label: ClassVar[str] = "local"
     per_file: ClassVar[bool] = True
     takes_batches: ClassVar[bool] = True
 

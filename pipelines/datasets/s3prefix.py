@@ -28,6 +28,7 @@ class S3Prefix(Dataset):
     """`path = "s3://bucket/prefix"`: objects stay at their keys; the sweep's state is one object beside them."""
 
     kind_name: ClassVar[str] = "S3 prefix"
+    storage_label: ClassVar[str] = "s3"
     per_file: ClassVar[bool] = True
 
     @property
