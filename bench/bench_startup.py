@@ -58,8 +58,9 @@ print("RESULT " + json.dumps({"steps_seconds": round(direct, 2), "flow_seconds":
 
 
 def env(api_url: str | None, home: Path) -> dict[str, str]:
-    return child_env(api_url or None, drop=("PREFECT_",), **process_defaults(home),
-                     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180", PREFECT_LOGGING_LEVEL="WARNING")
+    values = {**process_defaults(home), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+              "PREFECT_LOGGING_LEVEL": "WARNING"}
+    return child_env(api_url or None, drop=("PREFECT_",), **values)
 
 
 def template(work: Path) -> Path:

@@ -3,6 +3,11 @@
     .venv/bin/python bench/bench_sweep.py                      # 20M events, 1M profiles, 365 daily files
     .venv/bin/python bench/bench_sweep.py --scales 4,20        # also 4M events (linear growth, 5x)
     .venv/bin/python bench/bench_sweep.py --scales 20,100      # also 100M events (full sweep and floor)
+    .venv/bin/python bench/bench_sweep.py --shape large         # the same rows in 16 large files (DuckDB)
+
+Lake shapes (`--shape`): `daily` (default), the generator's 365 daily event files; `large`, the same
+events rewritten by DuckDB into 16 large files and the profiles into 4, swept with
+`link_devices_through_events = false` (a lake the project did not generate, as in issue 19).
 
 Per scale (events in millions; profiles = events / 20; `pipelines.sample.generate`, seed 7):
 
@@ -12,6 +17,9 @@ Per scale (events in millions; profiles = events / 20; `pipelines.sample.generat
 - `pyarrow`         (e) pyarrow, one file at a time: read, `is_in` mask, filter, write;
 - `sweep_full`      (a) gdpr-sweep's Prefect flow into an empty cleaned dataset, report included;
   Prefect's fixed start-up (import, temporary API server, first flow run) is measured separately;
+- `sweep_direct`    the same flow's function without Prefect's engine (what `gdpr-sweep sweep` runs
+  with no server, decision 0291): `sweep_full` minus this is Prefect's in-flow overhead;
+- `sweep_cli`       `gdpr-sweep sweep` start to exit (a new process, no `PREFECT_API_URL`);
 - `sweep_incremental` the same flow the next night, after 10 more blacklist entries;
 - `scan_identity` + `copy_affected`: a DuckDB scan of the identity columns of every file plus a
   plain copy of just the files the incremental sweep rewrote (its floor);
@@ -53,12 +61,15 @@ DAYS = 365
 
 
 class Scale:
-    def __init__(self, work: Path, millions: int):
+    def __init__(self, work: Path, millions: int, shape: str = "daily"):
         self.millions = millions
+        self.shape = shape
         self.events = millions * 1_000_000
         self.profiles = self.events // 20
-        self.root = work / f"scale-{millions}m"
-        self.data = work / f"data-{millions}m"
+        suffix = "" if shape == "daily" else f"-{shape}"
+        self.root = work / f"scale-{millions}m{suffix}"
+        self.generated = work / f"data-{millions}m"  # the generator's daily files (every shape starts there)
+        self.data = work / f"data-{millions}m{suffix}"
 
     @property
     def raw_events(self) -> Path:
@@ -81,14 +92,39 @@ class Scale:
 def ensure_data(scale: Scale, entries: int) -> dict[str, Any]:
     from pipelines.sample.generate import generate
 
-    done = scale.data / "_bench_generated.json"
+    done = scale.generated / "_bench_generated.json"
+    if done.exists():
+        info = json.loads(done.read_text())
+    else:
+        t = time.perf_counter()
+        generate(scale.generated, profiles=scale.profiles, events=scale.events, days=DAYS, seed=SEED,
+                 blacklist=entries + NEW_ENTRIES)
+        info = {"events": scale.events, "profiles": scale.profiles, "days": DAYS, "seed": SEED,
+                "entries": entries + NEW_ENTRIES, "generate_seconds": round(time.perf_counter() - t, 1)}
+        done.write_text(json.dumps(info))
+    if scale.shape == "large":
+        info = {**info, **reshape_large(scale)}
+    info["shape"] = scale.shape
+    return info
+
+
+def reshape_large(scale: Scale) -> dict[str, Any]:
+    """The generated rows rewritten by DuckDB into 16 event files and 4 profile files (zstd), once."""
+    done = scale.data / "_bench_reshaped.json"
     if done.exists():
         return json.loads(done.read_text())
-    t = time.perf_counter()
-    generate(scale.data, profiles=scale.profiles, events=scale.events, days=DAYS, seed=SEED,
-             blacklist=entries + NEW_ENTRIES)
-    info = {"events": scale.events, "profiles": scale.profiles, "days": DAYS, "seed": SEED,
-            "entries": entries + NEW_ENTRIES, "generate_seconds": round(time.perf_counter() - t, 1)}
+    con = _duckdb()
+    for kind, parts in (("events", 16), ("profiles", 4)):
+        files = sorted(str(p) for p in (scale.generated / kind).glob("*.parquet"))
+        out = scale.data / kind
+        out.mkdir(parents=True, exist_ok=True)
+        parts = min(parts, len(files))  # a small scale has a single profiles file
+        for i in range(parts):
+            chunk = files[i * len(files) // parts:(i + 1) * len(files) // parts]
+            con.execute(f"COPY (SELECT * FROM read_parquet($f)) TO '{out / f'part-{i:02d}.parquet'}' "
+                        "(FORMAT parquet, COMPRESSION zstd)", {"f": chunk})
+    shutil.copyfile(scale.generated / "blacklist.json", scale.data / "blacklist.json")
+    info = {"files": {k: len(list((scale.data / k).glob("*.parquet"))) for k in ("events", "profiles")}}
     done.write_text(json.dumps(info))
     return info
 
@@ -104,8 +140,8 @@ def split_blacklist(scale: Scale) -> tuple[list[dict], list[dict]]:
 def write_config(scale: Scale) -> Path:
     root = scale.root
     sweep = {"work_dir": root / "work", "report_dir": root / "reports", "blacklist_db": root / "blacklist.db",
-             "allow_paths_outside_base": True, "link_devices_through_events": True, "delete_raw": True,
-             "deadline_hours": 24, "duckdb_memory_limit": "1GB"}
+             "allow_paths_outside_base": True, "link_devices_through_events": scale.shape == "daily",
+             "delete_raw": True, "deadline_hours": 24, "duckdb_memory_limit": "1GB"}
     scan = {"schedule": os.environ.get("GDPR_SWEEP_BENCH_SCAN", "weekly")}  # the residual scan; weekly: the first run scans
     return write_lake_config(root, *two_datasets(scale.landing, root / "clean"), sweep=sweep, scan=scan)
 
@@ -329,6 +365,36 @@ def v_sweep_incremental(scale: Scale) -> dict[str, Any]:
     return _flow(scale)
 
 
+def v_sweep_direct(scale: Scale) -> dict[str, Any]:
+    """The flow's function without Prefect's engine (decision 0291), after the same imports as `_flow`."""
+    _prefect_env(scale)
+    t0 = time.perf_counter()
+    from flows.sweep import gdpr_sweep
+
+    t1, c1 = time.perf_counter(), _cpu()
+    report_path = gdpr_sweep.fn(str(scale.root / "gdpr-sweep.toml"))
+    t2, c2 = time.perf_counter(), _cpu()
+    report = json.loads(Path(report_path).read_text())
+    return {"seconds": t2 - t1, "cpu_seconds": c2 - c1, "import_seconds": t1 - t0,
+            "rows_removed": {d["name"]: d.get("rows_removed") for d in report.get("datasets", [])}}
+
+
+def v_sweep_cli(scale: Scale) -> dict[str, Any]:
+    """`gdpr-sweep sweep` from start to exit, in its own process, no Prefect server configured."""
+    from tests.support.procs import run_cli
+
+    env = prefect_env.child_env(None, drop=("PREFECT_",), PREFECT_HOME=str(scale.root / "prefect-home"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = run_cli(scale.root / "gdpr-sweep.toml", "sweep", env=env, cwd=ROOT, timeout=3600)
+    seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"gdpr-sweep sweep failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    return {"seconds": seconds, "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime
+                                                     - before.ru_stime, 2), "cli_peak_rss_mb": round(after.ru_maxrss / 1024)}
+
+
 def v_scan_identity(scale: Scale) -> dict[str, Any]:
     con = _duckdb()
     con.execute("""SELECT count(lower(trim(t.Info.Email))), count(t.UserId), count(t.DeviceIds), count(t.Scope)
@@ -375,17 +441,18 @@ def v_sweep_steps(scale: Scale) -> dict[str, Any]:
 
     snap = Registry(settings.blacklist_db).snapshot()
     entries = with_versions(entries_table(snap.entries), snap.added)
-    fingerprint = match_fingerprint(settings.datasets, True)
+    link = settings.link_devices_through_events
+    fingerprint = match_fingerprint(settings.datasets, link)
     lap("load_blacklist")
     plans = [plan_dataset(c, fingerprint) for c in settings.datasets]
     lap("plan")
     with connect() as con:
-        matches = find_matches(con, entries, [p.as_input(snap.version) for p in plans], True)
+        matches = find_matches(con, entries, [p.as_input(snap.version) for p in plans], link)
         lap("match")
         outcomes = [write_version(p, matches.datasets[p.config.name], "steps", snap.version, fingerprint)
                     for p in plans]
         lap("write")
-        verification = verify_versions(con, entries_table(snap.entries), outcomes, settings.datasets, matches, True)
+        verification = verify_versions(con, entries_table(snap.entries), outcomes, settings.datasets, matches, link)
         lap("verify")
     assert verification.ok
     for c, o in zip(settings.datasets, outcomes, strict=True):
@@ -411,7 +478,8 @@ def child(variant: str, scale: Scale) -> None:
 def run_variant(variant: str, scale: Scale, log) -> dict[str, Any]:
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--variant", variant, "--scale", str(scale.millions),
-                           "--work", str(scale.root.parent)], capture_output=True, text=True, cwd=ROOT)
+                           "--shape", scale.shape, "--work", str(scale.root.parent)],
+                          capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t
     log.write(f"--- {variant} @ {scale.millions}M (exit {proc.returncode}, {wall:.1f} s)\n{proc.stderr[-4000:]}\n")
     log.flush()
@@ -467,10 +535,11 @@ def run_scale(scale: Scale, entries: int, log, full_only: bool, repeat: int) -> 
         shutil.rmtree(scale.root / "out", ignore_errors=True)
         print(f"{scale.millions}M {variant}: {result}", flush=True)
 
-    order = ["copy", "sweep_full"] if full_only else ["copy", "duckdb_antijoin", "polars", "pyarrow", "sweep_full"]
+    order = ["copy", "sweep_full"] if full_only else ["copy", "duckdb_antijoin", "polars", "pyarrow", "sweep_full",
+                                                       "sweep_direct", "sweep_cli"]
     for _ in range(repeat):
         for variant in order:
-            if variant == "sweep_full":
+            if variant.startswith("sweep_"):
                 reset_sweep_state(scale, base)
             run(variant)
         if not full_only:
@@ -500,11 +569,13 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000, help="blacklist entries in the full sweep")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of every variant at the main scale; each "
                         "variant keeps its median run (default 3); other scales run once")
+    parser.add_argument("--shape", choices=("daily", "large"), default="daily",
+                        help="daily: 365 daily event files (default); large: the same rows in 16 large files")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
-        child(args.variant, Scale(args.work, args.scale))
+        child(args.variant, Scale(args.work, args.scale, args.shape))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     scales = sorted({int(s) for s in args.scales.split(",")})
@@ -512,15 +583,17 @@ def main() -> None:
     out: dict[str, Any] = {"command": " ".join([".venv/bin/python", "bench/bench_sweep.py", *sys.argv[1:]]),
                            "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "scales": {}}
+    results = "results.json" if args.shape == "daily" else f"results-{args.shape}.json"
+    out["shape"] = args.shape
     with open(args.work / "bench.log", "a") as log:
         for millions in [main_scale] + [s for s in scales if s != main_scale]:
-            out["scales"][str(millions)] = run_scale(Scale(args.work, millions), args.entries, log,
+            out["scales"][str(millions)] = run_scale(Scale(args.work, millions, args.shape), args.entries, log,
                                                      full_only=millions != main_scale,
                                                      repeat=args.repeat if millions == main_scale else 1)
-            (args.work / "results.json").write_text(json.dumps(out, indent=2))
+            (args.work / results).write_text(json.dumps(out, indent=2))
     out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out["machine"]["load_average_at_end"] = os.getloadavg()
-    (args.work / "results.json").write_text(json.dumps(out, indent=2))
+    (args.work / results).write_text(json.dumps(out, indent=2))
     from bench.report_sweep import markdown
 
     print(markdown(out))

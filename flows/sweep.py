@@ -31,6 +31,7 @@ from pipelines.core.model import (
 )
 from pipelines.core.version import code_version
 from pipelines.datasets import scaleout, storage
+from pipelines.datasets.factory import open_dataset
 from pipelines.datasets.sweep import match_fingerprint
 from pipelines.operations.commands import read_commands
 from pipelines.operations.targeted import force_delete_raw
@@ -45,7 +46,7 @@ from pipelines.reporting.audit import write_audit_report
 def load_blacklist(settings: Settings) -> Snapshot:
     registry = Registry(settings.blacklist_db)
     for ds in settings.datasets:  # Blacklisted / Whitelisted events in the snapshot set the status first
-        batch = read_commands(ds)
+        batch = read_commands(ds, open_dataset(ds, settings).command_files() if ds.event_name else None)
         if batch.items:
             registry.apply_events(batch.items, channel="event", numbers=batch.origins)
     return registry.snapshot()
@@ -155,11 +156,12 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run
 
 def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, run_id: str, blacklist: Snapshot,
           fingerprint: str) -> list[DatasetOutcome]:
-    """Write each dataset's new version: Parquet datasets file by file, Delta and Iceberg tables by their own commit."""
+    """Write each dataset's new version: per-file kinds by mapped partitions, table kinds (Delta,
+    Iceberg) by one commit of their own."""
     futures: dict[str, Any] = {}
     for p in plans:
         m = matches.datasets[p.config.name]
-        if p.config.format in scaleout.TABLE_FORMATS:
+        if not scaleout.per_file(settings, p):
             futures[p.config.name] = steps.submit(purge_table, settings, p, m, run_id, blacklist.version)
             continue
         steps.run(start_version, settings, passed(p), run_id)
@@ -170,7 +172,7 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
     outcomes = []
     for p in plans:  # a failed partition raises its own error here (not "UnfinishedRun" of a task after it)
         m = matches.datasets[p.config.name]
-        if p.config.format in scaleout.TABLE_FORMATS:
+        if not scaleout.per_file(settings, p):
             outcomes.append(futures[p.config.name].result())
         else:
             parts = futures[p.config.name].result()

@@ -9,7 +9,6 @@ no known scope, so only entries for every scope are searched there.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ from pipelines.assurance.residual import FileScan, Needles, connect_for, needles
 from pipelines.config.settings import DatasetConfig, Settings
 from pipelines.core.holds import Hold, holding
 from pipelines.core.model import Entry
-from pipelines.datasets import scaleout, storage
+from pipelines.datasets import storage
+from pipelines.datasets.base import Dataset
+from pipelines.datasets.factory import open_dataset, open_datasets
 from pipelines.reporting import residual_report
 
 ADVICE = ("Nothing was deleted. Each finding names a column that holds a blacklisted person outside the "
@@ -79,25 +80,20 @@ def _leaf_names(column: str) -> set[str]:
 
 
 def dataset_target(settings: Settings, config: DatasetConfig) -> Target:
-    """A dataset's current cleaned files, wherever and however it is stored (local Parquet, object
-    storage, Delta table: `scaleout.plan`, the sweep's own listing). Raw snapshots not yet taken in
-    are not searched: their configured columns hold the people the next sweep removes."""
-    files: tuple[Path | str, ...]
-    if config.format == "parquet" and not config.url:  # the current version's files, nothing else opened
-        version = storage.current_version(config.path)
-        files = tuple(version / rel for rel in storage.list_parquet(version)) if version is not None else ()
-    else:  # without the raw `source`, which would otherwise stand in for a re-delivered file's cleaned namesake
-        files = tuple(f.input_path for f in scaleout.plan(settings, dataclasses.replace(
-            config, source=None, source_url=None)).files)
+    """A dataset's current cleaned files, wherever and however it is stored (`Dataset.current`, the
+    sweep's own listing). Raw snapshots not yet taken in are not searched: their configured columns
+    hold the people the next sweep removes."""
+    dataset = open_dataset(config, settings)
+    files: tuple[Path | str, ...] = tuple(f.input_path for f in dataset.current().files)
     configured = frozenset(name for col in config.identity_columns.values() for name in _leaf_names(col))
     return Target(config.name, "dataset", files, config.scope, "column" if config.scope else "default", configured,
-                  scaleout.filesystem(settings, config))
+                  dataset.filesystem)
 
 
-def folder_targets(roots: Sequence[Path], datasets: Sequence[DatasetConfig]) -> list[Target]:
-    """One target per top-level folder under each root (and one for Parquet files lying in the root)."""
-    excluded = {os.path.realpath(d.path) for d in datasets if not d.url}
-    excluded |= {os.path.realpath(storage.current_version(d.path) or d.path) for d in datasets if not d.url}
+def folder_targets(roots: Sequence[Path], datasets: Sequence[Dataset]) -> list[Target]:
+    """One target per top-level folder under each root (and one for Parquet files lying in the root);
+    the datasets' own local folders are searched as datasets, not again as folders."""
+    excluded = {os.path.realpath(p) for d in datasets for p in d.local_folders()}
     targets = []
     for root in roots:
         groups: dict[str, list[Path]] = {}
@@ -117,7 +113,7 @@ def folder_targets(roots: Sequence[Path], datasets: Sequence[DatasetConfig]) -> 
 def targets_for(settings: Settings) -> tuple[list[Target], list[str]]:
     """What to scan: every dataset, then the folders under `lake_roots` (and nothing skipped, so far)."""
     targets = [dataset_target(settings, config) for config in settings.datasets]
-    return targets + folder_targets(settings.scan.lake_roots, settings.datasets), []
+    return targets + folder_targets(settings.scan.lake_roots, open_datasets(settings)), []
 
 
 def run_scan(settings: Settings, entries: Sequence[Entry], devices: Sequence[tuple[str, str]] = ()) -> ScanResult:

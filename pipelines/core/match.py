@@ -21,7 +21,7 @@ from pipelines.core.errors import DataFileError, SchemaError
 from pipelines.core.holds import HELD_SCHEMA
 from pipelines.core.identity import email_key, id_key, scope_key
 from pipelines.core.model import NEVER_VERIFIED, DatasetInput, DatasetMatches, Entry, MatchResult
-from pipelines.datasets.storage import read_schema, read_schemas
+from pipelines.core.schemas import read_schema, read_schemas
 
 REASONS = {1: "email", 2: "user_id", 3: "linked_device"}
 _RESERVED = {"file_index", "file_row_number"}
@@ -239,7 +239,7 @@ def check_schema(config: DatasetConfig, path: Path, schema: pa.Schema | None = N
     resolved = {}
     for role, dotted in config.identity_columns.items():
         segments = resolve_column(schema, dotted, where)
-        leaf = _leaf_type(schema, segments)
+        leaf = leaf_type(schema, segments)
         check, expected = _ROLE_TYPES[role]
         if not check(leaf):
             raise SchemaError(f"{where}: column {dotted!r} ({role}) has type {leaf}, expected {expected}")
@@ -247,7 +247,8 @@ def check_schema(config: DatasetConfig, path: Path, schema: pa.Schema | None = N
     return resolved
 
 
-def _leaf_type(schema: pa.Schema, segments: list[tuple[str, bool]]) -> pa.DataType:
+def leaf_type(schema: pa.Schema, segments: Sequence[tuple[str, bool]]) -> pa.DataType:
+    """The type at the end of a resolved column path (`resolve_column`): a struct field's or a map value's."""
     current = schema.field(segments[0][0]).type
     for name, in_map in segments[1:]:
         current = current.item_type if in_map else current.field(name).type
@@ -262,7 +263,7 @@ def check_dataset(ds: DatasetInput) -> dict[str, list[tuple[str, bool]]]:
     first_path: Path | None = None
     paths = list(ds.files.values())
     schemas = read_schemas(paths)  # each footer read once (on S3, in parallel)
-    if ds.config.format == "parquet":  # a table's schema is its log's / metadata's; writers vary file schemas
+    if not ds.table_schema:  # a table format's schema is its log's; writers vary view types per file
         check_sibling_schemas(ds.config.name, paths, schemas)
     for path, schema in zip(paths, schemas, strict=True):
         resolved = check_schema(ds.config, path, schema)

@@ -42,6 +42,9 @@ class DatasetInput:
     config: DatasetConfig
     files: dict[str, Path]
     verified: dict[str, int] = field(default_factory=dict)
+    table_schema: bool = False
+    """True when the dataset's schema is a table format's own (Delta's log, Iceberg's metadata): its
+    writers may vary Arrow view types per file, so the files are not compared with each other."""
 
     def verified_list(self) -> list[int]:
         return [self.verified.get(rel, NEVER_VERIFIED) for rel in self.files]
@@ -122,13 +125,16 @@ class DatasetPlan:
     previous_manifest: dict[str, Any] = field(default_factory=dict)
     changes: tuple[FileChange, ...] = ()
     """Raw files that vanished or changed while being taken in, and cleaned files changed outside the tool."""
+    table_schema: bool = False
+    """See `DatasetInput.table_schema`; set by a table kind's plan."""
 
     def as_input(self, blacklist_version: int | None = None) -> DatasetInput:
         """The files to match, each against every entry (§5: every cleaned file is checked against
         the whole blacklist on every run; docs/decisions/0201-integrity-of-inputs.md). It costs the one
         scan of the identity columns pass 1 makes anyway. `blacklist_version` is accepted for callers
         of the incremental form and ignored."""
-        return DatasetInput(self.config, {f.relpath: f.input_path for f in self.files})
+        return DatasetInput(self.config, {f.relpath: f.input_path for f in self.files},
+                            table_schema=self.table_schema)
 
     @property
     def rows_in(self) -> int:
@@ -175,6 +181,11 @@ class DatasetOutcome:
         if self.rows_in != self.rows_out + self.rows_removed:
             raise AssertionError(
                 f"dataset {self.name!r}: rows in {self.rows_in} != out {self.rows_out} + removed {self.rows_removed}")
+
+    def verifiable(self) -> DatasetOutcome:
+        """What verification re-reads: these files (a table kind's outcome overrides it with the table's
+        files after its purge)."""
+        return self
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from pipelines.config.settings import DatasetConfig
 from pipelines.core import sql
 from pipelines.core.errors import ConfigError, DataFileError, SchemaError, SweepError
-from pipelines.core.match import resolve_column
+from pipelines.core.match import leaf_type, resolve_column
 from pipelines.core.model import DatasetMatches, DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
 from pipelines.datasets import objectstore
 from pipelines.datasets.objectstore import Url
@@ -63,6 +63,10 @@ class DeltaOutcome(DatasetOutcome):
     table_version_before: int = -1
     table_version_after: int = -1
     outputs: tuple[FileOutcome, ...] = ()
+
+    def verifiable(self) -> DatasetOutcome:
+        """The table's active files after the purge, as an outcome with nothing removed."""
+        return DatasetOutcome(self.name, self.kind, self.version, self.outputs, {}, {})
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def plan_table(config: DatasetConfig, storage_options: dict[str, str] | None = N
     files = []
     for rel, (uri, rows) in _active_files(table).items():
         files.append(FilePlan(rel, _local(uri), "clean", rows if rows is not None else _num_rows(uri, fs), None))
-    return DatasetPlan(config, tuple(files), None, {"delta_version": table.version()})
+    return DatasetPlan(config, tuple(files), None, {"delta_version": table.version()}, table_schema=True)
 
 
 def _datafusion_ref(segments: Sequence[tuple[str, bool]], alias: str = "t") -> str:
@@ -144,13 +148,6 @@ def _datafusion_ref(segments: Sequence[tuple[str, bool]], alias: str = "t") -> s
     for name, _in_map in segments[1:]:
         ref += f"[{sql.quote_literal(name)}]"
     return ref
-
-
-def _leaf(schema: pa.Schema, segments: Sequence[tuple[str, bool]]) -> pa.DataType:
-    current = schema.field(segments[0][0]).type
-    for name, in_map in segments[1:]:
-        current = current.item_type if in_map else current.field(name).type
-    return current
 
 
 def _key_roles(config: DatasetConfig) -> list[str]:
@@ -181,7 +178,7 @@ def delete_keys(con: duckdb.DuckDBPyConnection, plan: DatasetPlan, matches: Data
                                  params={"file": str(by_rel[rel].input_path)}).to_arrow_table())
         finally:
             con.unregister("drop_rows")
-    types = pa.schema([(f"k{i}", _leaf(schema, segments[r])) for i, r in enumerate(roles)])
+    types = pa.schema([(f"k{i}", leaf_type(schema, segments[r])) for i, r in enumerate(roles)])
     keys = pa.concat_tables([p.cast(types) for p in parts]) if parts else types.empty_table()
     keys = _distinct(keys)
     predicate = " AND ".join(f"({_datafusion_ref(segments[r])} IS NOT DISTINCT FROM s.k{i})"
@@ -254,9 +251,7 @@ def _sha256(path: Any, fs: fsspec.AbstractFileSystem) -> str:
 
 def verifiable(outcome: DatasetOutcome) -> DatasetOutcome:
     """What verification re-reads: for a Delta table its active files after the purge."""
-    if not isinstance(outcome, DeltaOutcome):
-        return outcome
-    return DatasetOutcome(outcome.name, outcome.kind, outcome.version, outcome.outputs, {}, {})
+    return outcome.verifiable()
 
 
 def finish_purge(config: DatasetConfig, outcome: DeltaOutcome, emails: Iterable[str],

@@ -61,6 +61,10 @@ class IcebergOutcome(DatasetOutcome):
     run_id: str = ""
     """Locations of the data files this run wrote (relative to the table location)."""
 
+    def verifiable(self) -> DatasetOutcome:
+        """The table's data files after the purge, as an outcome with nothing removed."""
+        return DatasetOutcome(self.name, self.kind, self.version, self.outputs, {}, {})
+
 
 @dataclass(frozen=True)
 class IcebergCleanup:
@@ -85,7 +89,7 @@ def plan_table(config: DatasetConfig, s3: S3Settings | None = None) -> DatasetPl
     snapshot = table.current_snapshot()
     return DatasetPlan(config, tuple(files), None,
                        {"iceberg_snapshot": snapshot.snapshot_id if snapshot is not None else None,
-                        "iceberg_metadata": table.metadata_location})
+                        "iceberg_metadata": table.metadata_location}, table_schema=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,9 +158,7 @@ def _sha256(fs: fsspec.AbstractFileSystem, uri: str) -> str:
 
 def verifiable(outcome: DatasetOutcome) -> DatasetOutcome:
     """What verification re-reads: the table's data files after the purge."""
-    if not isinstance(outcome, IcebergOutcome):
-        return outcome
-    return DatasetOutcome(outcome.name, outcome.kind, outcome.version, outcome.outputs, {}, {})
+    return outcome.verifiable()
 
 
 # ---------------------------------------------------------------------------------------------

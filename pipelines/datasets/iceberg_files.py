@@ -37,11 +37,17 @@ def strip(uri: str) -> str:
 
 
 def listing(fs: fsspec.AbstractFileSystem, location: str) -> dict[str, dict[str, Any]]:
-    fs.invalidate_cache()  # s3fs caches listings; pyiceberg writes through its own FileIO
+    """Every file under `location`, listed now. s3fs caches listings in a file system instance the
+    whole process shares (DuckDB reads through it too), and writers add files through their own
+    clients (pyiceberg through pyarrow): the cache is dropped before listing and again after, so no
+    later read in this process globs against a listing that misses a newer file."""
+    fs.invalidate_cache()
     try:
         found = fs.find(location, detail=True)
     except FileNotFoundError:
         return {}
+    finally:
+        fs.invalidate_cache()
     return {path: info for path, info in found.items() if info.get("type", "file") != "directory"}
 
 

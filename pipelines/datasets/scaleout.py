@@ -13,11 +13,9 @@ dataset, flows/runners.py). Matching runs in two passes over them, which togethe
 
 Then `write_partition` writes its files of a dataset's new version, `finish_dataset` records the
 version, `verify_partition` re-reads a slice of the output files, and `publish` switches the dataset. Each step
-dispatches on where the dataset lives and its format: a local folder (`pipelines.datasets.sweep` and
-`storage`), an object-store prefix (`pipelines.datasets.s3dataset`: files replaced at their own keys, so
-"write" already publishes each object and `publish` records the state) or a Delta table
-(`pipelines.datasets.delta`) or an Iceberg table (`pipelines.datasets.iceberg`), each purged as a whole by
-the table's own transaction.
+calls the dataset's implementation of the storage interface (`pipelines.datasets.base.Dataset`, chosen
+by `pipelines.datasets.factory.open_dataset`): this module never asks which kind of dataset it holds.
+A table kind (Delta, Iceberg) is purged by `purge_table` instead of the per-file steps (`per_file`).
 """
 
 from __future__ import annotations
@@ -28,11 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import fsspec
 import numpy as np
 import pyarrow as pa
 
-from pipelines.config.settings import DatasetConfig, S3Settings, Settings
+from pipelines.config.settings import DatasetConfig, Settings
 from pipelines.core.match import LINKED_SCHEMA, connect, find_matches
 from pipelines.core.model import (
     DatasetInput,
@@ -43,19 +40,9 @@ from pipelines.core.model import (
     MatchResult,
     Verification,
 )
-from pipelines.datasets import delta, iceberg, objectstore, s3dataset, s3publish, storage
+from pipelines.datasets import objectstore
+from pipelines.datasets.factory import open_dataset, open_datasets
 from pipelines.datasets.settle import RawSettlement
-from pipelines.datasets.settle import settle_raw as local_settle_raw
-from pipelines.datasets.sweep import (
-    finish_version,
-    plan_dataset,
-    publish_version,
-    verify_versions,
-    write_file,
-)
-
-TABLE_FORMATS = ("delta", "iceberg")
-"""Formats purged as a whole by one commit of the table's own (`purge_table`), not file by file."""
 
 
 @dataclass(frozen=True)
@@ -79,44 +66,20 @@ def partitions(plans: Sequence[DatasetPlan], per_dataset: int = 1) -> list[Parti
 
 
 def open_connection(settings: Settings, reads: DatasetConfig | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that can also read the configured object store; with `reads` (an S3
-    dataset), the sizes and ETags of its objects are listed first (objectstore.cache_listing)."""
+    """A DuckDB connection that can read every configured dataset (an object store registered once);
+    with `reads`, that dataset prepares its reads first (an S3 prefix lists its objects' sizes and ETags)."""
     con = connect(settings.duckdb_memory_limit)
-    if any(ds.url for ds in settings.datasets):
+    if any(d.remote for d in open_datasets(settings)):
         objectstore.configure(settings.s3)
         objectstore.register(con, settings.s3)
-        if reads is not None and reads.url and reads.format == "parquet":
-            objectstore.cache_listing(objectstore.filesystem(settings.s3),
-                                      [u for u in (reads.url, reads.source_url) if u])
+    if reads is not None:
+        open_dataset(reads, settings).prefetch()
     return con
 
 
-def _fs(settings: Settings, config: DatasetConfig):  # type: ignore[no-untyped-def]
-    if not config.url:
-        return None
-    objectstore.configure(settings.s3)
-    return objectstore.filesystem(settings.s3)
-
-
 def filesystem(settings: Settings, config: DatasetConfig):  # type: ignore[no-untyped-def]
-    """The fsspec file system a dataset's files are read through: S3 for an object-storage dataset,
-    None for local files."""
-    return _fs(settings, config)
-
-
-def _storage_options(settings: Settings, config: DatasetConfig) -> dict[str, str] | None:
-    return objectstore.storage_options(settings.s3) if config.url else None
-
-
-def _s3(settings: Settings, config: DatasetConfig) -> S3Settings | None:
-    if not config.url:
-        return None
-    objectstore.configure(settings.s3)
-    return settings.s3
-
-
-def _local_fs(settings: Settings, config: DatasetConfig):  # type: ignore[no-untyped-def]
-    return _fs(settings, config) or fsspec.filesystem("file")
+    """The fsspec file system a dataset's files are read through (None for local files)."""
+    return open_dataset(config, settings).filesystem
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,14 +88,7 @@ def _local_fs(settings: Settings, config: DatasetConfig):  # type: ignore[no-unt
 
 def plan(settings: Settings, config: DatasetConfig, fingerprint: str | None = None) -> DatasetPlan:
     """The files this run reads for one dataset, wherever and however it is stored."""
-    fs = _fs(settings, config)
-    if config.format == "delta":
-        return delta.plan_table(config, _storage_options(settings, config), fs)
-    if config.format == "iceberg":
-        return iceberg.plan_table(config, _s3(settings, config))
-    if config.url:
-        return s3dataset.plan(config, fs, fingerprint)
-    return plan_dataset(config, fingerprint)
+    return open_dataset(config, settings).plan(fingerprint)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,57 +163,36 @@ def merge_matches(plans: Sequence[DatasetPlan], parts: Sequence[Partition], per_
 
 
 # ---------------------------------------------------------------------------------------------
-# Purge: per file for Parquet datasets (local or object store), per table for Delta
+# Purge: per file (mapped partitions) or per table (one commit), as the dataset's kind purges
 
 
 def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
     """Create the (empty) version the partitions are written into."""
-    if plan.config.format in TABLE_FORMATS:
-        return
-    if plan.config.url:
-        return  # objects are replaced at their own keys
-    storage.new_version(plan.config.path, run_id)
+    open_dataset(plan.config, settings).start_version(plan, run_id)
 
 
 def write_partition(settings: Settings, plan: DatasetPlan, relpaths: Sequence[str],
                     drops: dict[str, np.ndarray], run_id: str) -> list[FileOutcome]:
-    """These files of a Parquet dataset's new version, two at a time (pyarrow and hashlib release the
-    GIL: on 2 cores this halves the rewrite's wall time; docs/benchmarks.md, "Sweep")."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    if plan.config.url:
-        return list(s3dataset.write_files(_fs(settings, plan.config), plan, relpaths, drops, run_id,
-                                          settings.work_dir))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(lambda rel: _write_one(settings, plan, rel, drops.get(rel), run_id), relpaths))
-    # durable on the machine that wrote them (a Dask worker may be another one)
-    storage.sync_folder(storage.versions_dir(plan.config.path) / run_id)
-    return outcomes
-
-
-def _write_one(settings: Settings, plan: DatasetPlan, relpath: str, drop: np.ndarray | None,
-               run_id: str) -> FileOutcome:
-    return write_file(plan, relpath, drop, run_id)
+    """These files of a per-file dataset's new version."""
+    return open_dataset(plan.config, settings).write_files(plan, relpaths, drops, run_id)
 
 
 def finish_dataset(settings: Settings, plan: DatasetPlan, outcomes: Sequence[FileOutcome], matches: DatasetMatches,
                    run_id: str, blacklist_version: int, fingerprint: str | None = None) -> DatasetOutcome:
     """Record the dataset's new version (its manifest) once every partition is written."""
-    if plan.config.url:
-        return s3dataset.finish(_fs(settings, plan.config), plan, outcomes, matches,  # type: ignore[arg-type]
-                                run_id, blacklist_version, fingerprint)
-    version = storage.versions_dir(plan.config.path) / run_id
-    return finish_version(plan, version, outcomes, matches, run_id, blacklist_version, fingerprint)
+    return open_dataset(plan.config, settings).finish(plan, outcomes, matches, run_id, blacklist_version,
+                                                      fingerprint)
 
 
 def purge_table(settings: Settings, plan: DatasetPlan, matches: DatasetMatches, run_id: str,
                 blacklist_version: int) -> DatasetOutcome:
-    """A Delta or Iceberg table: one commit of the table's own for the whole table."""
-    if plan.config.format == "iceberg":
-        return iceberg.purge_table(plan, matches, run_id, _s3(settings, plan.config), _local_fs(settings, plan.config))
-    with open_connection(settings) as con:
-        return delta.purge_table(con, plan, matches, run_id, blacklist_version,
-                                 _storage_options(settings, plan.config), _fs(settings, plan.config))
+    """A table kind (Delta, Iceberg): one commit of the table's own for the whole table."""
+    return open_dataset(plan.config, settings).purge_table(plan, matches, run_id, blacklist_version)
+
+
+def per_file(settings: Settings, plan: DatasetPlan) -> bool:
+    """Whether the dataset is purged file by file (mapped partitions) or by one table commit."""
+    return open_dataset(plan.config, settings).per_file
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +203,7 @@ def verification_slices(outcomes: Sequence[DatasetOutcome], per_dataset: int = 1
     """Each dataset's output files (for a Delta table: its files after the purge) in at most
     `per_dataset` slices; a slice is an outcome of those files with nothing removed."""
     slices = []
-    for o in map(iceberg.verifiable, map(delta.verifiable, outcomes)):
+    for o in (x.verifiable() for x in outcomes):
         files = [dataclasses.replace(f, rows_in=f.rows_out) for f in o.files]
         n = max(1, min(per_dataset, len(files)))
         size = -(-len(files) // n) if files else 1
@@ -281,13 +216,8 @@ def verify_partition(settings: Settings, entries: pa.Table, piece: DatasetOutcom
                      held: pa.Table | None = None) -> Verification:
     """Re-read one output file: its row count, and (if rewritten) §3 again with every linked device;
     rows kept by an active retention hold (`held`) are not matches."""
-    config = settings.dataset(piece.name)
     with open_connection(settings) as con:
-        if config.url and config.format == "parquet":
-            return s3dataset.verify(con, _fs(settings, config), config, entries, piece, MatchResult({}, linked),
-                                    settings.link_devices_through_events, settings.work_dir, held)
-        return verify_versions(con, entries, [piece], settings.datasets, MatchResult({}, linked),
-                               settings.link_devices_through_events, held)
+        return open_dataset(settings.dataset(piece.name), settings).verify(con, entries, piece, linked, held)
 
 
 def merge_verifications(results: Sequence[Verification]) -> Verification:
@@ -308,37 +238,20 @@ def merge_verifications(results: Sequence[Verification]) -> Verification:
 
 def publish(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, unscoped_emails: Sequence[str]) -> None:
     """Switch readers to the new version and delete what it supersedes (raw snapshots are the flow's call)."""
-    config = plan.config
-    if config.format == "delta":
-        assert isinstance(outcome, delta.DeltaOutcome)
-        delta.finish_purge(config, outcome, unscoped_emails, _storage_options(settings, config), _fs(settings, config))
-    elif config.format == "iceberg":
-        iceberg.finish_purge(config, outcome, unscoped_emails, _s3(settings, config), _local_fs(settings, config))
-    elif config.url:
-        assert isinstance(outcome, s3dataset.S3Outcome)
-        s3publish.publish(_fs(settings, config), plan, outcome, outcome.run_id)
-    else:
-        publish_version(config, outcome)
+    open_dataset(plan.config, settings).publish(plan, outcome, unscoped_emails)
 
 
 def discard_unpublished(settings: Settings) -> None:
-    """After a failed run (under the run lock): delete what it wrote but did not publish in local
-    folders (version folders, its copies of raw files); each dataset keeps the version readers see."""
-    for config in settings.datasets:
-        if not config.url and config.format == "parquet":
-            storage.remove_stale_versions(config.path)
+    """After a failed run (under the run lock): delete what it wrote but did not publish (local folders:
+    version folders, its copies of raw files); each dataset keeps the version readers see."""
+    for dataset in open_datasets(settings):
+        dataset.discard_unpublished()
 
 
 def settle_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome, delete: bool) -> RawSettlement:
     """After publishing: delete (with `delete`) the raw snapshots the published dataset holds, each only
-    while unchanged since read; report those that changed (local folders: `pipelines.datasets.sweep.settle_raw`)."""
-    if plan.config.format in TABLE_FORMATS:
-        return RawSettlement((), ())  # tables are purged in place; they have no raw `source`
-    if plan.config.url:
-        assert isinstance(outcome, s3dataset.S3Outcome)
-        deleted = s3publish.delete_consumed_raw(_fs(settings, plan.config), plan, outcome.state) if delete else []
-        return RawSettlement(tuple(deleted), ())
-    return local_settle_raw(plan, delete)
+    while unchanged since read; report those that changed."""
+    return open_dataset(plan.config, settings).settle_raw(plan, outcome, delete)
 
 
 def delete_consumed_raw(settings: Settings, plan: DatasetPlan, outcome: DatasetOutcome) -> list[str]:

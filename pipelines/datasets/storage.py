@@ -1,4 +1,4 @@
-"""All file I/O of datasets and reports: listing, schema reads, exact rewrites, atomic swaps.
+"""All file I/O of datasets and reports: listing, exact rewrites (schemas are read by `pipelines.core.schemas`), atomic swaps.
 
 A cleaned dataset's path is a symlink to its current version folder beside it
 (`events` -> `.events.versions/<run_id>`). A run writes a complete new version folder (each writer
@@ -15,8 +15,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,24 +44,6 @@ def list_parquet(folder: Path) -> list[str]:
             if name.endswith(_PARQUET_SUFFIX) and not name.startswith((".", "_")):
                 found.append(os.path.relpath(os.path.join(root, name), folder))
     return sorted(found)
-
-
-def read_schema(path: Path) -> pa.Schema:
-    """The Arrow schema of one Parquet file, or DataFileError naming the file."""
-    try:
-        return pq.read_schema(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise DataFileError(f"{path}: not a readable Parquet file ({type(exc).__name__}); "
-                            "replace or remove it and run again") from None
-
-
-def read_schemas(paths: Sequence[Path]) -> list[pa.Schema]:
-    """`read_schema` of each file, in order; object-store URLs are read in parallel (each is a
-    round trip or two to the store), local files one after the other."""
-    if not any("://" in str(p) for p in paths):
-        return [read_schema(p) for p in paths]
-    with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
-        return list(pool.map(read_schema, paths))
 
 
 def num_rows(path: Path) -> int:

@@ -222,15 +222,16 @@ def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutc
 
 def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes: Sequence[DatasetOutcome],
                     configs: Sequence[DatasetConfig], match: MatchResult, link_through_events: bool,
-                    held: pa.Table | None = None) -> Verification:
+                    held: pa.Table | None = None, table_schema: bool = False) -> Verification:
     """Re-read the rewritten outputs and apply §3 again, with every entry and the devices linked from
     the inputs. Files carried over unchanged (links to, or copies of, inputs this run's match scanned
     against every entry and found clean) are not matched again: the same bytes through the same
     matcher cannot differ (`publish_version` checks they are still those bytes); their row counts are
-    still checked. Rows an active retention hold keeps (`held`) are not matches."""
+    still checked. Rows an active retention hold keeps (`held`) are not matches. `table_schema`: the
+    outputs are a table format's files (DatasetInput.table_schema)."""
     by_name = {c.name: c for c in configs}
-    inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files if f.rewritten})
-              for o in outcomes]
+    inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files if f.rewritten},
+                           table_schema=table_schema) for o in outcomes]
     again = find_matches(con, entries, inputs, link_through_events, extra_linked=match.linked_devices, held=held)
     by_entry: dict[str, int] = {}
     for m in again.datasets.values():
@@ -285,3 +286,40 @@ def raw_still_held(config: DatasetConfig) -> list[str]:
     if config.source is None:
         return []
     return [str(config.source / rel) for rel in storage.list_parquet(config.source)]
+
+
+def snapshot_files(config: DatasetConfig) -> list[Path]:
+    """A local dataset's snapshot: new raw files in `source`, then the current cleaned files (same name:
+    raw wins)."""
+    files: dict[str, Path] = {}
+    for folder in (config.source, config.path):
+        if folder is not None:
+            for rel in storage.list_parquet(folder):
+                files.setdefault(rel, folder / rel)
+    return [files[rel] for rel in sorted(files)]
+
+
+MANIFEST_CARRIED = ("ingested_batches", "match_fingerprint")
+"""Manifest keys a targeted run's new version inherits from the one it replaces: removing rows, or
+adding a batch verified against the whole blacklist, keeps the earlier verification valid."""
+
+
+def restore_manifest(version: Path, previous: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """After `write_version`: files carried over keep the blacklist version they were last checked
+    against (a targeted run checks one entry or one batch, not the whole blacklist), and keys such
+    as `ingested_batches` are inherited. `extra` is merged in last."""
+    path = version / storage.MANIFEST_NAME
+    manifest = storage.read_manifest(version)
+    old_files = previous.get("files", {})
+    for rel, entry in manifest.get("files", {}).items():
+        if rel in old_files and "blacklist_version" in old_files[rel]:
+            entry["blacklist_version"] = old_files[rel]["blacklist_version"]
+    for key in MANIFEST_CARRIED:
+        if key in previous:
+            manifest[key] = previous[key]
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(manifest.get(key), dict):
+            manifest[key] = {**manifest[key], **value}
+        else:
+            manifest[key] = value
+    storage.write_json_atomic(path, manifest)

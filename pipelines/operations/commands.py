@@ -26,7 +26,8 @@ from pipelines.config.settings import DatasetConfig
 from pipelines.core import sql
 from pipelines.core.errors import ConfigError, SchemaError
 from pipelines.core.match import check_schema, connect, resolve_column
-from pipelines.datasets.storage import list_parquet, read_schema
+from pipelines.core.schemas import read_schema
+from pipelines.datasets.sweep import snapshot_files
 
 COMMAND_NAMES = ("Blacklisted", "Whitelisted")
 
@@ -44,15 +45,9 @@ class CommandBatch:
 
 
 def command_files(config: DatasetConfig) -> list[Path]:
-    """The snapshot's files: new raw files in `source`, then the current cleaned files (same name: raw wins)."""
-    if config.url or config.format != "parquet":
-        raise ConfigError(f"dataset {config.name!r}: 'event_name' is supported for local Parquet datasets only")
-    files: dict[str, Path] = {}
-    for folder in (config.source, config.path):
-        if folder is not None:
-            for rel in list_parquet(folder):
-                files.setdefault(rel, folder / rel)
-    return [files[rel] for rel in sorted(files)]
+    """The snapshot's files in local folders: new raw files in `source`, then the current cleaned files
+    (same name: raw wins). `Dataset.command_files` is the way in for any kind (pipelines/datasets/base.py)."""
+    return snapshot_files(config)
 
 
 def read_commands(config: DatasetConfig, files: Sequence[Path] | None = None,

@@ -1,13 +1,12 @@
 """Ingest guard (§4): a new batch is checked against the blacklist before it joins the cleaned data.
 
-Steps (wired by `flows/ingest.py` and `pipelines.operations.targeted.ingest_batch`):
+Steps (run in order by `pipelines.operations.targeted.ingest_batch`, for the CLI and `flows/ingest.py`):
 - Extract: `load_batch` reads a Parquet file, or JSON lines of events (the shape trackers send)
   converted with the dataset's schema (`check_batch_schema`); its SHA-256 identifies it (`duplicate_of`).
 - Match: `guard_inputs` puts the batch beside the current profiles datasets (their device ids link
   a batch's anonymous events, rule 3), for `pipelines.core.match.find_matches` with the whole blacklist.
-- Purge: `ingest_plan` (current files + the batch minus its matches) for `write_version`.
-- Verify: `verify_batch`. Publish: `publish_version`. Report: `build_ingest_report` (`IngestStats`).
-
+- Purge: `ingest_plan` (current files + the batch minus its matches) for `write_version`. Verify:
+  `verify_batch`. Publish: `publish_version`. Report: `build_ingest_report` (`IngestStats`).
 Datasets are append-only: a dropped row can neither create nor update a profile (decision 0010).
 """
 
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from pipelines.config.settings import DatasetConfig
+from pipelines.config.settings import DatasetConfig, Settings
 from pipelines.core.errors import InputError, SchemaError, SweepError
 from pipelines.core.match import find_matches
 from pipelines.core.model import (
@@ -37,6 +36,7 @@ from pipelines.core.model import (
     FilePlan,
     MatchResult,
 )
+from pipelines.core.schemas import read_schema
 from pipelines.datasets import storage
 from pipelines.datasets.raw import RawFile, raw_report
 from pipelines.datasets.sweep import write_version
@@ -74,12 +74,12 @@ def batch_format(path: Path) -> str:
 def dataset_schema(plan: DatasetPlan) -> pa.Schema | None:
     """The schema a batch must have: the dataset's current files', else its raw snapshots', else None."""
     if plan.files:
-        return storage.read_schema(plan.files[0].input_path)
+        return read_schema(plan.files[0].input_path)
     config = plan.config
     if config.source is not None:
         raw = storage.list_parquet(config.source)
         if raw:
-            return storage.read_schema(config.source / raw[0])
+            return read_schema(config.source / raw[0])
     return None
 
 
@@ -138,7 +138,7 @@ def load_batch(path: Path, config: DatasetConfig, expected: pa.Schema | None, tm
     fmt = batch_format(path)
     sha = storage.sha256_file(path)
     if fmt == "parquet":
-        schema = storage.read_schema(path)
+        schema = read_schema(path)
         check_batch_schema(config, path, schema, expected)
         rows = storage.num_rows(path)
         parquet, converted = path, False
@@ -303,7 +303,7 @@ def render_ingest_markdown(report: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The steps, composed by `pipelines.operations.targeted.ingest_batch` and `flows/ingest.py`.
+# The steps, run in order by `pipelines.operations.targeted.ingest_batch` (directly, or as tasks of `flows/ingest.py`).
 
 
 @dataclass(frozen=True)
@@ -319,10 +319,10 @@ class IngestJob:
     """The earlier ingest of the same bytes, or None."""
 
 
-def extract_batch(configs: Sequence[DatasetConfig], target: DatasetConfig, path: Path, run_id: str,
+def extract_batch(settings: Settings, target: DatasetConfig, path: Path, run_id: str,
                   tmp_dir: Path) -> IngestJob:
     """Plan the target dataset and the profiles datasets (device links), read and check the batch."""
-    plans = {c.name: plan_current(c) for c in configs if c.name == target.name or c.kind == "profiles"}
+    plans = {c.name: plan_current(settings, c) for c in settings.datasets if c == target or c.kind == "profiles"}
     current = plans[target.name]
     batch = load_batch(Path(path), target, dataset_schema(current), tmp_dir)
     return IngestJob(target, current, tuple(plans.values()), batch, batch_relpath(run_id, batch),

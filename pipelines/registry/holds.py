@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.config.settings import Settings
-from pipelines.core.errors import InputError, NotFound, SweepError
+from pipelines.core.errors import InputError, NotFound
 from pipelines.core.holds import Hold, held_table
 from pipelines.registry.registry import Registry, format_time, utc_now
 from pipelines.reporting import hold_records
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS holds (
     settled_run TEXT,
     CHECK (blacklist_id IS NOT NULL OR dataset IS NOT NULL)
 )"""
+_HAS_TABLE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'holds'"
 _EMAIL_RE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -91,30 +92,22 @@ class HoldStore:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.path = Path(settings.blacklist_db)
+        self._registry = Registry(self.path)
+        self._ready = False
 
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        if not self.path.exists():
-            Registry(self.path).snapshot()  # create the database with the registry's schema and mode
-        try:
-            con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise SweepError(f"{self.path}: cannot open the blacklist database ({exc})") from None
-        try:
-            con.execute("PRAGMA busy_timeout = 60000")
-            con.execute("PRAGMA synchronous = FULL")
-            con.execute(_SCHEMA)
-            con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise SweepError(f"{self.path}: blacklist database error ({exc})") from None
-        finally:
-            con.close()
+        """A transaction on the registry's file (`Registry.transaction`: its connection, locking and
+        errors), with the holds table created there first if it is missing."""
+        if not self._ready:
+            with self._registry.transaction() as con:
+                present = con.execute(_HAS_TABLE).fetchone() is not None
+            if not present:
+                with self._registry.transaction(write=True) as con:
+                    con.execute(_SCHEMA)
+            self._ready = True
+        with self._registry.transaction(write) as con:
+            yield con
 
     def list(self, include_ended: bool = True) -> list[Hold]:
         with self._connect() as con:

@@ -68,7 +68,7 @@ class LinkStore:
 
         from pipelines.core.links import LINK_SCHEMA
 
-        with self.registry._connect() as con:  # the registry's own connection handling
+        with self.registry.transaction() as con:
             rows = con.execute(_CURRENT).fetchall() if _exists(con) else []
         columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
         return pa.Table.from_arrays([pa.array(c, pa.string()) for c in columns], schema=LINK_SCHEMA)
@@ -78,7 +78,7 @@ class LinkStore:
         many were new. A link of an entry removed meanwhile is not kept."""
         rows = links.select(["bid", "device", "via"]).to_pylist() if links.num_rows else []
         now = utc_now()
-        with self.registry._connect(write=True) as con:
+        with self.registry.transaction(write=True) as con:
             for statement in _SCHEMA:
                 con.execute(statement)
             con.execute(_ORPHANS)  # belt and braces: the trigger already releases removed entries' links
@@ -88,7 +88,7 @@ class LinkStore:
 
     def count(self, blacklist_id: str | None = None) -> int:
         """How many links are kept (for one entry, or in all): a number, never the devices."""
-        with self.registry._connect() as con:
+        with self.registry.transaction() as con:
             if not _exists(con):
                 return 0
             if blacklist_id is None:

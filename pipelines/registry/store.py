@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -249,6 +249,13 @@ class RegistryStore:
                 raise
         except sqlite3.DatabaseError as exc:
             raise SweepError(f"{self.path}: blacklist database error ({exc})") from None
+
+    def transaction(self, write: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction on the registry's file, for the stores that keep their own tables in it
+        (`pipelines/registry/links.py`, `pipelines/registry/holds.py`): this thread's connection, the
+        lock handling (`BEGIN IMMEDIATE` when `write`), `synchronous = FULL` and `secure_delete`, and
+        one-line errors; COMMIT at the end, ROLLBACK when the block raises."""
+        return self._connect(write)
 
     @contextmanager
     def _write(self) -> Iterator[_Tx]:

@@ -282,15 +282,33 @@ def _problem(report_dir: Path, relpath: str, doc: dict[str, Any] | None) -> Prob
     return None
 
 
-def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerification:
-    """Check every report in `report_dir` and the links between them; name each changed or removed one."""
-    problems: list[Problem] = []
+def _index_or_problem(report_dir: Path) -> tuple[list[ChainLink], list[Problem]]:
+    """The chain index's links, or none and the problem that it cannot be read."""
     try:
-        links = read_index(report_dir)
+        return read_index(report_dir), []
     except ValueError as exc:
-        problems.append(Problem("-", "index_damaged", str(exc)))
-        links = []
-    docs = {rel: load_document(report_dir, rel) for rel in documents(report_dir)}
+        return [], [Problem("-", "index_damaged", str(exc))]
+
+
+def _problems_once(report_dir: Path, docs: Mapping[str, dict[str, Any] | None]) -> Callable[[str], Problem | None]:
+    """`_problem` of a report by relative path, worked out at most once per report (it hashes and
+    re-serialises the whole document, about a second for a report of 10,000 entries)."""
+    checked: dict[str, Problem | None] = {}
+
+    def problem_of(rel: str) -> Problem | None:
+        if rel not in checked:
+            checked[rel] = _problem(report_dir, rel, docs.get(rel))
+        return checked[rel]
+    return problem_of
+
+
+def verify_chain(report_dir: Path, expect_head: str | None = None,
+                 loaded: Mapping[str, dict[str, Any] | None] | None = None) -> ChainVerification:
+    """Check every report in `report_dir` and the links between them; name each changed or removed one.
+    `loaded`: the documents the caller has just read (`load_document` by relative path), not read again."""
+    links, problems = _index_or_problem(report_dir)
+    docs = {rel: (loaded or {}).get(rel) if rel in (loaded or {}) else load_document(report_dir, rel)
+            for rel in documents(report_dir)}
     unchained_rels = {r for r, d in docs.items() if d is not None and d.get("report_version", 0) < 2
                       and "integrity" not in d}
     unchained = tuple(run_id_of(r) for r in sorted(unchained_rels, key=lambda r: (run_id_of(r), r)))
@@ -299,12 +317,13 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
     run_ids = {run_id_of(r) for r in docs}
     if not links and any(r not in unchained_rels for r in docs):
         problems.append(Problem("-", "index_damaged", f"{report_dir / INDEX_NAME} is missing or empty"))
+    problem_of = _problems_once(report_dir, docs)
 
     # 1. each report listed in the index: present, intact, hash as recorded, linked to its predecessor
     accepted: set[str | None] = {None}  # the hash of the report before, as recorded in the index and as found
     for entry in links:
         doc = docs.get(entry.relpath)
-        problem = _problem(report_dir, entry.relpath, doc)
+        problem = problem_of(entry.relpath)
         if problem is None and doc is not None:
             integrity = doc["integrity"]
             if integrity["report_sha256"] != entry.report_sha256:
@@ -316,10 +335,9 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
                                       f"report {entry.run_id} links to it, but it is not in the chain")
                 else:
                     problem = Problem(entry.run_id, "changed", "does not entry to the report before it in the chain")
-        if problem is not None:
-            problems.append(problem)
+        problems += [problem] if problem is not None else []
         accepted = {entry.report_sha256}
-        if doc is not None and _problem(report_dir, entry.relpath, doc) is None:
+        if doc is not None and problem_of(entry.relpath) is None:
             accepted.add(doc["integrity"]["report_sha256"])
 
     # 2. reports not in the index, and reports named by a successor that are gone entirely
@@ -331,7 +349,7 @@ def verify_chain(report_dir: Path, expect_head: str | None = None) -> ChainVerif
     flagged = {p.run_id for p in problems}
     for rel, doc in docs.items():
         if (doc is None or run_id_of(rel) in flagged or rel in unchained_rels
-                or _problem(report_dir, rel, doc) is not None):
+                or problem_of(rel) is not None):
             continue  # only an intact report's claims are trusted
         named = doc["integrity"].get("previous_run_id")
         if named and named not in indexed and named not in run_ids and not any(p.run_id == named for p in problems):

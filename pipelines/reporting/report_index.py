@@ -16,7 +16,7 @@ from typing import Any
 
 from pipelines.datasets import storage
 from pipelines.reporting import chain, notices, report_catalog
-from pipelines.reporting.report_html import _CSS, STATUS_COLORS, _e, _legend, _n, _nice_max
+from pipelines.reporting.html_parts import CSS, STATUS_COLORS, esc, legend, nice_max, num, svg_open, y_grid
 
 INDEX_NAME = "index.html"
 KIND_COLORS = {"sweep": "#1f77b4", "clear_user_data": "#ff7f0e", "ingest": "#2ca02c"}
@@ -69,8 +69,9 @@ def collect(report_dir: Path) -> IndexData:
     runs, entries, residual_runs = [], {}, []
     latest_residuals, deadline_hours = None, 24.0
     latest_sweep: dict[str, Any] | None = None
+    loaded: dict[str, dict[str, Any] | None] = {}
     for relpath in chain.documents(report_dir):  # what is on disk: a damaged chain index still shows every run
-        doc = chain.load_document(report_dir, relpath)
+        doc = loaded[relpath] = chain.load_document(report_dir, relpath)
         row = report_catalog.list_row(report_dir, relpath, doc)
         runs.append({**row, "page": _page(report_dir, relpath)})
         if doc is None:
@@ -91,7 +92,7 @@ def collect(report_dir: Path) -> IndexData:
     for bid in sorted(current):
         status = entries[bid].get("status") or "unknown"
         counts[status] = counts.get(status, 0) + 1
-    verification = chain.verify_chain(report_dir)
+    verification = chain.verify_chain(report_dir, loaded=loaded)  # the documents read above, not read again
     chain_state = {"ok": verification.ok, "reports_checked": verification.reports_checked,
                    "head": verification.head.to_json() if verification.head else None,
                    "problems": [p.to_json() for p in verification.problems]}
@@ -118,21 +119,21 @@ def render_index(data: IndexData) -> str:
     met, missed = data.decided
     head = data.chain_state.get("head") or {}
     last = data.runs[-1] if data.runs else None
-    cards = [("runs", _n(len(data.runs))),
-             ("rows removed, all runs", _n(sum(r["rows_removed"] or 0 for r in data.runs if r["kind"] != "ingest"))),
+    cards = [("runs", num(len(data.runs))),
+             ("rows removed, all runs", num(sum(r["rows_removed"] or 0 for r in data.runs if r["kind"] != "ingest"))),
              ("deadline compliance", "–" if rate is None else f"{rate:.1%}"),
-             ("entries now", _n(sum(data.status_counts.values()))),
-             ("residual findings (last scan)", _n(len((data.latest_residuals or {}).get("findings") or []))),
+             ("entries now", num(sum(data.status_counts.values()))),
+             ("residual findings (last scan)", num(len((data.latest_residuals or {}).get("findings") or []))),
              ("report chain", "intact" if data.chain_state["ok"] else "BROKEN")]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>gdpr-sweep reports: index</title>", f"<style>{_CSS}</style></head><body>",
+        "<title>gdpr-sweep reports: index</title>", f"<style>{CSS}</style></head><body>",
         "<h1>gdpr-sweep reports</h1>",
-        f'<p class="meta">{_n(len(data.runs))} reports · newest {_e(last["run_id"]) if last else "none"} '
-        f"({_e(last['finished_at']) if last else '–'}) · regenerated after every run</p>",
+        f'<p class="meta">{num(len(data.runs))} reports · newest {esc(last["run_id"]) if last else "none"} '
+        f"({esc(last['finished_at']) if last else '–'}) · regenerated after every run</p>",
         _chain_banner(data.chain_state),
-        '<div class="cards">' + "".join(f'<div class="card"><b>{v}</b><span>{_e(k)}</span></div>'
+        '<div class="cards">' + "".join(f'<div class="card"><b>{v}</b><span>{esc(k)}</span></div>'
                                         for k, v in cards) + "</div>",
         "<h2>Rows removed per run</h2>", _runs_chart(data.runs),
         "<h2>Blacklist entries by status</h2>", _status_chart(data.status_counts),
@@ -168,33 +169,28 @@ def _runs_chart(runs: Sequence[dict[str, Any]]) -> str:
         return '<p class="note">No runs yet.</p>'
     width, height, left, bottom = 1000, 260, 60, 110
     plot_w, plot_h = width - left - 10, height - bottom - 20
-    top = _nice_max(max([r["rows_removed"] for r in shown] + [1]))
+    top = nice_max(max([r["rows_removed"] for r in shown] + [1]))
     slot = plot_w / len(shown)
     bar = max(min(slot * 0.7, 50), 2)
     base = 20 + plot_h
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} '
-           f'{height}" role="img" aria-label="Rows removed per run" font-family="DejaVu Sans, Arial, sans-serif" '
-           'font-size="12">']
-    for frac in (0, 0.5, 1):
-        y = base - plot_h * frac
-        svg.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#ddd"/>'
-                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{_n(int(top * frac))}</text>')
+    svg = [svg_open(width, height, "Rows removed per run")]
+    svg += y_grid(left, width, base, plot_h, top)
     for i, r in enumerate(shown):
         cx = left + slot * (i + 0.5)
         n = r["rows_removed"]
         h = plot_h * n / top
         svg.append(f'<rect x="{cx - bar / 2:.1f}" y="{base - max(h, 1):.1f}" width="{bar:.1f}" '
-                   f'height="{max(h, 1):.1f}" fill="{_color(r["kind"])}"><title>{_e(r["run_id"])} '
-                   f'({_e(r["kind"])}): {n}</title></rect>')
+                   f'height="{max(h, 1):.1f}" fill="{_color(r["kind"])}"><title>{esc(r["run_id"])} '
+                   f'({esc(r["kind"])}): {n}</title></rect>')
         if len(shown) <= 31:
             svg.append(f'<text x="{cx:.1f}" y="{base - h - 4:.1f}" text-anchor="middle" font-size="11">{n}</text>')
         svg.append(f'<text transform="translate({cx + 4:.1f},{base + 8}) rotate(60)" font-size="10">'
-                   f"{_e((r['finished_at'] or r['run_id'])[:16])}</text>")
+                   f"{esc((r['finished_at'] or r['run_id'])[:16])}</text>")
     svg.append("</svg>")
     kinds = sorted({r["kind"] or "" for r in shown})
     note = (f'<p class="note">The newest {MAX_RUN_BARS} of {len(runs)} runs; every run is in the table below.</p>'
             if len(runs) > MAX_RUN_BARS else "")
-    return ('<div class="chart">' + "".join(svg) + _legend([(k or "unknown", _color(k)) for k in kinds])
+    return ('<div class="chart">' + "".join(svg) + legend([(k or "unknown", _color(k)) for k in kinds])
             + '<p class="note">Ingest runs count the rows they dropped before storing them.</p></div>' + note)
 
 
@@ -203,16 +199,15 @@ def _hbars(items: Sequence[tuple[str, int, str]], label: str) -> str:
     label_w, bar_w, row_h, width = 170, 720, 30, 1000
     top = max([n for _, n, _ in items] + [1])
     height = row_h * len(items) + 12
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} '
-           f'{height}" role="img" aria-label="{_e(label)}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">']
+    svg = [svg_open(width, height, esc(label), 13)]
     for i, (name, n, color) in enumerate(items):
         y = 6 + i * row_h
         w = bar_w * n / top
-        svg.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_e(name)}</text>')
+        svg.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{esc(name)}</text>')
         if n:
             svg.append(f'<rect x="{label_w}" y="{y}" width="{max(w, 1):.1f}" height="22" fill="{color}">'
-                       f"<title>{_e(name)}: {n}</title></rect>")
-        svg.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}">{_n(n)}</text>')
+                       f"<title>{esc(name)}: {n}</title></rect>")
+        svg.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}">{num(n)}</text>')
     svg.append(f'<line x1="{label_w}" y1="2" x2="{label_w}" y2="{height - 4}" stroke="#333"/></svg>')
     return '<div class="chart">' + "".join(svg) + "</div>"
 
@@ -238,9 +233,9 @@ def _erasure_chart(entries: dict[str, dict[str, Any]], deadline_hours: float) ->
     ordered = sorted(hours)
     median = ordered[len(ordered) // 2] if len(ordered) % 2 else (ordered[len(ordered) // 2 - 1]
                                                                   + ordered[len(ordered) // 2]) / 2
-    return (_hbars(items, "Hours from blacklisting to erasure") + _legend(
+    return (_hbars(items, "Hours from blacklisting to erasure") + legend(
         [(f"within {deadline_hours:g} h", STATUS_COLORS["gone"]), ("after it", STATUS_COLORS["gone late"])])
-        + f'<p class="note">{_n(len(hours))} erased entries: median {median:.1f} h, longest {ordered[-1]:.1f} h '
+        + f'<p class="note">{num(len(hours))} erased entries: median {median:.1f} h, longest {ordered[-1]:.1f} h '
           "(from the entry's creation to the first report that found none of its rows).</p>")
 
 
@@ -252,9 +247,9 @@ def _residuals(runs: Sequence[dict[str, Any]], latest: dict[str, Any] | None) ->
            "<th class=n>entries found</th></tr>"]
     for r in reversed(runs[-50:]):
         cls = "bad" if r["findings"] else "good"
-        out.append(f"<tr><td class=id>{_link(r['run_id'], r['page'])}</td><td>{_e(r['kind'])}</td>"
-                   f"<td class=t>{_e(r['scanned_at'])}</td><td class={cls}>{_e(r['status'])}</td>"
-                   f"<td class=n>{_n(r['findings'])}</td><td class=n>{_n(r['entries_found'])}</td></tr>")
+        out.append(f"<tr><td class=id>{_link(r['run_id'], r['page'])}</td><td>{esc(r['kind'])}</td>"
+                   f"<td class=t>{esc(r['scanned_at'])}</td><td class={cls}>{esc(r['status'])}</td>"
+                   f"<td class=n>{num(r['findings'])}</td><td class=n>{num(r['entries_found'])}</td></tr>")
     out.append("</table>")
     findings = (latest or {}).get("findings") or []
     if findings:
@@ -266,8 +261,8 @@ def _residuals(runs: Sequence[dict[str, Any]], latest: dict[str, Any] | None) ->
             rows[key] = rows.get(key, 0) + int(f["rows"])
         out.append("<h3>Columns with findings in the newest scan</h3><table><tr><th>dataset or folder</th>"
                    "<th>column</th><th class=n>entries</th><th class=n>rows</th></tr>")
-        out += [f"<tr><td>{_e(t)}</td><td class=mono>{_e(c)}</td><td class=n>{_n(len(columns[(t, c)]))}</td>"
-                f"<td class=n>{_n(rows[(t, c)])}</td></tr>" for t, c in sorted(columns)]
+        out += [f"<tr><td>{esc(t)}</td><td class=mono>{esc(c)}</td><td class=n>{num(len(columns[(t, c)]))}</td>"
+                f"<td class=n>{num(rows[(t, c)])}</td></tr>" for t, c in sorted(columns)]
         out.append("</table>")
     return "".join(out)
 
@@ -275,12 +270,12 @@ def _residuals(runs: Sequence[dict[str, Any]], latest: dict[str, Any] | None) ->
 def _chain(state: dict[str, Any], head: dict[str, Any]) -> str:
     out = [f"<p>{state['reports_checked']} reports checked: "
            + ('<span class="good">chain intact</span>' if state["ok"] else '<span class="bad">chain broken</span>')
-           + (f"; head <code>{_e(head.get('run_id'))}</code> SHA-256 <code>{_e(head.get('report_sha256'))}</code>"
+           + (f"; head <code>{esc(head.get('run_id'))}</code> SHA-256 <code>{esc(head.get('report_sha256'))}</code>"
               if head else "") + ".</p>"]
     if state["problems"]:
         out.append("<table><tr><th>run</th><th>problem</th><th>detail</th></tr>")
-        out += [f"<tr><td class=id>{_e(p['run_id'])}</td><td class=bad>{_e(p['problem'])}</td>"
-                f"<td>{_e(p['detail'])}</td></tr>" for p in state["problems"]]
+        out += [f"<tr><td class=id>{esc(p['run_id'])}</td><td class=bad>{esc(p['problem'])}</td>"
+                f"<td>{esc(p['detail'])}</td></tr>" for p in state["problems"]]
         out.append("</table>")
     out.append('<p class="note">Checked when this page was written. Check again at any time with '
                "<code>gdpr-sweep report verify</code>.</p>")
@@ -288,7 +283,7 @@ def _chain(state: dict[str, Any], head: dict[str, Any]) -> str:
 
 
 def _link(text: str, page: str | None) -> str:
-    return f'<a href="{_e(page)}">{_e(text)}</a>' if page else _e(text)
+    return f'<a href="{esc(page)}">{esc(text)}</a>' if page else esc(text)
 
 
 def _runs_table(runs: Sequence[dict[str, Any]]) -> str:
@@ -298,10 +293,10 @@ def _runs_table(runs: Sequence[dict[str, Any]]) -> str:
            "<th>status</th></tr>"]
     for r in list(reversed(runs))[:MAX_RUN_ROWS]:
         cls = "good" if r["status"] == "passed" or r["kind"] == "hold" else "bad"  # a hold record is no failure
-        out.append(f"<tr><td class=id>{_link(r['run_id'], r['page'])}</td><td>{_e(r['kind'] or '–')}</td>"
-                   f"<td class=t>{_e(r['finished_at'] or '–')}</td>"
-                   f"<td class=n>{'–' if r['rows_removed'] is None else _n(r['rows_removed'])}</td>"
-                   f"<td class={cls}>{_e(r['status'])}</td></tr>")
+        out.append(f"<tr><td class=id>{_link(r['run_id'], r['page'])}</td><td>{esc(r['kind'] or '–')}</td>"
+                   f"<td class=t>{esc(r['finished_at'] or '–')}</td>"
+                   f"<td class=n>{'–' if r['rows_removed'] is None else num(r['rows_removed'])}</td>"
+                   f"<td class={cls}>{esc(r['status'])}</td></tr>")
     out.append("</table>")
     if len(runs) > MAX_RUN_ROWS:
         out.append(f'<p class="note">The newest {MAX_RUN_ROWS} of {len(runs)} runs; '

@@ -43,6 +43,7 @@ from tests.helpers import (
     profiles_config,
     write,
 )
+from tests.support.hypothesis_profiles import examples
 
 EMAILS = ["ann@example.com", "bo@example.com", "cy@example.com"]
 USER_IDS = ["u1", "u2", "u3"]
@@ -218,7 +219,7 @@ def _run(root: Path, raw_profiles, raw_events, ops, link_through_events=True) ->
     return lake
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(ci=15, thorough=150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw_profiles=profile_rows, raw_events=event_rows, ops=operations, link=st.booleans())
 def test_incremental_sweeps_match_the_oracle(tmp_path_factory, raw_profiles, raw_events, ops, link):
     _run(tmp_path_factory.mktemp("lake"), raw_profiles, raw_events, ops, link)

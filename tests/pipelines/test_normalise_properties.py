@@ -39,6 +39,7 @@ from tests.helpers import (
     profiles_config,
     write,
 )
+from tests.support.hypothesis_profiles import examples
 
 EVERY_CHAR = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
 WHITESPACE = [c for c in EVERY_CHAR if c.isspace()]
@@ -51,9 +52,9 @@ FULLWIDTH = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}
 ADDRESSES = ["anna@example.com", "o'neil+news@mail.example.org", "zoë@example.com", "jörg@bücher.example"]
 OTHERS = ["anna@example.co", "nna@example.com", "bob@example.com"]
 
-AGREE = settings(max_examples=300, deadline=None, database=None,
+AGREE = settings(max_examples=examples(ci=150, thorough=3000), deadline=None, database=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-SWEEP = settings(max_examples=60, deadline=None, database=None,
+SWEEP = settings(max_examples=examples(ci=30, thorough=600), deadline=None, database=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 

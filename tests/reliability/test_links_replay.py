@@ -45,6 +45,7 @@ from tests.helpers import (
     write,
 )
 from tests.replay import Replay
+from tests.support.hypothesis_profiles import examples
 
 PEOPLE = 3
 DEVICES = ["d0", "d1", "d2", "d3", "d4"]
@@ -223,7 +224,7 @@ def play(lake: Lake, replay: Replay, data) -> None:
         event("links remembered")
 
 
-@settings(max_examples=15, deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
+@settings(max_examples=examples(ci=8, thorough=80), deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data(), link_through_events=st.booleans(), delete_raw=st.booleans())
 def test_nightly_sweeps_equal_the_replay_of_the_nights(data, link_through_events, delete_raw):

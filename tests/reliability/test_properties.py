@@ -29,9 +29,12 @@ from pipelines.core.match import connect, entries_table, find_matches
 from pipelines.core.model import DatasetInput, Entry
 from tests import oracle
 from tests.helpers import sweep
+from tests.support.hypothesis_profiles import examples
 
-EXAMPLES = 500  # CI runs every one of them (~35 ms each on one DuckDB connection)
-FULL_EXAMPLES = 60  # end-to-end (write, verify, publish) examples: slower, fewer
+# Examples per run (~35 ms each on one DuckDB connection); not derandomized, so every run draws new
+# ones. The `thorough` profile (CONTRIBUTING.md) runs ten times as many.
+EXAMPLES = examples(ci=200, thorough=2000)
+FULL_EXAMPLES = examples(ci=25, thorough=250)  # end-to-end (write, verify, publish) examples: slower, fewer
 
 # --- pools the strategies draw from: small, so that collisions (the interesting cases) are frequent.
 BASE_EMAILS = [
