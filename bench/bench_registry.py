@@ -5,7 +5,10 @@
 Writes a synthetic Optimizely list (emails `user<i>@example.com`, every third with a scope, every
 fifth with a user id) to a temporary folder, then times, in this process:
   parse    json.load of the file
-  import   Registry.import_optimizely (validation, keyed hashes, one history row per entry)
+  import   Registry.import_optimizely (validation, keyed hashes, one history row per entry, one
+           durable commit)
+  close    closing the importing connection: SQLite folds the WAL into the database file (what a
+           `gdpr-sweep blacklist import` process pays on exit)
   snapshot Registry.snapshot() (one read transaction -> Arrow)
   table    Snapshot.entries_table() (what the sweep's match step joins against)
   add      one Registry.add on the full registry, status one look-up
@@ -96,7 +99,7 @@ def main() -> None:
             counts = timed("import", lambda: registry.import_optimizely(doc))
             doc = None  # free it before the snapshot
             assert counts["added"] == args.entries, counts
-        registry.close()  # a sweep runs in another process: start from a cold connection
+        timed("close", registry.close)  # a sweep runs in another process: start from a cold connection
 
         snapshot = timed("snapshot", lambda: Registry(work / "blacklist.db").snapshot())
         table = timed("table", snapshot.entries_table)
@@ -119,8 +122,11 @@ def main() -> None:
                       "cpu": {k: round(v, 3) for k, v in cpu.items()}}))
     if args.fill:
         times["parse"] = cpu["parse"] = times["import"] = cpu["import"] = float("nan")
+    print("| entries | parse s | import s | close s | snapshot s | entries_table s | next s | add | status | DB size "
+          "| peak RSS | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print(f"| {args.entries:,} | {times['parse']:.1f} ({cpu['parse']:.1f}) | {times['import']:.1f} "
-          f"({cpu['import']:.1f}) | {times['snapshot']:.1f} ({cpu['snapshot']:.1f}) | {times['table']:.2f} | "
+          f"({cpu['import']:.1f}) | {times['close']:.1f} | {times['snapshot']:.1f} ({cpu['snapshot']:.1f}) | {times['table']:.2f} | "
           f"{times['snapshot_next']:.1f} ({cpu['snapshot_next']:.1f}) | "
           f"{times['add'] * 1000:.0f} ms | {times['status'] * 1000:.0f} ms | {db_mb:,.0f} MB | {rss_mb:,.0f} MB | "
           f"{load:.1f} |")

@@ -12,6 +12,7 @@ from typing import Any
 from pipelines.config.report_secret import report_secret
 from pipelines.config.settings import Settings
 from pipelines.core.errors import InputError, NotFound
+from pipelines.datasets.factory import open_datasets
 from pipelines.registry.registry import Registry, format_time
 from pipelines.reporting import chain
 from pipelines.reporting import report as reports
@@ -63,7 +64,7 @@ def make_certificate(settings: Settings, blacklist_id: str, as_of_head: bool = F
 
     `as_of_head`: date it with the chain head's finish time instead of now, so the JSON and the page
     fetched in two requests (the auditor's routes) are the same pair as long as the chain has not grown."""
-    descriptors = [dataset_descriptor(d.name, d.format, d.url is not None) for d in settings.datasets]
+    descriptors = [dataset_descriptor(d.config.name, d.storage_label) for d in open_datasets(settings)]
     try:
         with chain.chain_lock(settings.report_dir):  # a consistent head while a sweep may be appending
             at = format_time(datetime.now(UTC))

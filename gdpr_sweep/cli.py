@@ -41,7 +41,7 @@ def cli(ctx: click.Context, config: str, debug: bool) -> None:
 @pass_ctx
 @handle_errors
 def sweep(ctx: Context, delete_raw: bool | None) -> None:
-    """Run the sweep flow now (Prefect's temporary local API, nothing to set up)."""
+    """Run the sweep flow now: in this process, or on the Prefect server PREFECT_API_URL names."""
     report = run_sweep(ctx.settings, delete_raw)
     click.echo(f"report: {report}")
     click.echo(f"markdown: {Path(report).with_suffix('.md')}")

@@ -42,11 +42,15 @@ class Dataset(ABC):
 
     kind_name: ClassVar[str]
     """How reports and errors name this kind (`local folder`, `S3 prefix`, `Delta table`, ...)."""
+    storage_label: ClassVar[str]
+    """How a certificate names the storage (`local`, `s3`, `delta`, `iceberg`; pipelines/reporting/certificate.py)."""
     per_file: ClassVar[bool]
     """True: files are rewritten one by one (a task runner may map partitions of them over workers);
     False: the whole dataset is purged by one commit of the table's own (`purge_table`)."""
     takes_raw: ClassVar[bool] = True
     """Whether raw snapshots (`source`) can be taken in; a table kind is purged in place."""
+    takes_batches: ClassVar[bool] = False
+    """Whether the ingest guard can add a batch to it as a new version (pipelines/operations/ingest.py)."""
 
     def __init__(self, config: DatasetConfig, settings: Settings) -> None:
         self.config = config
@@ -54,6 +58,13 @@ class Dataset(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.name!r})"
+
+    def check_takes_batches(self) -> None:
+        """ConfigError unless the ingest guard can add a batch to this dataset (`takes_batches`)."""
+        if not self.takes_batches:
+            raise ConfigError(f"dataset {self.config.name!r}: the ingest guard adds batches to local Parquet "
+                              f"folders; this one is a {self.kind_name}: write the batch with your own tools and "
+                              "let the nightly sweep (or ClearUserData) remove blacklisted rows")
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -123,6 +134,12 @@ class Dataset(ABC):
         written = self.write_files(plan, relpaths, {r: d for r, d in matches.drops.items() if r in set(relpaths)},
                                    run_id)
         return self.finish(plan, written, matches, run_id, blacklist_version, fingerprint)
+
+    def purge_targeted(self, plan: DatasetPlan, matches: DatasetMatches, run_id: str) -> DatasetOutcome:
+        """Remove these rows now, outside a sweep (ClearUserData): only files holding them are
+        rewritten, and what earlier sweeps recorded as verified stays recorded (removing rows keeps a
+        verification valid). A table kind purges as in a sweep (it records no per-file verification)."""
+        return self.purge(plan, matches, run_id, 0)
 
     # -- verify ----------------------------------------------------------------------------------
 

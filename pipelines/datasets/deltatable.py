@@ -21,6 +21,7 @@ class DeltaDataset(Dataset):
     """`format = "delta"`: `path` is the table's location (a folder, or `s3://bucket/prefix`)."""
 
     kind_name: ClassVar[str] = "Delta table"
+    storage_label: ClassVar[str] = "delta"
     per_file: ClassVar[bool] = False
     takes_raw: ClassVar[bool] = False
 

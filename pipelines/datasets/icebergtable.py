@@ -23,6 +23,7 @@ class IcebergDataset(Dataset):
     """`format = "iceberg"`: `path` is the table's location, checked against its catalog."""
 
     kind_name: ClassVar[str] = "Iceberg table"
+    storage_label: ClassVar[str] = "iceberg"
     per_file: ClassVar[bool] = False
     takes_raw: ClassVar[bool] = False
 

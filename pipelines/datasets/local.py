@@ -28,9 +28,11 @@ from pipelines.datasets.sweep import (
     finish_version,
     plan_dataset,
     publish_version,
+    restore_manifest,
     snapshot_files,
     verify_versions,
     write_file,
+    write_version,
 )
 
 
@@ -38,7 +40,9 @@ class LocalFolder(Dataset):
     """`path` is a local folder (a symlink to the current version, `_gdpr_sweep_versions/<run_id>/`)."""
 
     kind_name: ClassVar[str] = "local folder"
+    storage_label: ClassVar[str] = "local"
     per_file: ClassVar[bool] = True
+    takes_batches: ClassVar[bool] = True
 
     def local_folders(self) -> tuple[Path, ...]:
         return (self.config.path, storage.current_version(self.config.path) or self.config.path)
@@ -78,6 +82,14 @@ class LocalFolder(Dataset):
                blacklist_version: int, fingerprint: str | None = None) -> DatasetOutcome:
         version = storage.versions_dir(self.config.path) / run_id
         return finish_version(plan, version, outcomes, matches, run_id, blacklist_version, fingerprint)
+
+    def purge_targeted(self, plan: DatasetPlan, matches: DatasetMatches, run_id: str) -> DatasetOutcome:
+        """A new version: files with matches rewritten, the others hard-linked; the manifest keeps the
+        blacklist versions the files were verified against."""
+        previous = plan.previous_manifest
+        outcome = write_version(plan, matches, run_id, int(previous.get("blacklist_version", 0)))
+        restore_manifest(outcome.version, previous)
+        return outcome
 
     def verify(self, con: duckdb.DuckDBPyConnection, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table,
                held: pa.Table | None = None) -> Verification:

@@ -28,6 +28,7 @@ class S3Prefix(Dataset):
     """`path = "s3://bucket/prefix"`: objects stay at their keys; the sweep's state is one object beside them."""
 
     kind_name: ClassVar[str] = "S3 prefix"
+    storage_label: ClassVar[str] = "s3"
     per_file: ClassVar[bool] = True
 
     @property
@@ -56,6 +57,21 @@ class S3Prefix(Dataset):
                blacklist_version: int, fingerprint: str | None = None) -> DatasetOutcome:
         return s3dataset.finish(self.filesystem, plan, outcomes, matches,  # type: ignore[arg-type]
                                 run_id, blacklist_version, fingerprint)
+
+    def purge_targeted(self, plan: DatasetPlan, matches: DatasetMatches, run_id: str) -> DatasetOutcome:
+        """Objects with matches replaced at their keys; the state keeps each object's verified
+        blacklist version, the match fingerprint and the raw objects already taken in."""
+        old = plan.previous_manifest.get("state", {})
+        outcome = self.purge(plan, matches, run_id, 0, old.get("match_fingerprint"))
+        assert isinstance(outcome, s3dataset.S3Outcome)
+        known = old.get("files", {})
+        for rel, entry in outcome.state["files"].items():
+            if "verified" in known.get(rel, {}):
+                entry["verified"] = known[rel]["verified"]
+            else:
+                entry.pop("verified", None)  # never verified: the next sweep matches it against every entry
+        outcome.state["sources"] = dict(old.get("sources", {}))
+        return outcome
 
     def verify(self, con: duckdb.DuckDBPyConnection, entries: pa.Table, piece: DatasetOutcome, linked: pa.Table,
                held: pa.Table | None = None) -> Verification:

@@ -297,3 +297,29 @@ def snapshot_files(config: DatasetConfig) -> list[Path]:
             for rel in storage.list_parquet(folder):
                 files.setdefault(rel, folder / rel)
     return [files[rel] for rel in sorted(files)]
+
+
+MANIFEST_CARRIED = ("ingested_batches", "match_fingerprint")
+"""Manifest keys a targeted run's new version inherits from the one it replaces: removing rows, or
+adding a batch verified against the whole blacklist, keeps the earlier verification valid."""
+
+
+def restore_manifest(version: Path, previous: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """After `write_version`: files carried over keep the blacklist version they were last checked
+    against (a targeted run checks one entry or one batch, not the whole blacklist), and keys such
+    as `ingested_batches` are inherited. `extra` is merged in last."""
+    path = version / storage.MANIFEST_NAME
+    manifest = storage.read_manifest(version)
+    old_files = previous.get("files", {})
+    for rel, entry in manifest.get("files", {}).items():
+        if rel in old_files and "blacklist_version" in old_files[rel]:
+            entry["blacklist_version"] = old_files[rel]["blacklist_version"]
+    for key in MANIFEST_CARRIED:
+        if key in previous:
+            manifest[key] = previous[key]
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(manifest.get(key), dict):
+            manifest[key] = {**manifest[key], **value}
+        else:
+            manifest[key] = value
+    storage.write_json_atomic(path, manifest)

@@ -1,9 +1,10 @@
 """ClearUserData (§4): remove one blacklist entry's rows now, rewriting only the files that hold them.
 
-The steps reuse the sweep's machinery: `plan_current` lists the current cleaned files (never raw
-snapshots: taking those in is the nightly sweep's job, with the whole blacklist), `find_matches`
-runs with a one-entry table, `write_version` rewrites the files with matches and hard-links the
-others, `verify_versions` re-reads, `publish_version` swaps. `entry_found` is the Optimizely 404
+The steps reuse the sweep's machinery through the storage interface (pipelines/datasets/base.py), so
+they work on every kind of dataset: `plan_current` lists the current files (never raw snapshots:
+taking those in is the nightly sweep's job, with the whole blacklist), `find_matches` runs with a
+one-entry table, `Dataset.purge_targeted` rewrites the files with matches (a table kind: one commit
+of its own), `Dataset.verify` re-reads, `Dataset.publish` switches readers. `entry_found` is the Optimizely 404
 rule, and `build_clear_report` the small audit report.
 """
 
@@ -17,13 +18,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines.config.settings import DatasetConfig
-from pipelines.core.errors import ConfigError, NotFound, SweepError
+from pipelines.config.settings import DatasetConfig, Settings
+from pipelines.core.errors import NotFound, SweepError
 from pipelines.core.match import entries_table, find_matches
-from pipelines.core.model import DatasetOutcome, DatasetPlan, Entry, FilePlan, MatchResult, Verification
-from pipelines.datasets import storage
+from pipelines.core.model import DatasetOutcome, DatasetPlan, Entry, MatchResult, Verification
+from pipelines.datasets.factory import open_dataset
 from pipelines.datasets.raw import RawFile, raw_report
-from pipelines.datasets.sweep import publish_version, verify_versions, write_version
+from pipelines.datasets.scaleout import merge_verifications
+from pipelines.datasets.sweep import MANIFEST_CARRIED, restore_manifest  # noqa: F401 - the ingest guard's
 from pipelines.reporting import chain, report_index
 
 REPORT_VERSION = 2
@@ -31,27 +33,11 @@ REPORT_VERSION = 2
 OPERATIONS_DIR = chain.OPERATIONS_DIR
 """Ingest and ClearUserData reports live in `report_dir/_operations/<run_id>/`, in the same hash chain as
 the sweep's reports (`report_dir/<run_id>/report.json`)."""
-MANIFEST_CARRIED = ("ingested_batches", "match_fingerprint")
-"""Manifest keys a targeted run's new version inherits from the one it replaces: removing rows, or
-adding a batch verified against the whole blacklist, keeps the earlier verification valid."""
 
 
-def plan_current(config: DatasetConfig) -> DatasetPlan:
-    """The dataset's current cleaned files as a plan (no raw snapshot files). Local Parquet datasets
-    only: Delta tables and object storage are purged by the nightly sweep (ConfigError here)."""
-    if config.format != "parquet" or config.url:
-        raise ConfigError(f"dataset {config.name!r}: ingest and ClearUserData work on local Parquet datasets; "
-                          "this one is purged by the nightly sweep (gdpr-sweep sweep)")
-    previous = storage.current_version(config.path)
-    manifest = storage.read_manifest(previous)
-    known = manifest.get("files", {})
-    files: list[FilePlan] = []
-    if previous is not None:
-        for rel in storage.list_parquet(previous):
-            entry = known.get(rel, {})
-            files.append(FilePlan(rel, previous / rel, "clean", storage.num_rows(previous / rel),
-                                  entry.get("sha256"), entry.get("source")))
-    return DatasetPlan(config, tuple(files), previous, manifest)
+def plan_current(settings: Settings, config: DatasetConfig) -> DatasetPlan:
+    """The dataset's current files as a plan (no raw snapshot files), whatever its kind (`Dataset.current`)."""
+    return open_dataset(config, settings).current()
 
 
 def entry_found(match: MatchResult, configs: Sequence[DatasetConfig]) -> bool:
@@ -61,27 +47,6 @@ def entry_found(match: MatchResult, configs: Sequence[DatasetConfig]) -> bool:
     """
     names = [c.name for c in configs if c.kind == "profiles"] or [c.name for c in configs]
     return any(match.datasets[n].rows_removed or match.datasets[n].held_by_entry for n in names if n in match.datasets)
-
-
-def restore_manifest(version: Path, previous: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-    """After `write_version`: files carried over keep the blacklist version they were last checked
-    against (a targeted run checks one entry or one batch, not the whole blacklist), and keys such
-    as `ingested_batches` are inherited. `extra` is merged in last."""
-    path = version / storage.MANIFEST_NAME
-    manifest = storage.read_manifest(version)
-    old_files = previous.get("files", {})
-    for rel, entry in manifest.get("files", {}).items():
-        if rel in old_files and "blacklist_version" in old_files[rel]:
-            entry["blacklist_version"] = old_files[rel]["blacklist_version"]
-    for key in MANIFEST_CARRIED:
-        if key in previous:
-            manifest[key] = previous[key]
-    for key, value in (extra or {}).items():
-        if isinstance(value, dict) and isinstance(manifest.get(key), dict):
-            manifest[key] = {**manifest[key], **value}
-        else:
-            manifest[key] = value
-    storage.write_json_atomic(path, manifest)
 
 
 @dataclass(frozen=True)
@@ -176,11 +141,13 @@ class ClearTarget:
     identity: str
     """`email` or `user id`: what a profile must carry for the entry to be found."""
     blacklist_version: int
+    unscoped_emails: tuple[str, ...] = ()
+    """The entry's email if it has no scope: a table kind proves it gone from its whole location."""
 
 
 def clear_target(entry: Entry, blacklist_version: int) -> ClearTarget:
     return ClearTarget(entry.blacklist_id, entries_table([entry]), "email" if entry.email else "user id",
-                       blacklist_version)
+                       blacklist_version, (entry.email,) if entry.email and entry.scope is None else ())
 
 
 def match_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, plans: Sequence[DatasetPlan],
@@ -197,37 +164,39 @@ def match_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, plans: Sequ
     return match
 
 
-def purge_entry(plans: Sequence[DatasetPlan], match: MatchResult, run_id: str) -> list[tuple[DatasetPlan, DatasetOutcome]]:
-    """Write a new version of each dataset that holds the entry's rows (other files hard-linked)."""
+def purge_entry(settings: Settings, plans: Sequence[DatasetPlan], match: MatchResult,
+                run_id: str) -> list[tuple[DatasetPlan, DatasetOutcome]]:
+    """Purge the entry's rows from each dataset that holds them (`Dataset.purge_targeted`: only the
+    files holding them are rewritten; what earlier runs verified stays recorded)."""
     written = []
     for plan in plans:
         matches = match.datasets[plan.config.name]
-        if not matches.rows_removed:
-            continue
-        previous = plan.previous_manifest
-        outcome = write_version(plan, matches, run_id, int(previous.get("blacklist_version", 0)))
-        restore_manifest(outcome.version, previous)
-        written.append((plan, outcome))
+        if matches.rows_removed:
+            written.append((plan, open_dataset(plan.config, settings).purge_targeted(plan, matches, run_id)))
     return written
 
 
-def verify_entry(con: duckdb.DuckDBPyConnection, target: ClearTarget, written: Sequence[tuple[DatasetPlan, DatasetOutcome]],
-                 match: MatchResult, link_through_events: bool, held: pa.Table | None = None) -> Verification:
-    """Re-read the new versions; SweepError (nothing published) if any of the entry's rows remain
-    (other than those a retention hold keeps)."""
-    verification = verify_versions(con, target.entries, [o for _, o in written], [p.config for p, _ in written],
-                                   match, link_through_events, held)
+def verify_entry(con: duckdb.DuckDBPyConnection, settings: Settings, target: ClearTarget,
+                 written: Sequence[tuple[DatasetPlan, DatasetOutcome]], match: MatchResult,
+                 held: pa.Table | None = None) -> Verification:
+    """Re-read what was written; SweepError (nothing published) if any of the entry's rows remain
+    (other than those a retention hold keeps). `con` can read every dataset (scaleout.open_connection)."""
+    checks = []
+    for plan, outcome in written:
+        dataset = open_dataset(plan.config, settings)
+        checks.append(dataset.verify(con, target.entries, dataset.verifiable(outcome), match.linked_devices, held))
+    verification = merge_verifications(checks)
     if not verification.ok:
-        for plan, _ in written:
-            storage.remove_stale_versions(plan.config.path)
+        for plan, outcome in written:
+            open_dataset(plan.config, settings).discard(outcome)
         raise SweepError(f"verification found {verification.matches} rows of blacklist entry "
                          f"{target.blacklist_id} in the new outputs; nothing was published")
     return verification
 
 
-def publish_entry(written: Sequence[tuple[DatasetPlan, DatasetOutcome]]) -> None:
+def publish_entry(settings: Settings, target: ClearTarget, written: Sequence[tuple[DatasetPlan, DatasetOutcome]]) -> None:
     for plan, outcome in written:
-        publish_version(plan.config, outcome)
+        open_dataset(plan.config, settings).publish(plan, outcome, target.unscoped_emails)
 
 
 def write_clear_report(report_dir: Path, run: ClearRun, plans: Sequence[DatasetPlan],

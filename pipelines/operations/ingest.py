@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from pipelines.config.settings import DatasetConfig
+from pipelines.config.settings import DatasetConfig, Settings
 from pipelines.core.errors import InputError, SchemaError, SweepError
 from pipelines.core.match import find_matches
 from pipelines.core.model import (
@@ -319,10 +319,10 @@ class IngestJob:
     """The earlier ingest of the same bytes, or None."""
 
 
-def extract_batch(configs: Sequence[DatasetConfig], target: DatasetConfig, path: Path, run_id: str,
+def extract_batch(settings: Settings, target: DatasetConfig, path: Path, run_id: str,
                   tmp_dir: Path) -> IngestJob:
     """Plan the target dataset and the profiles datasets (device links), read and check the batch."""
-    plans = {c.name: plan_current(c) for c in configs if c.name == target.name or c.kind == "profiles"}
+    plans = {c.name: plan_current(settings, c) for c in settings.datasets if c == target or c.kind == "profiles"}
     current = plans[target.name]
     batch = load_batch(Path(path), target, dataset_schema(current), tmp_dir)
     return IngestJob(target, current, tuple(plans.values()), batch, batch_relpath(run_id, batch),

@@ -1,7 +1,9 @@
 """Targeted operations called from the CLI, the HTTP API and the flows: ClearUserData, ingest, suppress.
 
-Each takes the typed `Settings` loaded at the edge, runs the `pipelines/` steps without Prefect,
-and returns a JSON-able summary that names entries by BlacklistId and never carries an email.
+Each takes the typed `Settings` loaded at the edge, runs its steps in order through the `step` it is
+given (directly for the CLI and the HTTP API, as Prefect tasks for the flows: `pipelines/operations/steps.py`,
+docs/decisions/0212-one-implementation-per-operation.md), and returns a JSON-able summary that names
+entries by BlacklistId and never carries an email.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from pipelines.core.match import connect
 from pipelines.core.model import DatasetOutcome, DatasetPlan, MatchResult, Verification
 from pipelines.core.version import code_version
 from pipelines.datasets import storage
+from pipelines.datasets.factory import open_dataset
 from pipelines.datasets.raw import RawFile, raw_status, raw_unchecked
+from pipelines.datasets.scaleout import open_connection
 from pipelines.datasets.sweep import publish_version
 from pipelines.operations.clear import (
     ClearRun,
@@ -90,12 +94,12 @@ def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = Fal
     run_id = new_run_id(started, "clear")
     with storage.run_lock(settings.work_dir):
         target = step("load_entry", load_entry, retry=True)(settings, blacklist_id)
-        plans = [step("extract", plan_current, retry=True)(ds) for ds in settings.datasets]
+        plans = [step("extract", plan_current, retry=True)(settings, ds) for ds in settings.datasets]
         kept = step("load_holds", load_holds, retry=True)(settings)  # rows under a retention hold stay
         matches = step("match", match_and_remember)(settings, target, plans, kept, run_id)
-        written = step("purge", purge_entry)(plans, matches, run_id)
+        written = step("purge", purge_entry)(settings, plans, matches, run_id)
         verification = step("verify", verify_cleared)(settings, target, written, matches, kept)
-        step("publish", publish_entry)(written)
+        step("publish", publish_entry)(settings, target, written)
         held = step("check_raw", raw_copies)(settings, target, matches, check_raw)
         run = ClearRun(run_id, format_time(started), format_time(datetime.now(UTC)), code_version(),
                        target.blacklist_version, blacklist_id, str(settings.config_path))
@@ -120,7 +124,7 @@ def match_and_remember(settings: Settings, target: ClearTarget, plans: list[Data
                        run_id: str) -> MatchResult:
     """§3 for the one entry with its remembered device links; the links its rows make are kept before
     those rows are removed (docs/decisions/0211-remembered-device-links.md)."""
-    with connect(settings.duckdb_memory_limit) as con:
+    with open_connection(settings) as con:
         found = match_entry(con, target, plans, settings.link_devices_through_events,
                             remembered_links(settings, target.entries), kept)
     remember_found(settings, [found.identity_hits], settings.datasets, run_id)
@@ -129,8 +133,8 @@ def match_and_remember(settings: Settings, target: ClearTarget, plans: list[Data
 
 def verify_cleared(settings: Settings, target: ClearTarget, written: Written, matches: MatchResult,
                    kept: pa.Table) -> Verification:
-    with connect(settings.duckdb_memory_limit) as con:
-        return verify_entry(con, target, written, matches, settings.link_devices_through_events, kept)
+    with open_connection(settings) as con:
+        return verify_entry(con, settings, target, written, matches, kept)
 
 
 def raw_copies(settings: Settings, target: ClearTarget, matches: MatchResult, read: bool) -> list[RawFile]:
@@ -178,7 +182,8 @@ def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw:
     tmp_dir = settings.work_dir / "tmp" / run_id
     try:
         with storage.run_lock(settings.work_dir):
-            job = step("extract", extract_batch)(settings.datasets, config, Path(batch_path), run_id, tmp_dir)
+            open_dataset(config, settings).check_takes_batches()  # before the batch is read
+            job = step("extract", extract_batch)(settings, config, Path(batch_path), run_id, tmp_dir)
             snapshot = step("load_blacklist", load_blacklist, retry=True)(settings)
             stats, outcome, found, deleted = None, None, 0, []
             if job.duplicate is None:
@@ -208,7 +213,7 @@ def match_batch_and_remember(settings: Settings, entries: pa.Table, job: IngestJ
                              run_id: str) -> tuple[MatchResult, IngestStats]:
     """§3 on the batch with the remembered device links; the links its rows make are kept before
     those rows are dropped (docs/decisions/0211-remembered-device-links.md)."""
-    with connect(settings.duckdb_memory_limit) as con:
+    with open_connection(settings) as con:
         found = match_batch(con, entries, job, settings.link_devices_through_events,
                             remembered_links(settings, entries))
     remember_found(settings, [found[0].identity_hits], settings.datasets, run_id)
@@ -217,7 +222,7 @@ def match_batch_and_remember(settings: Settings, entries: pa.Table, job: IngestJ
 
 def verify_ingested(settings: Settings, entries: pa.Table, job: IngestJob, outcome: DatasetOutcome,
                     stats: IngestStats, matches: MatchResult) -> int:
-    with connect(settings.duckdb_memory_limit) as con:
+    with open_connection(settings) as con:
         return verify_written_batch(con, entries, job, outcome, stats, matches, settings.link_devices_through_events)
 
 

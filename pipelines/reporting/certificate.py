@@ -36,8 +36,8 @@ _REMOVAL = {
 _UNKNOWN_REMOVAL = "rows removed by the run; see its report for how the bytes were replaced"
 
 
-def dataset_descriptor(name: str, fmt: str, on_object_store: bool) -> dict[str, str]:
-    storage = fmt if fmt in ("delta", "iceberg") else ("s3" if on_object_store else "local")
+def dataset_descriptor(name: str, storage: str) -> dict[str, str]:
+    """`storage`: the dataset's `Dataset.storage_label` (`local`, `s3`, `delta`, `iceberg`)."""
     return {"name": name, "storage": storage}
 
 

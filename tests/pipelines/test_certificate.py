@@ -13,9 +13,9 @@ from pipelines.reporting.certificate_html import render_html
 
 BID = "6c8afbec-ece6-47e8-9c08-ae34fdbc66bf"
 OTHER = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
-DATASETS = [certificate.dataset_descriptor("profiles", "parquet", False),
-            certificate.dataset_descriptor("events", "parquet", True),
-            certificate.dataset_descriptor("orders", "delta", False)]
+DATASETS = [certificate.dataset_descriptor("profiles", "local"),
+            certificate.dataset_descriptor("events", "s3"),
+            certificate.dataset_descriptor("orders", "delta")]
 
 
 def entry(bid: str, removed: dict[str, int], status: str = "gone") -> dict:

@@ -211,14 +211,16 @@ def test_sweep_deletes_raw_files_taken_in_earlier_and_unchanged(tmp_path):
     assert read_dataset(events).num_rows == 2  # the cleaned data keeps its rows (hard links are separate names)
 
 
-def test_delta_or_object_storage_datasets_are_left_to_the_sweep(tmp_path):
+def test_the_guard_refuses_a_kind_that_takes_no_batch_before_reading_anything(tmp_path):
     from dataclasses import replace
 
     from pipelines.core.errors import ConfigError
-    from pipelines.operations.clear import plan_current
+    from pipelines.operations.targeted import ingest_batch
 
     (tmp_path / "gdpr-sweep.toml").write_text(CONFIG)
-    events = load_settings(tmp_path / "gdpr-sweep.toml").dataset("events")
-    for other in (replace(events, format="delta"), replace(events, url="s3://bucket/events")):
-        with pytest.raises(ConfigError, match="local Parquet datasets"):
-            plan_current(other)
+    settings = load_settings(tmp_path / "gdpr-sweep.toml")
+    events = settings.dataset("events")
+    for other, kind in ((replace(events, format="delta"), "Delta table"),
+                        (replace(events, url="s3://bucket/events"), "S3 prefix")):
+        with pytest.raises(ConfigError, match=f"'events'.*{kind}"):
+            ingest_batch(replace(settings, datasets=(other,)), "events", tmp_path / "nothing.jsonl")
