@@ -20,11 +20,13 @@ Time travel to versions before the purge is gone afterwards: that is the point o
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import duckdb
 import fsspec
@@ -43,7 +45,14 @@ from pipelines.datasets import objectstore
 from pipelines.datasets.objectstore import Url
 
 LOG_DIR = "_delta_log"
-_UNSUPPORTED_FEATURES = {"deletionVectors", "columnMapping"}
+_UNSUPPORTED_FEATURES = {"columnMapping"}
+# deltalake (delta-rs) can neither read nor write deletion vectors (delta-io/delta-rs#1094): a table with
+# the feature is swept while no active file carries one (deltalake's own deletes rewrite files); one that
+# does is refused with the command that rewrites them.
+_DV_FIX = ("deltalake, which gdpr-sweep uses, cannot read or rewrite them; rewrite them with Spark (Delta Lake "
+           "2.4 or later) or Databricks: REORG TABLE delta.`{location}` APPLY (PURGE); then run the sweep again "
+           "(it vacuums the old files). To stop new ones: ALTER TABLE ... SET TBLPROPERTIES "
+           "('delta.enableDeletionVectors' = false)")
 _LOG_VERSION = re.compile(r"^(\d{20})\.")
 
 # The identity values of the rows the matcher chose in one file; the merge source (one statement,
@@ -104,6 +113,35 @@ def open_table(config: DatasetConfig, storage_options: dict[str, str] | None = N
     return table
 
 
+def refuse_deletion_vectors(config: DatasetConfig, table: DeltaTable, fs: fsspec.AbstractFileSystem) -> None:
+    if "deletionVectors" not in set(table.protocol().reader_features or ()):
+        return
+    marked = files_with_deletion_vectors(config, table, fs)
+    if marked:
+        raise ConfigError(f"dataset {config.name!r}: {len(marked)} active file(s) of the Delta table carry "
+                          "deletion vectors (rows deleted only logically, still in the files): "
+                          + _DV_FIX.format(location=config.location))
+
+
+def files_with_deletion_vectors(config: DatasetConfig, table: DeltaTable, fs: fsspec.AbstractFileSystem) -> list[str]:
+    """Active files that an `add` action of the retained log (JSON commits, Parquet checkpoints) gave a
+    deletion vector. A file's vector only ever grows until the file is rewritten under a new name, so
+    an active path once added with one still has one."""
+    marked: set[str] = set()
+    fs.invalidate_cache(_log_dir(config))
+    for path in fs.find(_log_dir(config)):
+        name = path.rsplit("/", 1)[-1]
+        if _LOG_VERSION.match(name) and name.endswith(".json"):
+            for line in fs.cat_file(path).splitlines():
+                add = json.loads(line).get("add") if line.strip() else None
+                if add and add.get("deletionVector"):
+                    marked.add(unquote(add["path"]))
+        elif _LOG_VERSION.match(name) and name.endswith(".parquet"):
+            adds = pq.read_table(pa.BufferReader(fs.cat_file(path)), columns=["add"]).column("add").to_pylist()
+            marked |= {unquote(a["path"]) for a in adds if a and a.get("deletionVector")}
+    return sorted(marked & set(_active_files(table)))
+
+
 def _active_files(table: DeltaTable) -> dict[str, tuple[str, int | None]]:
     """Relative path -> (absolute URI, row count from the log or None)."""
     actions = pa.table(table.get_add_actions(flatten=True))
@@ -136,6 +174,7 @@ def plan_table(config: DatasetConfig, storage_options: dict[str, str] | None = N
     """The table's current active files, each with its row count, for the matcher."""
     table = open_table(config, storage_options)
     fs = _fs(config, fs)
+    refuse_deletion_vectors(config, table, fs)
     files = []
     for rel, (uri, rows) in _active_files(table).items():
         files.append(FilePlan(rel, _local(uri), "clean", rows if rows is not None else _num_rows(uri, fs), None))
