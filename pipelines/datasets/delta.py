@@ -39,6 +39,7 @@ from pipelines.core import sql
 from pipelines.core.errors import ConfigError, DataFileError, SchemaError, SweepError
 from pipelines.core.match import leaf_type, resolve_column
 from pipelines.core.model import DatasetMatches, DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
+from pipelines.datasets import objectstore
 from pipelines.datasets.objectstore import Url
 
 LOG_DIR = "_delta_log"
@@ -262,19 +263,31 @@ def finish_purge(config: DatasetConfig, outcome: DeltaOutcome, emails: Iterable[
     email may rightly survive in rows (and statistics) of other scopes."""
     fs = _fs(config, fs)
     needles = sorted({e.lower() for e in emails if e})
-    if not outcome.rows_removed and not log_leaks(config, needles, fs):
-        return DeltaCleanup(0, 0, None)
     table = open_table(config, storage_options)
+    if not outcome.rows_removed and not _unreferenced(config, table, fs) and not log_leaks(config, needles, fs):
+        return DeltaCleanup(0, 0, None)  # a crash after the merge left files to vacuum: then go on
     vacuumed = table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
     table = open_table(config, storage_options)
     table.create_checkpoint()
     checkpoint = table.version()
     deleted = _delete_log_before(config, checkpoint, fs)
+    if config.url:  # a versioned bucket keeps what vacuum and the log clean-up deleted as old versions
+        objectstore.delete_versions(fs, Url(config.url).bucket, objectstore.noncurrent(fs, config.url))
     leaks = log_leaks(config, needles, fs)
     if leaks:
         raise SweepError(f"dataset {config.name!r}: {len(leaks)} Delta log file(s) still hold a blacklisted "
                          f"email after clean-up: {leaks}; remove them or rewrite the table")
     return DeltaCleanup(len(vacuumed), deleted, checkpoint)
+
+
+def _unreferenced(config: DatasetConfig, table: DeltaTable, fs: fsspec.AbstractFileSystem) -> list[str]:
+    """Data files under the table folder that the current version does not reference (left by a run
+    that stopped between its merge and its vacuum, or by another writer): vacuum's work."""
+    root = _strip(config.location).rstrip("/")
+    fs.invalidate_cache(root)
+    active = set(_active_files(table))
+    present = [p[len(root) + 1:] for p in fs.find(root)]
+    return [p for p in present if not p.startswith(LOG_DIR + "/") and p not in active]
 
 
 def _log_dir(config: DatasetConfig) -> str:
@@ -284,6 +297,7 @@ def _log_dir(config: DatasetConfig) -> str:
 def _delete_log_before(config: DatasetConfig, checkpoint: int, fs: fsspec.AbstractFileSystem) -> int:
     """Delete commits, checkpoints and checksums older than `checkpoint` (readers start at the checkpoint)."""
     deleted = 0
+    fs.invalidate_cache(_log_dir(config))  # s3fs keeps listings: another writer's commits are not in them
     for path in sorted(fs.ls(_log_dir(config), detail=False)):
         match = _LOG_VERSION.match(path.rsplit("/", 1)[-1])
         if match and int(match.group(1)) < checkpoint:
@@ -299,6 +313,7 @@ def log_leaks(config: DatasetConfig, needles: Sequence[str], fs: fsspec.Abstract
     if not needles:
         return []
     found = []
+    fs.invalidate_cache(_log_dir(config))
     for path in sorted(fs.find(_log_dir(config))):
         with fs.open(path, "rb") as fh:
             data = fh.read()

@@ -1,7 +1,9 @@
 """Targeted operations called from the CLI, the HTTP API and the flows: ClearUserData, ingest, suppress.
 
-Each takes the typed `Settings` loaded at the edge, runs the `pipelines/` steps without Prefect,
-and returns a JSON-able summary that names entries by BlacklistId and never carries an email.
+Each takes the typed `Settings` loaded at the edge, runs its steps in order through the `step` it is
+given (directly for the CLI and the HTTP API, as Prefect tasks for the flows: `pipelines/operations/steps.py`,
+docs/decisions/0212-one-implementation-per-operation.md), and returns a JSON-able summary that names
+entries by BlacklistId and never carries an email.
 """
 
 from __future__ import annotations

@@ -528,3 +528,29 @@ def test_iceberg_table_on_s3_through_the_flows_steps(s3_server, tmp_path):
 
     assert iceberg.load_table(events, s3_server).scan().to_arrow().num_rows == sum(map(len, EVENT_BATCHES)) - 3
     assert files_holding(fs, _location(events, s3_server), BLACKLISTED) == []
+
+
+def test_clear_user_data_on_iceberg_tables(tables, tmp_path):
+    """ClearUserData through the storage interface: the entry's rows (profile, events, linked device) go
+    in one commit per table, older snapshots and files too; the summary names no email."""
+    import fsspec
+
+    from pipelines.config.settings import load_settings
+    from pipelines.operations.targeted import clear_user_data
+    from pipelines.registry.registry import Registry
+
+    profiles, events = tables
+    (tmp_path / "gdpr-sweep.toml").write_text(FLOW_CONFIG)
+    settings = load_settings(tmp_path / "gdpr-sweep.toml")
+    fs = fsspec.filesystem("file")
+    assert files_holding(fs, _location(profiles), ["zz-gone@ex.com"])
+    bid = Registry(settings.blacklist_db).add(email="zz-gone@ex.com")[0].blacklist_id
+    summary = clear_user_data(settings, bid)
+
+    assert summary["datasets"] == {"profiles": 1, "events": 2}  # the profile; its email's event and its device's
+    for c in tables:
+        assert files_holding(fs, _location(c), ["zz-gone@ex.com"]) == []
+        assert set(fs.find(_location(c))) == referenced_now(iceberg.load_table(c))
+    assert "zz-gone" not in json.dumps(summary)
+    left = iceberg.load_table(events).scan().to_arrow().to_pylist()
+    assert len(left) == sum(map(len, EVENT_BATCHES)) - 2 and all(r["DeviceId"] != "dev-9" for r in left)
