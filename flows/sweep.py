@@ -192,15 +192,19 @@ def verify(settings: Settings, blacklist: Snapshot, outcomes: list[DatasetOutcom
 
 @task(cache_policy=NO_CACHE)
 def publish(settings: Settings, plans: list[DatasetPlan], outcomes: list[DatasetOutcome],
-            blacklist: Snapshot) -> tuple[list[str], list[dict[str, str]], list[str]]:
+            blacklist: Snapshot, matches: MatchResult) -> tuple[list[str], list[dict[str, str]], list[str]]:
     """Switch each dataset to its new version, then settle its raw files: delete them (`delete_raw`)
     only while they are the files this run read; return what was deleted, every file change, and the
     raw files the file system refused to delete (one-line messages; they are kept)."""
     deleted: list[str] = []
     failures: list[str] = []
     changes = [c.as_dict() for p in plans for c in p.changes if c.what == "changed outside the tool"]
-    unscoped_emails = [e.email for e in blacklist.entries if e.email and e.scope is None]  # Delta log, Iceberg location
     for plan, outcome in zip(plans, outcomes, strict=True):
+        # what a table kind proves gone from its whole location: unscoped entries' emails, except
+        # those whose rows a retention hold keeps in this dataset
+        held = matches.datasets[plan.config.name].held_by_entry if plan.config.name in matches.datasets else {}
+        unscoped_emails = [e.email for e in blacklist.entries
+                           if e.email and e.scope is None and not held.get(e.blacklist_id)]
         scaleout.publish(settings, plan, outcome, unscoped_emails)
         settled = scaleout.settle_raw(settings, plan, outcome, plan.config.delete_raw
                                       if plan.config.delete_raw is not None else settings.delete_raw)
@@ -267,7 +271,7 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
                 raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                                  "nothing was published")
             raw_deleted, changes, undeleted = steps.run(publish, settings, passed(plans), passed(outcomes),
-                                                        passed(blacklist))
+                                                        passed(blacklist), passed(matches))
         except BaseException:
             scaleout.discard_unpublished(settings)  # readers keep the version they see
             raise

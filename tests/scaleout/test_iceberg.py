@@ -554,3 +554,27 @@ def test_clear_user_data_on_iceberg_tables(tables, tmp_path):
     assert "zz-gone" not in json.dumps(summary)
     left = iceberg.load_table(events).scan().to_arrow().to_pylist()
     assert len(left) == sum(map(len, EVENT_BATCHES)) - 2 and all(r["DeviceId"] != "dev-9" for r in left)
+
+
+def test_rows_under_a_retention_hold_stay_and_do_not_fail_the_location_check(prefect_harness, tables, tmp_path):
+    """An unscoped entry held in `profiles` keeps its rows there (and so its email in the table's data
+    files and manifest bounds): that table's location check does not count it; `events` is purged."""
+    import fsspec
+
+    from flows.sweep import gdpr_sweep
+    from pipelines.config.settings import load_settings
+    from pipelines.registry.holds import HoldStore
+    from pipelines.registry.registry import Registry
+
+    (tmp_path / "gdpr-sweep.toml").write_text(FLOW_CONFIG)
+    settings = load_settings(tmp_path / "gdpr-sweep.toml")
+    bid = Registry(settings.blacklist_db).add(email="zz-gone@ex.com")[0].blacklist_id
+    HoldStore(settings).place(bid, "profiles", "litigation", None)
+    report = json.loads(open(gdpr_sweep(config=str(settings.config_path))).read())
+
+    assert report["verification"]["ok"]
+    removed = {d["name"]: d["rows_removed"] for d in report["datasets"]}
+    assert removed["profiles"] == 0 and removed["events"] >= 1
+    fs = fsspec.filesystem("file")
+    assert files_holding(fs, _location(tables[0]), ["zz-gone@ex.com"])
+    assert files_holding(fs, _location(tables[1]), ["zz-gone@ex.com"]) == []
