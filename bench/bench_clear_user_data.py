@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import statistics
 import sys
 import time
@@ -28,15 +27,13 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.config.settings import Settings, load_settings  # noqa: E402
+from pipelines.config.settings import Settings  # noqa: E402
 from pipelines.core.match import connect, find_matches  # noqa: E402
 from pipelines.datasets import storage  # noqa: E402
 from pipelines.datasets.sweep import plan_dataset, publish_version, verify_versions, write_version  # noqa: E402
 from pipelines.operations.targeted import clear_user_data  # noqa: E402
 from pipelines.registry.registry import Registry  # noqa: E402
-from tests.support.lake import lake_toml, two_datasets  # noqa: E402
-
-CONFIG = lake_toml(*two_datasets("sample"), sweep={"duckdb_memory_limit": "4GB"})
+from tests.support.lake import sample_lake  # noqa: E402
 
 
 def full_sweep(settings: Settings, run_id: str) -> tuple[float, int, int]:
@@ -92,25 +89,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     root = args.dir
-    root.mkdir(parents=True, exist_ok=True)
-    sample = root / "sample"
-    if not (sample / "blacklist.json").exists():
-        from pipelines.sample.generate import generate
-
-        t0 = time.perf_counter()
-        generate(sample, profiles=args.profiles, events=args.events, days=args.days, blacklist=args.blacklist)
-        print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
-    (root / "gdpr-sweep.toml").write_text(CONFIG)
-    for stale in ("clean", "work", "reports"):
-        shutil.rmtree(root / stale, ignore_errors=True)
-    for db in root.glob("blacklist.db*"):
-        db.unlink()
-    settings = load_settings(root / "gdpr-sweep.toml")
-    import json
-
+    settings = sample_lake(root, args.events, args.profiles, args.days, args.blacklist, duckdb_memory_limit="4GB")
     registry = Registry(settings.blacklist_db)
-    for item in json.loads((sample / "blacklist.json").read_text())["items"]:
-        registry.add(email=item.get("Email"), user_id=item.get("UserId"), scope=item.get("Scope"), source="import")
     files = sum(len(storage.list_parquet(ds.source)) for ds in settings.datasets)
     size = sum((ds.source / rel).stat().st_size for ds in settings.datasets for rel in storage.list_parquet(ds.source))
     print(f"lake: {files} files, {size / 1e6:.0f} MB, {registry.snapshot().count} entries", flush=True)

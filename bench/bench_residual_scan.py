@@ -16,10 +16,8 @@ Prints a Markdown table for docs/benchmarks.md. Results go there by hand, with t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,14 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.assurance.residual_scan import linked_pairs, run_scan  # noqa: E402
-from pipelines.config.settings import Settings, load_settings  # noqa: E402
+from pipelines.config.settings import Settings  # noqa: E402
 from pipelines.core.match import connect, find_matches  # noqa: E402
 from pipelines.datasets import storage  # noqa: E402
 from pipelines.datasets.sweep import plan_dataset, publish_version, verify_versions, write_version  # noqa: E402
 from pipelines.registry.registry import Registry  # noqa: E402
-from tests.support.lake import lake_toml, two_datasets  # noqa: E402
-
-CONFIG = lake_toml(*two_datasets("sample"), sweep={"duckdb_memory_limit": "4GB"})
+from tests.support.lake import sample_lake  # noqa: E402
 
 
 def full_sweep(settings: Settings, run_id: str) -> tuple[float, int, list[tuple[str, str]]]:
@@ -63,23 +59,8 @@ def main() -> None:
     parser.add_argument("--blacklist", type=int, default=10_000)
     args = parser.parse_args()
     root = args.dir
-    root.mkdir(parents=True, exist_ok=True)
-    sample = root / "sample"
-    if not (sample / "blacklist.json").exists():
-        from pipelines.sample.generate import generate
-
-        t0 = time.perf_counter()
-        generate(sample, profiles=args.profiles, events=args.events, days=args.days, blacklist=args.blacklist)
-        print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
-    (root / "gdpr-sweep.toml").write_text(CONFIG)
-    for stale in ("clean", "work", "reports"):
-        shutil.rmtree(root / stale, ignore_errors=True)
-    for db in root.glob("blacklist.db*"):
-        db.unlink()
-    settings = load_settings(root / "gdpr-sweep.toml")
+    settings = sample_lake(root, args.events, args.profiles, args.days, args.blacklist, duckdb_memory_limit="4GB")
     registry = Registry(settings.blacklist_db)
-    for item in json.loads((sample / "blacklist.json").read_text())["items"]:
-        registry.add(email=item.get("Email"), user_id=item.get("UserId"), scope=item.get("Scope"), source="import")
     entries = registry.snapshot().entries
     files = sum(len(storage.list_parquet(ds.source)) for ds in settings.datasets)
     size = sum((ds.source / rel).stat().st_size for ds in settings.datasets for rel in storage.list_parquet(ds.source))

@@ -31,9 +31,12 @@ PEOPLE = {
 
 
 
-def write_config(root: Path, delete_raw: bool = False, *more: dict[str, Any], **sweep: Any) -> Path:
-    """The two-dataset lake (raw snapshots under raw/) plus `more` datasets, `[sweep]` keys from `sweep`."""
-    return write_lake_config(root, *two_datasets(), *more, sweep={"delete_raw": delete_raw, **sweep})
+def write_config(root: Path, delete_raw: bool = False, *more: dict[str, Any],
+                 tables: dict[str, dict[str, Any]] | None = None, **sweep: Any) -> Path:
+    """The two-dataset lake (raw snapshots under raw/) plus `more` datasets, `[sweep]` keys from `sweep`,
+    other top-level `tables` (e.g. `{"scan": {...}}`)."""
+    return write_lake_config(root, *two_datasets(), *more, sweep={"delete_raw": delete_raw, **sweep},
+                             **(tables or {}))
 
 
 def write_raw(root: Path, day: str = "2026-11-01") -> None:

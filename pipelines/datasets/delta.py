@@ -20,11 +20,13 @@ Time travel to versions before the purge is gone afterwards: that is the point o
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import duckdb
 import fsspec
@@ -39,10 +41,18 @@ from pipelines.core import sql
 from pipelines.core.errors import ConfigError, DataFileError, SchemaError, SweepError
 from pipelines.core.match import leaf_type, resolve_column
 from pipelines.core.model import DatasetMatches, DatasetOutcome, DatasetPlan, FileOutcome, FilePlan
+from pipelines.datasets import objectstore
 from pipelines.datasets.objectstore import Url
 
 LOG_DIR = "_delta_log"
-_UNSUPPORTED_FEATURES = {"deletionVectors", "columnMapping"}
+_UNSUPPORTED_FEATURES = {"columnMapping"}
+# deltalake (delta-rs) can neither read nor write deletion vectors (delta-io/delta-rs#1094): a table with
+# the feature is swept while no active file carries one (deltalake's own deletes rewrite files); one that
+# does is refused with the command that rewrites them.
+_DV_FIX = ("deltalake, which gdpr-sweep uses, cannot read or rewrite them; rewrite them with Spark (Delta Lake "
+           "2.4 or later) or Databricks: REORG TABLE delta.`{location}` APPLY (PURGE); then run the sweep again "
+           "(it vacuums the old files). To stop new ones: ALTER TABLE ... SET TBLPROPERTIES "
+           "('delta.enableDeletionVectors' = false)")
 _LOG_VERSION = re.compile(r"^(\d{20})\.")
 
 # The identity values of the rows the matcher chose in one file; the merge source (one statement,
@@ -103,6 +113,35 @@ def open_table(config: DatasetConfig, storage_options: dict[str, str] | None = N
     return table
 
 
+def refuse_deletion_vectors(config: DatasetConfig, table: DeltaTable, fs: fsspec.AbstractFileSystem) -> None:
+    if "deletionVectors" not in set(table.protocol().reader_features or ()):
+        return
+    marked = files_with_deletion_vectors(config, table, fs)
+    if marked:
+        raise ConfigError(f"dataset {config.name!r}: {len(marked)} active file(s) of the Delta table carry "
+                          "deletion vectors (rows deleted only logically, still in the files): "
+                          + _DV_FIX.format(location=config.location))
+
+
+def files_with_deletion_vectors(config: DatasetConfig, table: DeltaTable, fs: fsspec.AbstractFileSystem) -> list[str]:
+    """Active files that an `add` action of the retained log (JSON commits, Parquet checkpoints) gave a
+    deletion vector. A file's vector only ever grows until the file is rewritten under a new name, so
+    an active path once added with one still has one."""
+    marked: set[str] = set()
+    fs.invalidate_cache(_log_dir(config))
+    for path in fs.find(_log_dir(config)):
+        name = path.rsplit("/", 1)[-1]
+        if _LOG_VERSION.match(name) and name.endswith(".json"):
+            for line in fs.cat_file(path).splitlines():
+                add = json.loads(line).get("add") if line.strip() else None
+                if add and add.get("deletionVector"):
+                    marked.add(unquote(add["path"]))
+        elif _LOG_VERSION.match(name) and name.endswith(".parquet"):
+            adds = pq.read_table(pa.BufferReader(fs.cat_file(path)), columns=["add"]).column("add").to_pylist()
+            marked |= {unquote(a["path"]) for a in adds if a and a.get("deletionVector")}
+    return sorted(marked & set(_active_files(table)))
+
+
 def _active_files(table: DeltaTable) -> dict[str, tuple[str, int | None]]:
     """Relative path -> (absolute URI, row count from the log or None)."""
     actions = pa.table(table.get_add_actions(flatten=True))
@@ -135,6 +174,7 @@ def plan_table(config: DatasetConfig, storage_options: dict[str, str] | None = N
     """The table's current active files, each with its row count, for the matcher."""
     table = open_table(config, storage_options)
     fs = _fs(config, fs)
+    refuse_deletion_vectors(config, table, fs)
     files = []
     for rel, (uri, rows) in _active_files(table).items():
         files.append(FilePlan(rel, _local(uri), "clean", rows if rows is not None else _num_rows(uri, fs), None))
@@ -262,19 +302,31 @@ def finish_purge(config: DatasetConfig, outcome: DeltaOutcome, emails: Iterable[
     email may rightly survive in rows (and statistics) of other scopes."""
     fs = _fs(config, fs)
     needles = sorted({e.lower() for e in emails if e})
-    if not outcome.rows_removed and not log_leaks(config, needles, fs):
-        return DeltaCleanup(0, 0, None)
     table = open_table(config, storage_options)
+    if not outcome.rows_removed and not _unreferenced(config, table, fs) and not log_leaks(config, needles, fs):
+        return DeltaCleanup(0, 0, None)  # a crash after the merge left files to vacuum: then go on
     vacuumed = table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
     table = open_table(config, storage_options)
     table.create_checkpoint()
     checkpoint = table.version()
     deleted = _delete_log_before(config, checkpoint, fs)
+    if config.url:  # a versioned bucket keeps what vacuum and the log clean-up deleted as old versions
+        objectstore.delete_versions(fs, Url(config.url).bucket, objectstore.noncurrent(fs, config.url))
     leaks = log_leaks(config, needles, fs)
     if leaks:
         raise SweepError(f"dataset {config.name!r}: {len(leaks)} Delta log file(s) still hold a blacklisted "
                          f"email after clean-up: {leaks}; remove them or rewrite the table")
     return DeltaCleanup(len(vacuumed), deleted, checkpoint)
+
+
+def _unreferenced(config: DatasetConfig, table: DeltaTable, fs: fsspec.AbstractFileSystem) -> list[str]:
+    """Data files under the table folder that the current version does not reference (left by a run
+    that stopped between its merge and its vacuum, or by another writer): vacuum's work."""
+    root = _strip(config.location).rstrip("/")
+    fs.invalidate_cache(root)
+    active = set(_active_files(table))
+    present = [p[len(root) + 1:] for p in fs.find(root)]
+    return [p for p in present if not p.startswith(LOG_DIR + "/") and p not in active]
 
 
 def _log_dir(config: DatasetConfig) -> str:
@@ -284,6 +336,7 @@ def _log_dir(config: DatasetConfig) -> str:
 def _delete_log_before(config: DatasetConfig, checkpoint: int, fs: fsspec.AbstractFileSystem) -> int:
     """Delete commits, checkpoints and checksums older than `checkpoint` (readers start at the checkpoint)."""
     deleted = 0
+    fs.invalidate_cache(_log_dir(config))  # s3fs keeps listings: another writer's commits are not in them
     for path in sorted(fs.ls(_log_dir(config), detail=False)):
         match = _LOG_VERSION.match(path.rsplit("/", 1)[-1])
         if match and int(match.group(1)) < checkpoint:
@@ -299,6 +352,7 @@ def log_leaks(config: DatasetConfig, needles: Sequence[str], fs: fsspec.Abstract
     if not needles:
         return []
     found = []
+    fs.invalidate_cache(_log_dir(config))
     for path in sorted(fs.find(_log_dir(config))):
         with fs.open(path, "rb") as fh:
             data = fh.read()

@@ -100,8 +100,12 @@ def filesystem(s3: S3Settings) -> s3fs.S3FileSystem:
 
 
 def register(con: duckdb.DuckDBPyConnection, s3: S3Settings) -> None:
-    """Let DuckDB read `s3://` paths through s3fs (per connection)."""
-    con.register_filesystem(filesystem(s3))
+    """Let DuckDB read `s3://` paths through s3fs (per connection). s3fs instances are shared within a
+    process and keep their listings: forget them, or DuckDB's glob misses objects written since (by a
+    table format's own writer, or another process) and reports "No files found"."""
+    fs = filesystem(s3)
+    fs.invalidate_cache()
+    con.register_filesystem(fs)
 
 
 def storage_options(s3: S3Settings) -> dict[str, str]:
@@ -314,6 +318,25 @@ def superseded(fs: s3fs.S3FileSystem, url: str, since: str) -> list[ObjectVersio
     versions = versions_of(fs, url)
     ids = [v.version_id for v in versions]
     return versions[ids.index(since) + 1:] if since in ids else []
+
+
+def noncurrent(fs: s3fs.S3FileSystem, url: str) -> list[ObjectVersion]:
+    """Every object version under the prefix `url` that is not the current object of its key, and every
+    delete marker: what a versioned bucket keeps of objects replaced or deleted (none elsewhere)."""
+    root = Url(url)
+    if not versioned(fs, root.bucket):
+        return []
+    found: list[ObjectVersion] = []
+    kwargs: dict[str, Any] = {"Bucket": root.bucket, "Prefix": root.object_key.rstrip("/") + "/"}
+    while True:
+        page = fs.call_s3("list_object_versions", **kwargs)
+        found += [ObjectVersion(v["Key"], v["VersionId"], v.get("ETag", ""), False)
+                  for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if not v["IsLatest"]]
+        found += [ObjectVersion(m["Key"], m["VersionId"], "", True) for m in page.get("DeleteMarkers", [])
+                  if m["IsLatest"]]
+        if not page.get("IsTruncated"):
+            return found
+        kwargs.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
 
 
 def purge_keys(fs: s3fs.S3FileSystem, url: str, names: Sequence[str]) -> int:

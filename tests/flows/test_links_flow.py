@@ -19,8 +19,9 @@ from pipelines.config.settings import load_settings
 from pipelines.datasets import storage
 from pipelines.operations.targeted import ingest_batch
 from pipelines.registry.registry import Registry
-from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, write
+from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, write
 from tests.helpers import sweep as helper_sweep
+from tests.support.lake import two_datasets, write_lake_config
 
 ANNA, BOB = "anna.links@example.com", "bob.links@example.com"
 DEVICE = "dev-anna-5f0c1e"  # listed on Anna's profile only
@@ -29,9 +30,7 @@ OTHER = "dev-bob-77aa01"
 
 
 def make_lake(root: Path, delete_raw: bool = True):
-    config = lake_config("raw").replace("[sweep]\n", f"[sweep]\ndelete_raw = {str(delete_raw).lower()}\n", 1)
-    (root / "gdpr-sweep.toml").write_text(config)
-    return load_settings(root / "gdpr-sweep.toml")
+    return load_settings(write_lake_config(root, *two_datasets(), sweep={"delete_raw": delete_raw}))
 
 
 def deliver(settings, dataset: str, name: str, rows: list[dict]) -> Path:

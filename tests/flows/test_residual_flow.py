@@ -18,8 +18,7 @@ def test_nightly_scan_reports_residuals_everywhere_and_fails_the_run(prefect_har
     from flows.sweep import gdpr_sweep
 
     lake = Lake(tmp_path, delete_raw=True)
-    config = write_config(tmp_path, delete_raw=True)
-    config.write_text(config.read_text() + "\n[scan]\nfail_on_residuals = true\n")
+    config = write_config(tmp_path, delete_raw=True, tables={"scan": {"fail_on_residuals": True}})
     anna = PEOPLE["anna"]["email"]
     write(tmp_path / "raw" / "events" / "2026-11-02.parquet",  # Cleo's event whose link carries Anna's address
           [make_event(email=PEOPLE["cleo"]["email"], device_id="dev-cleo-3", EventType=f"mailto:{anna.upper()}")],

@@ -11,6 +11,7 @@ from gdpr_sweep.demo import prepare_demo
 from pipelines.config.settings import load_settings
 from pipelines.registry.registry import Registry
 from tests.helpers import lake_config  # noqa: E402
+from tests.support.lake import two_datasets, write_lake_config
 
 CONFIG = lake_config("data/sample")
 
@@ -84,6 +85,6 @@ def test_configured_sweep_uses_the_configured_task_runner(tmp_path, runner, expe
     (tests/scaleout/test_dask.py runs a sweep on a real Dask cluster through the same call)."""
     from flows.sweep import configured_sweep
 
-    (tmp_path / "gdpr-sweep.toml").write_text(CONFIG.replace("[sweep]\n", f'[sweep]\ntask_runner = "{runner}"\n'))
+    write_lake_config(tmp_path, *two_datasets("data/sample"), sweep={"task_runner": runner})
     flow = configured_sweep(load_settings(tmp_path / "gdpr-sweep.toml"))
     assert type(flow.task_runner).__name__ == expected and flow.name == "gdpr_sweep"

@@ -5,12 +5,12 @@ then runs the real `gdpr-sweep` command line (`gdpr_sweep.cli.main`) with the sp
 test sees exactly what a user sees: stdout, stderr, the exit code.
 
 - `hooks`: `{"when": "before" | "after", "step": "start_version" | "publish", "dataset": NAME,
-  "action": "move_over" | "copy_over" | "delete", "args": [...]}` runs the action once, just before or
+  "action": "move_over" | "copy_over" | "delete" | "kill", "args": [...]}` runs the action once, just before or
   just after the flow's call of `pipelines.datasets.scaleout.<step>` for that dataset. `start_version` comes
   after planning and matching, before the new version is written; `publish` switches the dataset,
   and the run deletes its consumed raw files right after it returns. `move_over SRC DST` replaces
   DST by rename (a new inode, as `mv` does); `copy_over SRC DST` writes SRC's bytes into DST in
-  place (as `cp` does); `delete PATH`.
+  place (as `cp` does); `delete PATH`; `kill` sends the process SIGKILL (a crash between steps).
 - `faults`: `{"call": "os.copy_file_range" | "ParquetWriter.write_table" | "os.unlink" | ...,
   "errno": 28, "match": TEXT}` makes that OS-boundary function raise OSError(errno) on every call
   whose arguments mention TEXT (any call when TEXT is empty), as a full disk or a denied permission
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def _action(name: str, args: list[str]) -> None:
             shutil.copyfileobj(src, dst)
     elif name == "delete":
         os.unlink(args[0])
+    elif name == "kill":  # a crash between two steps: no clean-up, no exception handler runs
+        os.kill(os.getpid(), signal.SIGKILL)
     else:
         raise ValueError(name)
 

@@ -27,9 +27,10 @@ import pyarrow.parquet as pq
 from pipelines.config.settings import load_settings
 from pipelines.datasets import storage
 from pipelines.registry.registry import Registry
-from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, lake_config, make_event, make_profile, sweep, write
+from tests.helpers import EVENT_SCHEMA, PROFILE_SCHEMA, make_event, make_profile, sweep, write
 from tests.reliability.conftest import cli_env, harness_api_url
 from tests.reliability.test_hostile_input import state
+from tests.support.lake import two_datasets, write_lake_config
 
 RUNNER = Path(__file__).with_name("fault_runner.py")
 TARGET = "gone.person@example.com"
@@ -43,8 +44,7 @@ def events_rows(emails: list[str], tag: str) -> list[dict]:
 def build_lake(root: Path, delete_raw: bool) -> Path:
     """Profiles and two events snapshots; TARGET is blacklisted and has rows in e0 only."""
     root.mkdir(parents=True)
-    config = root / "gdpr-sweep.toml"
-    config.write_text(lake_config("raw").replace("[sweep]", f"[sweep]\ndelete_raw = {str(delete_raw).lower()}"))
+    config = write_lake_config(root, *two_datasets(), sweep={"delete_raw": delete_raw})
     write(root / "raw/profiles/p0.parquet", [make_profile(e, profile_id=f"p{i}") for i, e in
                                             enumerate([TARGET, *KEPT])], PROFILE_SCHEMA)
     write(root / "raw/events/e0.parquet", events_rows([TARGET, *KEPT], "e0"), EVENT_SCHEMA)

@@ -1,4 +1,4 @@
-"""Parquet datasets on S3-compatible prefixes, against moto's real S3 server (tests/scaleout/conftest.py).
+"""Parquet datasets on S3-compatible prefixes, against moto's real S3 server (`s3_server` in tests/conftest.py).
 
 Objects stay at their own keys (`lake/events/date=.../part-0.parquet`): a file with rows to drop is
 replaced in place by one PUT conditional on the ETag the run read; the others are not touched. Each

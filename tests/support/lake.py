@@ -106,3 +106,34 @@ def _key(k: str) -> str:
 
 def _table(header: str, body: Mapping[str, Any]) -> str:
     return "\n".join([header, *(f"{_key(k)} = {value(v)}" for k, v in body.items())])
+
+
+def sample_lake(root: Path, events: int, profiles: int, days: int, blacklist: int, **sweep: Any):  # noqa: ANN201
+    """A benchmark's lake: the sample generator's data under `root/sample` (generated once, kept between
+    runs), a fresh configuration over it (`sweep` keys added to `[sweep]`), no cleaned data, reports
+    or registry left from a previous run, and the sample blacklist imported. Returns its Settings."""
+    import json
+    import shutil
+    import time
+
+    from pipelines.config.settings import load_settings
+    from pipelines.registry.registry import Registry
+
+    root.mkdir(parents=True, exist_ok=True)
+    sample = root / "sample"
+    if not (sample / "blacklist.json").exists():
+        from pipelines.sample.generate import generate
+
+        t0 = time.perf_counter()
+        generate(sample, profiles=profiles, events=events, days=days, blacklist=blacklist)
+        print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    config = write_lake_config(root, *two_datasets("sample"), sweep=sweep)
+    for stale in ("clean", "work", "reports"):
+        shutil.rmtree(root / stale, ignore_errors=True)
+    for db in root.glob("blacklist.db*"):
+        db.unlink()
+    settings = load_settings(config)
+    registry = Registry(settings.blacklist_db)
+    for item in json.loads((sample / "blacklist.json").read_text())["items"]:
+        registry.add(email=item.get("Email"), user_id=item.get("UserId"), scope=item.get("Scope"), source="import")
+    return settings
