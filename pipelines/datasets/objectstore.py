@@ -213,24 +213,21 @@ def sha256(fs: s3fs.S3FileSystem, url: str, etag: str) -> str:
     return digest.hexdigest()
 
 
-def _file_expired() -> type[Exception]:  # s3fs's error for an object replaced mid-read
-    from s3fs.utils import FileExpired
-    return FileExpired
-
-
 def _chunks(fh: IO[bytes], url: str) -> Iterator[bytes]:
+    from s3fs.utils import FileExpired  # loaded: `fh` is an s3fs file
     try:
         yield from iter(lambda: fh.read(1 << 22), b"")
-    except (_file_expired(), FileNotFoundError):
+    except (FileExpired, FileNotFoundError):
         raise Changed(f"{url}: changed while this run read it (another writer replaced it)") from None
 
 
 def num_rows(fs: s3fs.S3FileSystem, url: str, etag: str) -> int:
     """Rows of the object with `etag` (its Parquet footer)."""
+    from s3fs.utils import FileExpired  # loaded: `fs` is an s3fs filesystem
     try:
         with open_pinned(fs, url, etag) as fh:
             return int(pq.ParquetFile(fh).metadata.num_rows)
-    except _file_expired():
+    except FileExpired:
         raise Changed(f"{url}: changed while this run read it (another writer replaced it)") from None
     except (OSError, pa.ArrowException) as exc:
         if isinstance(exc, Changed):
