@@ -136,8 +136,9 @@ def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run
     """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere
     (plus the links remembered from earlier runs), then each partition's device scan and rows to drop
     (rows only held pairs match are kept)."""
-    # Incremental: clean files are matched only against entries added since their last verification;
-    # entries under a hold, or whose hold just ended, against every file (their kept rows are counted or go).
+    # Every file is matched against every entry, every run (decision 0201): no file's verified version
+    # narrows the match. The `added` versions (entries under a hold, or whose hold just ended, as never
+    # added) are attached for the match's bookkeeping only; they exclude no entry.
     recheck = recheck_ids(holds.holds, holds.now_text, [e.blacklist_id for e in blacklist.entries])
     entries = with_versions(entries_table(blacklist.entries),
                             {bid: v for bid, v in blacklist.added.items() if bid not in recheck})

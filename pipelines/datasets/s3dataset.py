@@ -32,12 +32,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import s3fs
 
 from pipelines.config.settings import DatasetConfig
 from pipelines.core.errors import InputError, SweepError
@@ -54,6 +53,10 @@ from pipelines.core.model import (
 )
 from pipelines.datasets import objectstore, storage
 from pipelines.datasets.objectstore import Changed, Url
+
+if TYPE_CHECKING:  # s3fs and its botocore tree cost ~0.9 s to import: loaded where S3 is opened
+    import s3fs
+
 
 STATE = "_gdpr_sweep_state.json"
 LEGACY_CURRENT = "_gdpr_sweep_current.json"

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import s3fs
+from typing import TYPE_CHECKING, Any
 
 from pipelines.core.errors import SweepError
 from pipelines.core.model import DatasetPlan
@@ -27,6 +25,10 @@ from pipelines.datasets.s3dataset import (
     ObjectPlan,
     S3Outcome,
 )
+
+if TYPE_CHECKING:  # s3fs and its botocore tree cost ~0.9 s to import: loaded where S3 is opened
+    import s3fs
+
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from pipelines.reporting.chain_model import (  # noqa: F401  (re-exported: `chai
     sha256_bytes,
     valid_relpath,
 )
+from pipelines.reporting.check_cache import CheckCache
 
 # -- reading the report folder -----------------------------------------------------------------
 
@@ -254,8 +255,10 @@ class ChainVerification:
                 "problems": [p.to_json() for p in self.problems], "unchained": list(self.unchained)}
 
 
-def _problem(report_dir: Path, relpath: str, doc: dict[str, Any] | None) -> Problem | None:
-    """What is wrong with one report's files (by relative path), or None when they are intact."""
+def _problem(report_dir: Path, relpath: str, doc: dict[str, Any] | None,
+             cache: CheckCache | None = None) -> Problem | None:
+    """What is wrong with one report's files (by relative path), or None when they are intact.
+    `cache`: skip the content check of bytes that passed it before (`check_cache`)."""
     run_id = run_id_of(relpath)
     path = report_dir / relpath
     if not path.exists():
@@ -267,10 +270,15 @@ def _problem(report_dir: Path, relpath: str, doc: dict[str, Any] | None) -> Prob
         return Problem(run_id, "changed", f"{path} has no integrity block")
     if doc.get("run", {}).get("run_id") != run_id:
         return Problem(run_id, "changed", f"{path} names run {str(doc.get('run', {}).get('run_id'))[:64]!r}")
-    if integrity["report_sha256"] != self_hash(doc):
-        return Problem(run_id, "changed", f"{path}: content does not match its report_sha256")
-    if path.read_bytes() != pretty_bytes(doc):
-        return Problem(run_id, "changed", f"{path}: bytes differ from the sealed form (formatting edited)")
+    data = path.read_bytes()
+    digest = sha256_bytes(data) if cache is not None else ""
+    if cache is None or not cache.hit(relpath, digest, integrity["report_sha256"]):
+        if integrity["report_sha256"] != self_hash(doc):
+            return Problem(run_id, "changed", f"{path}: content does not match its report_sha256")
+        if data != pretty_bytes(doc):
+            return Problem(run_id, "changed", f"{path}: bytes differ from the sealed form (formatting edited)")
+        if cache is not None:
+            cache.record(relpath, digest, integrity["report_sha256"])
     for name, digest in sorted(integrity.get("pages", {}).items()):
         if not _RUN_ID_RE.fullmatch(name):
             return Problem(run_id, "changed", f"{path} names a page outside its folder")
@@ -290,22 +298,25 @@ def _index_or_problem(report_dir: Path) -> tuple[list[ChainLink], list[Problem]]
         return [], [Problem("-", "index_damaged", str(exc))]
 
 
-def _problems_once(report_dir: Path, docs: Mapping[str, dict[str, Any] | None]) -> Callable[[str], Problem | None]:
+def _problems_once(report_dir: Path, docs: Mapping[str, dict[str, Any] | None],
+                   cache: CheckCache | None) -> Callable[[str], Problem | None]:
     """`_problem` of a report by relative path, worked out at most once per report (it hashes and
     re-serialises the whole document, about a second for a report of 10,000 entries)."""
     checked: dict[str, Problem | None] = {}
 
     def problem_of(rel: str) -> Problem | None:
         if rel not in checked:
-            checked[rel] = _problem(report_dir, rel, docs.get(rel))
+            checked[rel] = _problem(report_dir, rel, docs.get(rel), cache)
         return checked[rel]
     return problem_of
 
 
 def verify_chain(report_dir: Path, expect_head: str | None = None,
-                 loaded: Mapping[str, dict[str, Any] | None] | None = None) -> ChainVerification:
+                 loaded: Mapping[str, dict[str, Any] | None] | None = None,
+                 cache: CheckCache | None = None) -> ChainVerification:
     """Check every report in `report_dir` and the links between them; name each changed or removed one.
-    `loaded`: the documents the caller has just read (`load_document` by relative path), not read again."""
+    `loaded`: the documents the caller has just read (`load_document` by relative path), not read again.
+    `cache`: reports whose exact bytes passed before skip their content check (the index page only)."""
     links, problems = _index_or_problem(report_dir)
     docs = {rel: (loaded or {}).get(rel) if rel in (loaded or {}) else load_document(report_dir, rel)
             for rel in documents(report_dir)}
@@ -317,7 +328,7 @@ def verify_chain(report_dir: Path, expect_head: str | None = None,
     run_ids = {run_id_of(r) for r in docs}
     if not links and any(r not in unchained_rels for r in docs):
         problems.append(Problem("-", "index_damaged", f"{report_dir / INDEX_NAME} is missing or empty"))
-    problem_of = _problems_once(report_dir, docs)
+    problem_of = _problems_once(report_dir, docs, cache)
 
     # 1. each report listed in the index: present, intact, hash as recorded, linked to its predecessor
     accepted: set[str | None] = {None}  # the hash of the report before, as recorded in the index and as found

@@ -16,6 +16,7 @@ from typing import Any
 
 from pipelines.datasets import storage
 from pipelines.reporting import chain, notices, report_catalog
+from pipelines.reporting.check_cache import CheckCache
 from pipelines.reporting.html_parts import CSS, STATUS_COLORS, esc, legend, nice_max, num, svg_open, y_grid
 
 INDEX_NAME = "index.html"
@@ -63,9 +64,10 @@ def _page(report_dir: Path, relpath: str) -> str | None:
     return None
 
 
-def collect(report_dir: Path) -> IndexData:
+def collect(report_dir: Path, cache: CheckCache | None = None) -> IndexData:
     """Read every report once and gather what the index shows; the chain's state says whether they
-    are the chained, unchanged ones."""
+    are the chained, unchanged ones. `cache`: the reports' check cache (`check_cache`, loaded from
+    `report_dir` when None), updated and saved."""
     runs, entries, residual_runs = [], {}, []
     latest_residuals, deadline_hours = None, 24.0
     latest_sweep: dict[str, Any] | None = None
@@ -92,7 +94,10 @@ def collect(report_dir: Path) -> IndexData:
     for bid in sorted(current):
         status = entries[bid].get("status") or "unknown"
         counts[status] = counts.get(status, 0) + 1
-    verification = chain.verify_chain(report_dir, loaded=loaded)  # the documents read above, not read again
+    cache = cache if cache is not None else CheckCache.load(report_dir)
+    verification = chain.verify_chain(report_dir, loaded=loaded, cache=cache)  # the documents read above
+    cache.keep_only(set(loaded))
+    cache.save()
     chain_state = {"ok": verification.ok, "reports_checked": verification.reports_checked,
                    "head": verification.head.to_json() if verification.head else None,
                    "problems": [p.to_json() for p in verification.problems]}

@@ -5,11 +5,12 @@ deadline compliance, residual findings, chain status; one notice per erased entr
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
 
-from pipelines.reporting import chain, notices, report_index
+from pipelines.reporting import chain, check_cache, notices, report_index
 from tests.helpers import EVENT_SCHEMA, make_event, write
 from tests.pipelines.test_report_html import chromium, screenshot  # noqa: F401  (the session fixture)
 from tests.report_support import PEOPLE, Lake, personal_strings
@@ -123,3 +124,55 @@ def test_the_index_page_renders_in_headless_chromium(chromium, tmp_path):  # noq
     purple = sum(n for n, (r, g, b) in colors if 120 < r < 170 and g < 130 and b > 160)  # "gone late"
     assert green > 500 and blue > 500 and purple > 200, (green, blue, purple)
     assert chain.verify_chain(lake.settings.report_dir).ok
+
+
+def test_a_refresh_checks_in_full_only_reports_whose_bytes_changed(swept):
+    """docs/decisions/0292: the second refresh takes unchanged reports from the check cache, a report
+    with one changed byte (its mtime put back) is checked again and shown broken, and the page is the
+    same with and without the cache."""
+    lake, _ids, pages = swept
+    folder = lake.settings.report_dir
+    with_cache = report_index.render_index(report_index.collect(folder))
+    again = check_cache.CheckCache.load(folder)
+    assert report_index.render_index(report_index.collect(folder, again)) == with_cache
+    assert again.full_checks == []  # every report came from the cache: none re-serialised
+    (folder / check_cache.CACHE_NAME).unlink()
+    cold = check_cache.CheckCache.load(folder)
+    assert report_index.render_index(report_index.collect(folder, cold)) == with_cache
+    assert len(cold.full_checks) == len(pages)
+
+    report = folder / pages[1][0] / "report.json"
+    stat = report.stat()
+    data = report.read_bytes()
+    at = data.index(b'"rows_in": ') + len(b'"rows_in": ')
+    report.write_bytes(data[:at] + (b"8" if data[at:at + 1] != b"8" else b"9") + data[at + 1:])
+    os.utime(report, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    after = check_cache.CheckCache.load(folder)
+    page = report_index.write_index(folder).read_text()
+    state = report_index.collect(folder, after).chain_state
+    assert after.full_checks == [f"{pages[1][0]}/report.json"]
+    assert "REPORT CHAIN BROKEN" in page and not state["ok"]
+    assert [p["run_id"] for p in state["problems"]] == [pages[1][0]]
+
+
+@pytest.mark.parametrize("damage", [b"not json", b'{"version": 99, "passed": {}}', b'{"version": 1, "passed": []}'])
+def test_a_damaged_check_cache_is_ignored_and_rebuilt(swept, damage):
+    lake, _ids, pages = swept
+    folder = lake.settings.report_dir
+    (folder / check_cache.CACHE_NAME).write_bytes(damage)
+    cache = check_cache.CheckCache.load(folder)
+    assert report_index.collect(folder, cache).chain_state["ok"] and len(cache.full_checks) == len(pages)
+    assert check_cache.CheckCache.load(folder).passed == cache.passed
+
+
+def test_a_forged_cache_entry_for_other_bytes_is_not_trusted(swept):
+    """An entry only vouches for the exact bytes, path and report hash it was recorded with."""
+    lake, _ids, pages = swept
+    folder = lake.settings.report_dir
+    report_index.collect(folder)
+    report = folder / pages[0][0] / "report.json"
+    report.write_bytes(report.read_bytes().replace(b'"rows_in"', b'"rows_In"', 1))
+    cache = check_cache.CheckCache.load(folder)
+    sha, (rel, claimed) = next((k, v) for k, v in cache.passed.items() if v[0] == f"{pages[1][0]}/report.json")
+    cache.passed[sha] = (f"{pages[0][0]}/report.json", claimed)  # another report's entry moved to this path
+    assert not report_index.collect(folder, cache).chain_state["ok"]
