@@ -165,6 +165,10 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
         if not scaleout.per_file(settings, p):
             futures[p.config.name] = steps.submit(purge_table, settings, p, m, run_id, blacklist.version)
             continue
+        kept = scaleout.keep_current(settings, p, m, fingerprint)
+        if kept is not None:  # a quiet night: nothing to write
+            futures[p.config.name] = kept
+            continue
         steps.run(start_version, settings, passed(p), run_id)
         rels = [x.relpaths for x in scaleout.partitions([p], partitions_per_dataset(settings))]
         drops = [{r: m.drops[r] for r in part if r in m.drops} for part in rels]
@@ -173,7 +177,9 @@ def purge(settings: Settings, plans: list[DatasetPlan], matches: MatchResult, ru
     outcomes = []
     for p in plans:  # a failed partition raises its own error here (not "UnfinishedRun" of a task after it)
         m = matches.datasets[p.config.name]
-        if not scaleout.per_file(settings, p):
+        if isinstance(futures[p.config.name], DatasetOutcome):
+            outcomes.append(futures[p.config.name])
+        elif not scaleout.per_file(settings, p):
             outcomes.append(futures[p.config.name].result())
         else:
             parts = futures[p.config.name].result()

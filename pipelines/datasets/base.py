@@ -105,6 +105,12 @@ class Dataset(ABC):
 
     # -- purge -----------------------------------------------------------------------------------
 
+    def keep_current(self, plan: DatasetPlan, matches: DatasetMatches,
+                     fingerprint: str | None = None) -> DatasetOutcome | None:
+        """A quiet night (nothing new or changed, no row matched): the current version as the outcome,
+        so the run writes nothing; None when a new version must be written (per-file kinds)."""
+        return None  # this kind writes nothing on a quiet night by itself
+
     def start_version(self, plan: DatasetPlan, run_id: str) -> None:
         """Before `write_files`: create what the partitions write into (per-file kinds)."""
         return None  # nothing to do for this kind

@@ -28,6 +28,7 @@ from pipelines.datasets.sweep import (
     finish_version,
     plan_dataset,
     publish_version,
+    quiet_outcome,
     restore_manifest,
     snapshot_files,
     verify_versions,
@@ -65,6 +66,13 @@ class LocalFolder(Dataset):
     def command_files(self) -> list[Path]:
         return snapshot_files(self.config)
 
+    def keep_current(self, plan: DatasetPlan, matches: DatasetMatches,
+                     fingerprint: str | None = None) -> DatasetOutcome | None:
+        """Quiet when every file is the current version's, unchanged since it was published (its
+        identity and checksum the ones recorded), the version was written under `fingerprint`, and no
+        row matched: then readers keep it as it is (no new folder, manifest or symlink switch)."""
+        return quiet_outcome(plan, matches, fingerprint)
+
     def start_version(self, plan: DatasetPlan, run_id: str) -> None:
         storage.new_version(self.config.path, run_id)
 
@@ -97,6 +105,8 @@ class LocalFolder(Dataset):
                                self.settings.link_devices_through_events, held)
 
     def publish(self, plan: DatasetPlan, outcome: DatasetOutcome, unscoped_emails: Sequence[str]) -> None:
+        if plan.previous_version is not None and outcome.version == plan.previous_version:
+            return  # a quiet night (keep_current): the current version stays
         publish_version(self.config, outcome)
 
     def discard_unpublished(self) -> None:

@@ -166,6 +166,12 @@ def merge_matches(plans: Sequence[DatasetPlan], parts: Sequence[Partition], per_
 # Purge: per file (mapped partitions) or per table (one commit), as the dataset's kind purges
 
 
+def keep_current(settings: Settings, plan: DatasetPlan, matches: DatasetMatches,
+                 fingerprint: str | None = None) -> DatasetOutcome | None:
+    """On a quiet night, the current version as the dataset's outcome (nothing is written); else None."""
+    return open_dataset(plan.config, settings).keep_current(plan, matches, fingerprint)
+
+
 def start_version(settings: Settings, plan: DatasetPlan, run_id: str) -> None:
     """Create the (empty) version the partitions are written into."""
     open_dataset(plan.config, settings).start_version(plan, run_id)

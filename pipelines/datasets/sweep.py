@@ -220,6 +220,28 @@ def finish_version(plan: DatasetPlan, version: Path, outcomes: Sequence[FileOutc
                           dict(matches.by_reason), dict(matches.by_entry))
 
 
+def quiet_outcome(plan: DatasetPlan, matches: DatasetMatches, fingerprint: str | None) -> DatasetOutcome | None:
+    """The current version as a local dataset's outcome when nothing must be written: no raw file taken
+    in, no file changed outside the tool or unknown to the manifest, every file's identity the one
+    recorded (so its checksum and row count are the manifest's), the manifest written under
+    `fingerprint`, and no row to drop. Otherwise None (a new version is written)."""
+    manifest, previous = plan.previous_manifest, plan.previous_version
+    known = manifest.get("files", {})
+    if (previous is None or matches.drops or plan.changes or fingerprint is None
+            or manifest.get("match_fingerprint") != fingerprint or set(known) != {f.relpath for f in plan.files}):
+        return None
+    recorded = fileid.read_identities(previous)
+    for f in plan.files:
+        entry = known[f.relpath]
+        if (f.origin != "clean" or f.sha256 is None or f.sha256 != entry.get("sha256") or f.rows != entry.get("rows")
+                or not fileid.same_file(recorded.get(f.relpath), f.identity)):
+            return None
+    outcomes = tuple(FileOutcome(f.relpath, f.origin, f.rows, f.rows, str(f.sha256), str(f.sha256), False,
+                                 f.identity) for f in plan.files)
+    return DatasetOutcome(plan.config.name, plan.config.kind, previous, outcomes, dict(matches.by_reason),
+                          dict(matches.by_entry))
+
+
 def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes: Sequence[DatasetOutcome],
                     configs: Sequence[DatasetConfig], match: MatchResult, link_through_events: bool,
                     held: pa.Table | None = None, table_schema: bool = False) -> Verification:

@@ -58,20 +58,21 @@ class LocalStore:
         return search.local_files(self.lake)
 
     def identities(self) -> dict[str, Any]:
-        """Every file a reader of each dataset reaches through its `path` (symlinks followed), by
-        (inode, size, mtime): a file rewritten or replaced gets a new identity. Not compared: the local
-        folder's own bookkeeping (`_gdpr_sweep_manifest.json`, `_gdpr_sweep_identities.json`), which
-        every run writes into the version it switches to (data files are hard links into it)."""
+        """Everything in the lake folder, bookkeeping included: each file by (inode, size, mtime), each
+        symlink by its target, each folder by its presence. A quiet night must leave it all as it was
+        (no new version folder, manifest or symlink switch)."""
         seen: dict[str, Any] = {}
-        for dataset in sorted(p.name for p in self.lake.iterdir() if not p.name.startswith((".", "_"))):
-            top = self.lake / dataset
-            for folder, _dirs, names in os.walk(top, followlinks=True):
-                for name in names:
-                    if name.startswith("_gdpr_sweep_"):
-                        continue
-                    path = Path(folder) / name
+        for folder, dirs, names in os.walk(self.lake):
+            for name in dirs + names:
+                path = Path(folder) / name
+                rel = str(path.relative_to(self.lake))
+                if path.is_symlink():
+                    seen[rel] = ("link", os.readlink(path))
+                elif path.is_dir():
+                    seen[rel] = ("dir",)
+                else:
                     st = path.stat()
-                    seen[f"{dataset}/{path.relative_to(top)}"] = (st.st_ino, st.st_size, st.st_mtime_ns)
+                    seen[rel] = (st.st_ino, st.st_size, st.st_mtime_ns)
         return seen
 
 

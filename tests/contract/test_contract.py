@@ -40,7 +40,7 @@ def test_schema_kept_exactly(scenario):
 
 def test_second_sweep_is_idempotent_and_writes_nothing(scenario):
     """A quiet night removes nothing and rewrites nothing: no data file, object version, ETag or Delta
-    log entry changes (a local folder renews only its own `_gdpr_sweep_*` bookkeeping, kinds.py)."""
+    log entry changes; a local folder gets no new version folder, manifest or symlink switch (kinds.py)."""
     assert sum(d["rows_removed"] for d in scenario.quiet_report["datasets"]) == 0
     assert scenario.quiet_changes == {}
 
