@@ -5,7 +5,6 @@ blacklist, and the blacklist key is refused where only reports are needed."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +19,8 @@ AUDITOR = "auditor-key-abcdefghijklmnop"
 BLACKLIST_ROUTES = [
     ("GET", "/api/v1.0/blacklists", None),
     ("POST", "/api/v1.0/blacklists", {"Email": "someone.new@example.com"}),
-    ("DELETE", f"/api/v1.0/blacklists/{uuid.uuid4()}", None),
-    ("DELETE", f"/api/v1.0/blacklists/{uuid.uuid4()}/ClearUserData", None),
+    ("DELETE", "/api/v1.0/blacklists/9b1f7c52-3c1e-4f0a-8d2b-6a0e4c7d1f35", None),
+    ("DELETE", "/api/v1.0/blacklists/c2a4e8d1-5b7f-4c39-9e06-1d3f5a7b9c24/ClearUserData", None),
     ("PUT", "/users/u-new/blacklist-status", {"blacklisted": True}),
     ("GET", "/users/u-anna/blacklist-status", None),
     ("POST", "/events", {"id": "u-new", "events": [{"event": "Blacklisted"}]}),
