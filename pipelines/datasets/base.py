@@ -71,17 +71,22 @@ class Dataset(ABC):
     @property
     def filesystem(self) -> Any:
         """The fsspec file system the dataset's files are read through; None for local files."""
-        return None
+        if not self.remote:
+            return None
+        from pipelines.datasets import objectstore
+
+        objectstore.configure(self.settings.s3)
+        return objectstore.filesystem(self.settings.s3)
 
     @property
     def remote(self) -> bool:
-        """Whether DuckDB needs the object store registered to read this dataset's files."""
-        return False
+        """Whether DuckDB needs the object store registered to read this dataset's files (an S3 location)."""
+        return self.config.url is not None
 
     def local_folders(self) -> tuple[Path, ...]:
         """The folders on this machine the dataset occupies (its path, the version readers see); none
         for a dataset on an object store. A scan of a lake root skips them (they are searched as the dataset)."""
-        return ()
+        return () if self.remote else (self.config.path,)
 
     def prefetch(self) -> None:
         """Before this dataset's files are read by a DuckDB connection (an object store lists the

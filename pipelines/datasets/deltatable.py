@@ -4,8 +4,7 @@ table's own, then vacuumed and its log cleaned (pipelines/datasets/delta.py; doc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import duckdb
 import pyarrow as pa
@@ -24,20 +23,6 @@ class DeltaDataset(Dataset):
     storage_label: ClassVar[str] = "delta"
     per_file: ClassVar[bool] = False
     takes_raw: ClassVar[bool] = False
-
-    @property
-    def filesystem(self) -> Any:
-        if not self.remote:
-            return None
-        objectstore.configure(self.settings.s3)
-        return objectstore.filesystem(self.settings.s3)
-
-    @property
-    def remote(self) -> bool:
-        return self.config.url is not None
-
-    def local_folders(self) -> tuple[Path, ...]:
-        return () if self.remote else (self.config.path,)
 
     def _storage_options(self) -> dict[str, str] | None:
         return objectstore.storage_options(self.settings.s3) if self.remote else None

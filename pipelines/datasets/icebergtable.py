@@ -5,7 +5,6 @@ docs/decisions/0281-iceberg-tables.md, 0253)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
@@ -26,20 +25,6 @@ class IcebergDataset(Dataset):
     storage_label: ClassVar[str] = "iceberg"
     per_file: ClassVar[bool] = False
     takes_raw: ClassVar[bool] = False
-
-    @property
-    def remote(self) -> bool:
-        return self.config.url is not None
-
-    @property
-    def filesystem(self) -> Any:
-        if not self.remote:
-            return None
-        objectstore.configure(self.settings.s3)
-        return objectstore.filesystem(self.settings.s3)
-
-    def local_folders(self) -> tuple[Path, ...]:
-        return () if self.remote else (self.config.path,)
 
     def _s3(self) -> S3Settings | None:
         if not self.remote:
