@@ -99,7 +99,11 @@ class GroupCommit:
                     stop = True
                     break
                 batch.append(item)
-            self._commit(batch)
+            # A write whose caller gave up before it ran (a cancelled future) is not applied; the others
+            # can no longer be cancelled.
+            batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
+            if batch:
+                self._commit(batch)
             if stop:
                 self._store.close()
                 return
