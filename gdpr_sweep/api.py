@@ -16,6 +16,9 @@ docs/decisions/0232-vendor-api-compatibility.md.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from gdpr_sweep import __version__
@@ -44,10 +47,18 @@ def create_app(settings: Settings, api_key: str | None, auditor_key: str | None 
     """The ASGI application. `api_key=None` serves without authentication (loopback only, enforced by
     `gdpr-sweep serve`); then the endpoints that would tell whether someone is blacklisted refuse.
     `auditor_key`: the key of the read-only report routes (`api_reports`); None: they answer 401."""
-    ctx = ApiContext(settings=settings, registry=Registry(settings.blacklist_db), authenticated=api_key is not None)
+    # Group commit: concurrent single writes share one durable commit (decision 0311).
+    registry = Registry(settings.blacklist_db, group_commit=True)
+    ctx = ApiContext(settings=settings, registry=registry, authenticated=api_key is not None)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        registry.close_writer()  # after the last request: every queued write is answered first
+
     app = FastAPI(title="gdpr-sweep blacklist API", version=__version__, docs_url=None, redoc_url=None,
                   redirect_slashes=False, openapi_url="/openapi.json", responses=ERROR_RESPONSES,
-                  description=DESCRIPTION)
+                  description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     app.openapi = openapi_without_422(app)  # type: ignore[method-assign]
 

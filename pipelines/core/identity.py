@@ -35,6 +35,8 @@ makes the next sweep re-match every file once (docs/decisions/0007-incremental-s
 DEFAULT_SCOPE = "DefaultScope"
 MAX_EMAIL_LENGTH = 254
 MAX_USER_ID_LENGTH = 256
+_ASCII_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20]")
+"""On ASCII text, exactly the characters `str.isspace()` or `ord(ch) < 32` refuse (one regex search, not a loop)."""
 _SCOPE_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
 _GUID_SCOPE_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 """Optimizely's own list example uses a lower-case site GUID as a scope (docs/decisions/0103-registry-semantics.md)."""
@@ -76,8 +78,8 @@ def normalize_email(raw: str) -> str:
         or not local
         or not domain
         or len(email) > MAX_EMAIL_LENGTH
-        or any(ch.isspace() for ch in email)
-        or any(ord(ch) < 32 for ch in email)
+        or (_ASCII_SPACE_OR_CONTROL.search(email) is not None if email.isascii()
+            else any(ch.isspace() or ord(ch) < 32 for ch in email))
     ):
         raise InputError(
             "invalid email: expected local@domain without spaces, at most 254 characters"

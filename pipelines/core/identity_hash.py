@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -16,7 +17,14 @@ def keyed_hash(secret: bytes, kind: str, value: str) -> str:
         value = validate_user_id(value)
     else:
         raise ValueError(f"unknown identity kind {kind!r}")
-    return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    mac = _keyed(secret).copy()  # the key's HMAC state, set up once per secret
+    mac.update(f"{kind}:{value}".encode())
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: bytes) -> hmac.HMAC:
+    return hmac.new(secret, digestmod=hashlib.sha256)
 
 
 def key_id(secret: bytes) -> str:

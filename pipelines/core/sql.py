@@ -13,6 +13,7 @@ from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from pipelines.core.identity import TRIM_CHARS, email_key, id_key, scope_text_key
 
+_EMPTY = "''"
 _ASCII_TRIM = "".join(ch for ch in TRIM_CHARS if ch.isascii())
 """The part of `TRIM_CHARS` an ASCII value can hold: TAB, LF, VT, FF, CR and space."""
 
@@ -57,13 +58,15 @@ def column_ref(path: Sequence[tuple[str, bool]]) -> str:
     return sql
 
 
-def _ascii_trimmed(text: str) -> str:
-    """An ASCII value trimmed, NULL when blank. `trim` with a character list is slow (three times a
-    plain read on 20M emails), so it runs only where the first or last character is a control
-    character or space: every other value has nothing to trim (docs/benchmarks.md, "Sweep"). An empty
-    value has no first character (`ord` is -1) and takes the `trim` branch too."""
+def _ascii_trimmed(text: str, blank_null: bool = True) -> str:
+    """An ASCII value trimmed; when nothing is left NULL, or '' with `blank_null=False` (where an outer
+    query turns it into NULL or only compares it with normalised values). `trim` with a character list is slow (three times a plain read on 20M emails), so
+    it runs only where the first or last character is a control character or space: every other value
+    has nothing to trim (docs/benchmarks.md, "Sweep"). An empty value has no first character (`ord` is
+    -1) and takes the `trim` branch too."""
+    trimmed = f"trim({text}, {quote_literal(_ASCII_TRIM)})"
     return (f"CASE WHEN ord({text}[1]) <= 32 OR ord({text}[-1]) <= 32 "
-            f"THEN nullif(trim({text}, {quote_literal(_ASCII_TRIM)}), '') ELSE {text} END")
+            f"THEN {f'nullif({trimmed}, {_EMPTY})' if blank_null else trimmed} ELSE {text} END")
 
 
 def _normalised(expr: str, ascii_form: Callable[[str], str], function: str) -> str:
@@ -85,6 +88,20 @@ def norm_id(expr: str) -> str:
     return _normalised(expr, _ascii_trimmed, ID_FN)
 
 
+def email_or_blank(expr: str) -> str:
+    """`norm_email` except that a value blank after trimming is '' instead of NULL (the Python
+    definition's non-ASCII branch still gives NULL): for a query that applies `nullif(x, '')` to the
+    column one level up, or that only compares it with normalised values (never '').
+    DuckDB's `nullif(a, '')` evaluates `a` twice: in the normalising CASE that doubled the cost of every
+    value that needs trimming (about a third of the whole normalisation on the benchmark's emails)."""
+    return _normalised(expr, lambda t: f"lower({_ascii_trimmed(t, blank_null=False)})", EMAIL_FN)
+
+
+def id_or_blank(expr: str) -> str:
+    """`norm_id`, a blank value '' instead of NULL (as `email_or_blank`)."""
+    return _normalised(expr, lambda t: _ascii_trimmed(t, blank_null=False), ID_FN)
+
+
 def scope_text(expr: str) -> str:
     """A data scope trimmed and lower-cased, NULL when blank (CrossEngage commands keep that apart)."""
     return _normalised(expr, lambda t: f"lower({_ascii_trimmed(t)})", SCOPE_FN)
@@ -99,16 +116,21 @@ def norm_scope(expr: str) -> str:
 def identity_scan(email: str | None, user_id: str | None, scope: str | None,
                   device_id: str | None, device_ids: str | None) -> str:
     """One row per data row: which file and row, and its identities. The email and user id are
-    normalised here (the candidate filter needs them); the scope and device ids are left raw
-    (`raw_scope`, ...) and normalised only for the few rows that survive a filter."""
+    normalised here (the candidate filter needs them; blank ones made NULL one level up, see
+    `email_or_blank`); the scope and device ids are left raw (`raw_scope`, ...) and normalised only
+    for the few rows that survive a filter."""
     return f"""
-        SELECT t.file_index AS file, t.file_row_number AS row,
-               {norm_email(email) if email else 'NULL::VARCHAR'} AS email,
-               {norm_id(user_id) if user_id else 'NULL::VARCHAR'} AS user_id,
-               {f'CAST({scope} AS VARCHAR)' if scope else 'NULL::VARCHAR'} AS raw_scope,
-               {f'CAST({device_id} AS VARCHAR)' if device_id else 'NULL::VARCHAR'} AS device_id,
-               {f'CAST({device_ids} AS VARCHAR[])' if device_ids else 'NULL::VARCHAR[]'} AS device_ids
-        FROM read_parquet($files, union_by_name = true) AS t"""
+        SELECT file, row, nullif(email, '') AS email, nullif(user_id, '') AS user_id,
+               raw_scope, device_id, device_ids
+        FROM (
+            SELECT t.file_index AS file, t.file_row_number AS row,
+                   {email_or_blank(email) if email else 'NULL::VARCHAR'} AS email,
+                   {id_or_blank(user_id) if user_id else 'NULL::VARCHAR'} AS user_id,
+                   {f'CAST({scope} AS VARCHAR)' if scope else 'NULL::VARCHAR'} AS raw_scope,
+                   {f'CAST({device_id} AS VARCHAR)' if device_id else 'NULL::VARCHAR'} AS device_id,
+                   {f'CAST({device_ids} AS VARCHAR[])' if device_ids else 'NULL::VARCHAR[]'} AS device_ids
+            FROM read_parquet($files, union_by_name = true) AS t
+        )"""
 
 
 # Rules 1 and 2, first pass: one streaming scan keeps only the rows whose email or user id is any
@@ -177,14 +199,15 @@ INSERT_DEVICE_HITS = """
 
 def device_rows(scan: str, device_id: bool, device_ids: bool) -> str:
     """(file, row, raw_scope, device) per device of each row, in a single pass over `scan`; devices
-    normalised (`norm_id`), so a blank one is NULL and joins nothing."""
+    normalised (`id_or_blank`), so a blank one joins nothing."""
     if device_id and device_ids:
         device = "unnest(list_concat([device_id], device_ids))"
     elif device_ids:
         device = "unnest(device_ids)"
     else:
         device = "device_id"
-    return (f"SELECT file, row, raw_scope, {norm_id('raw_device')} AS device "
+    # a blank device is '' here (`id_or_blank`): it joins no linked device (those are never blank)
+    return (f"SELECT file, row, raw_scope, {id_or_blank('raw_device')} AS device "
             f"FROM (SELECT file, row, raw_scope, {device} AS raw_device FROM ({scan}))")
 
 

@@ -22,9 +22,12 @@ holds the operations the CLI, the HTTP API and the flows call.
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pipelines.core.errors import InputError, NotFound
+from pipelines.core.errors import InputError, NotFound, SweepError
 from pipelines.core.identity import (
     normalize_email,
     validate_scope,
@@ -36,6 +39,7 @@ if TYPE_CHECKING:  # numpy, pyarrow and DuckDB load only where a snapshot is bui
     pass
 from pipelines.registry.bulk import BulkOperations
 from pipelines.registry.feed import command_name, parse_feed_line
+from pipelines.registry.group import GroupCommit
 from pipelines.registry.model import (
     _COLUMNS,
     DEFAULT_TOP,
@@ -53,29 +57,67 @@ from pipelines.registry.model import (
     parse_time,
     utc_now,
 )
-from pipelines.registry.store import _Hasher
+from pipelines.registry.store import _Hasher, _Tx
 
 __all__ = ["DEFAULT_TOP", "FIELDS", "MAX_WINDOW", "SOURCES", "Record", "Registry", "Snapshot", "command_name",
            "format_time", "parse_feed_line", "utc_now"]
 
+T = TypeVar("T")
+
 
 class Registry(BulkOperations):
-    """The blacklist registry: the operations of §2 on one SQLite file (see the module docstring)."""
+    """The blacklist registry: the operations of §2 on one SQLite file (see the module docstring).
+
+    `group_commit=True` (the HTTP server): the single writes `add`, `remove` and `set_status` of
+    concurrent callers share commits (`pipelines/registry/group.py`, decision 0311); each call still
+    returns only once its write is durable."""
+
+    def __init__(self, path: Path, *, group_commit: bool = False):
+        super().__init__(path)
+        self._group = GroupCommit(self) if group_commit else None
+
+    def close_writer(self) -> None:
+        """Stop the group-commit writer thread (after the writes already queued); none: nothing to do."""
+        if self._group is not None:
+            self._group.close()
+
+    def _single_write(self, job: Callable[[_Tx], T]) -> T:
+        """Run one write in its own durable transaction, or in the next group commit."""
+        if self._group is not None:
+            return self._group.run(job)
+        with self._write() as tx:
+            return job(tx)
 
     # -- Optimizely-style operations ---------------------------------------------------------
     def add(self, email: str | None = None, user_id: str | None = None, scope: str | None = None,
             source: str = "cli") -> tuple[Record, bool]:
         """Add an entry; return (record, created). Adding an identical entry returns the existing one."""
+        return self._single_write(self._add_job(email, user_id, scope, source))
+
+    def add_later(self, email: str | None = None, user_id: str | None = None, scope: str | None = None,
+                  source: str = "cli") -> Future[tuple[Record, bool]]:
+        """`add` for a caller that must not block (the HTTP server's event loop): queued for the next
+        group commit; the future is done once the write is durable. Invalid input raises at once."""
+        if self._group is None:
+            raise SweepError("add_later needs a registry opened with group_commit=True")
+        return self._group.submit(self._add_job(email, user_id, scope, source))
+
+    def _add_job(self, email: str | None, user_id: str | None, scope: str | None,
+                 source: str) -> Callable[[_Tx], tuple[Record, bool]]:
         _check_channel(source)
         ident = make_identity(email, user_id, scope)
-        with self._write() as tx:
+
+        def add_one(tx: _Tx) -> tuple[Record, bool]:
             outcome, records = self._set(tx, ident, True, tx.now, source, "add", force=True)
-        return records[0], outcome == "applied"
+            return records[0], outcome == "applied"
+
+        return add_one
 
     def remove(self, blacklist_id: str, channel: str = "cli") -> Record:
         """Remove (whitelist) an entry by id; NotFound when there is none. Purged data stays purged."""
         _check_channel(channel)
-        with self._write() as tx:
+
+        def remove_one(tx: _Tx) -> Record:
             row = tx.con.execute(f"SELECT {_COLUMNS} FROM entries WHERE blacklist_id = ?", [blacklist_id]).fetchone()
             if row is None:
                 raise NotFound(f"no blacklist entry with id {blacklist_id[:64]!r}")
@@ -83,6 +125,9 @@ class Registry(BulkOperations):
             tx.con.execute("DELETE FROM entries WHERE blacklist_id = ?", [blacklist_id])
             tx.log(tx.now, "remove", "applied", rec.blacklist_id, Identity(rec.email, rec.user_id, rec.scope),
                    channel)
+            return rec
+
+        rec = self._single_write(remove_one)
         self._drop_cache()
         self._checkpoint()
         return rec
@@ -170,10 +215,13 @@ class Registry(BulkOperations):
         _check_channel(channel)
         ident = make_identity(email, user_id, scope)
         when = parse_time(at, "at") if at is not None else None
-        with self._write() as tx:
+
+        def set_one(tx: _Tx) -> tuple[str, dict]:
             outcome, _ = self._set(tx, ident, bool(blacklisted), when or tx.now, channel,
                                    "set" if blacklisted else "unset")
-            result = self._status(tx.con, ident)
+            return outcome, self._status(tx.con, ident)
+
+        outcome, result = self._single_write(set_one)
         if not blacklisted and outcome == "applied":
             self._drop_cache()
             self._checkpoint()

@@ -66,11 +66,14 @@ def read_notices(report_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def append_missing(report_dir: Path, now: datetime | None = None) -> int:
+def append_missing(report_dir: Path, now: datetime | None = None,
+                   loaded: dict[str, dict[str, Any] | None] | None = None) -> int:
     """Append the notices of every chained report that has none yet; return how many records were added.
+    `loaded`: filled with the documents read (relative path -> document), for the index to reuse.
 
     Under the chain lock, so two runs cannot notice the same report twice; the file is rewritten
     atomically (old lines byte for byte, then the new ones)."""
+    loaded = {} if loaded is None else loaded
     with chain.chain_lock(report_dir):
         existing = read_notices(report_dir)
         noticed = {_key(r) for r in existing}
@@ -78,7 +81,7 @@ def append_missing(report_dir: Path, now: datetime | None = None) -> int:
         seq = max((int(r.get("seq", 0)) for r in existing), default=0)
         new = []
         for link in chain.read_index(report_dir):
-            doc = chain.load_document(report_dir, link.relpath)
+            doc = loaded[link.relpath] = chain.load_document(report_dir, link.relpath)
             if doc is None:
                 continue  # a missing report: `report verify` names it; nothing to notice from it
             for record in records_for(link.relpath, doc):

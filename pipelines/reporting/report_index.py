@@ -9,7 +9,7 @@ BlacklistIds, counts, times, paths. `refresh` also appends the erasure notices (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,16 +64,19 @@ def _page(report_dir: Path, relpath: str) -> str | None:
     return None
 
 
-def collect(report_dir: Path, cache: CheckCache | None = None) -> IndexData:
+def collect(report_dir: Path, cache: CheckCache | None = None,
+            read: Mapping[str, dict[str, Any] | None] | None = None) -> IndexData:
     """Read every report once and gather what the index shows; the chain's state says whether they
     are the chained, unchanged ones. `cache`: the reports' check cache (`check_cache`, loaded from
-    `report_dir` when None), updated and saved."""
+    `report_dir` when None), updated and saved. `read`: documents just read by the caller (relative
+    path -> document, as `chain.load_document` returned them), not read again."""
     runs, entries, residual_runs = [], {}, []
     latest_residuals, deadline_hours = None, 24.0
     latest_sweep: dict[str, Any] | None = None
     loaded: dict[str, dict[str, Any] | None] = {}
+    read = read or {}
     for relpath in chain.documents(report_dir):  # what is on disk: a damaged chain index still shows every run
-        doc = loaded[relpath] = chain.load_document(report_dir, relpath)
+        doc = loaded[relpath] = read[relpath] if relpath in read else chain.load_document(report_dir, relpath)
         row = report_catalog.list_row(report_dir, relpath, doc)
         runs.append({**row, "page": _page(report_dir, relpath)})
         if doc is None:
@@ -106,13 +109,15 @@ def collect(report_dir: Path, cache: CheckCache | None = None) -> IndexData:
 
 def refresh(report_dir: Path) -> Path:
     """After a report is written: append its erasure notices, then regenerate `index.html`."""
-    notices.append_missing(report_dir)
-    return write_index(report_dir)
+    read: dict[str, dict[str, Any] | None] = {}
+    notices.append_missing(report_dir, loaded=read)
+    return write_index(report_dir, read)
 
 
-def write_index(report_dir: Path) -> Path:
+def write_index(report_dir: Path, read: Mapping[str, dict[str, Any] | None] | None = None) -> Path:
+    """Regenerate `index.html`; `read`: documents the caller has just read (see `collect`)."""
     path = report_dir / INDEX_NAME
-    storage.write_text_atomic(path, render_index(collect(report_dir)))
+    storage.write_text_atomic(path, render_index(collect(report_dir, read=read)))
     return path
 
 
