@@ -43,7 +43,10 @@ def _fresh(exc: BaseException) -> BaseException:
     """A copy of a batch-wide error for one caller (one exception object must not be raised in several
     threads at once: each raise rewrites its traceback)."""
     if isinstance(exc, SweepError):
-        return type(exc)(str(exc))
+        try:
+            return type(exc)(str(exc))
+        except TypeError:  # a subclass with another constructor: keep the message
+            return SweepError(str(exc))
     return SweepError("the blacklist database write failed; nothing of this request was stored")
 
 
