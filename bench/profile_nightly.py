@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--inline", action="store_true", help="run mapped steps in the calling thread, so the "
                         "profile sees them (cProfile follows one thread)")
+    parser.add_argument("--plain", action="store_true", help="no cProfile (its overhead inflates Python code "
+                        "several times): wall and CPU seconds only, e.g. under `py-spy record`")
     parser.add_argument("--dump", type=Path, help="also write the last round's profile here (pstats)")
     args = parser.parse_args()
     scale = bench.Scale(args.work, args.scale)
@@ -93,10 +95,13 @@ def main() -> None:
         Registry(scale.root / "blacklist.db").import_optimizely({"items": new})
         prof = cProfile.Profile()
         t, c = time.perf_counter(), time.process_time()
-        prof.enable()
+        if not args.plain:
+            prof.enable()
         gdpr_sweep.fn(str(scale.root / "gdpr-sweep.toml"))
         prof.disable()
         print(f"nightly: {time.perf_counter() - t:.2f} s wall, {time.process_time() - c:.2f} CPU-s", flush=True)
+    if args.plain:
+        return
     if args.dump:
         prof.dump_stats(args.dump)
     out = io.StringIO()
