@@ -8,8 +8,9 @@ added first, so status reads find some), then runs `wrk` once per phase:
   write  POST /api/v1.0/blacklists, a new email per request (each a durable commit before the answer)
   mixed  a 4:1 mix of the two
 The requests come from a Lua script (bench/wrk_api.lua) that prints requests/s and latency
-percentiles as JSON at the end. Prints a Markdown table (requests/s, p50 / p90 / p99 latency, non-2xx
-answers) and checks afterwards that every answered write is in the registry. `wrk` is the Debian
+percentiles as JSON at the end. Prints the server's CPU per request of each phase and a Markdown table
+(requests/s, p50 / p90 / p99 latency, non-2xx answers) and checks afterwards that every answered write
+is in the registry. `wrk` is the Debian
 package: the script installs it with `apt-get install -y wrk` when it is missing (as root), or says
 how. Nothing is written into the repository.
 """
@@ -71,6 +72,12 @@ def phase(wrk: str, url: str, name: str, seconds: int, connections: int, threads
     return json.loads(line[len("BENCH "):])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def written(db: Path) -> int:
     con = sqlite3.connect(db)
     try:
@@ -92,11 +99,13 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     server = start(work)
     url = server.url
-    rows, writes = [], 0
+    rows, writes, cpu = [], 0, []
     try:
         seed(url)
         for name in ("read", "write", "mixed"):
+            before = cpu_seconds(server.proc.pid)
             r = phase(wrk, url, name, args.seconds, args.connections, args.threads)
+            cpu.append(f"{name} {(cpu_seconds(server.proc.pid) - before) * 1000 / max(r['requests'], 1):.2f}")
             writes += r["writes"]
             rows.append(f"| {name} | {r['requests']} | {args.connections} | {r['seconds']:.1f} | {r['rps']:.0f} | "
                         f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['non2xx']} |")
@@ -106,7 +115,8 @@ def main() -> None:
     if not args.keep and args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"`wrk -t {args.threads} -c {args.connections} -d {args.seconds}s`, load average "
-          f"{os.getloadavg()[0]:.1f} after the run; {stored} of {writes} answered writes found in the registry")
+          f"{os.getloadavg()[0]:.1f} after the run; {stored} of {writes} answered writes found in the registry; "
+          f"server CPU ms per request: {', '.join(cpu)}")
     print()
     print("| phase | requests | connections | seconds | requests/s | p50 ms | p90 ms | p99 ms | non-2xx |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

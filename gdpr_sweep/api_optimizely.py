@@ -6,6 +6,7 @@ Paging, filter and sort follow the vendor's rules (`api_query.py`); decisions 00
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -45,9 +46,12 @@ def optimizely_router(ctx: ApiContext) -> APIRouter:
     @router.post(BLACKLISTS, status_code=201, summary="Add a blacklist item",
                  responses={201: {"model": ItemOut, "description": "The new item, or the identical item that "
                                                                     "already existed (`Created`: false)"}})
-    def add_blacklist(request: Request, body: BlacklistIn) -> JSONResponse:
+    async def add_blacklist(request: Request, body: BlacklistIn) -> JSONResponse:
+        # On the event loop: the write goes to the registry's group-commit writer and the answer waits
+        # for its durable commit without holding a worker thread (decisions 0233, 0311).
         reject_unknown_params(request)
-        record, created = ctx.registry.add(email=body.Email, user_id=body.UserId, scope=body.Scope, source=CHANNEL)
+        record, created = await asyncio.wrap_future(
+            ctx.registry.add_later(email=body.Email, user_id=body.UserId, scope=body.Scope, source=CHANNEL))
         if not ctx.authenticated:  # same answer whether or not the person was already blacklisted
             return JSONResponse({"BlacklistId": record.blacklist_id, "Email": record.email,
                                  "Scope": record.scope}, status_code=201)

@@ -280,9 +280,11 @@ def check_dataset(ds: DatasetInput) -> dict[str, list[tuple[str, bool]]]:
 def check_files(config: DatasetConfig, paths: Sequence[Path]) -> None:
     """Before anything is matched or written: each file has the configured columns with usable types,
     and every file has the first file's schema."""
-    for path in paths:
-        check_schema(config, path)
-    check_sibling_schemas(config.name, paths)
+    paths = list(paths)
+    schemas = read_schemas(paths)  # each footer read once
+    for path, schema in zip(paths, schemas, strict=True):
+        check_schema(config, path, schema)
+    check_sibling_schemas(config.name, paths, schemas)
 
 
 def check_sibling_schemas(dataset: str, paths: Iterable[Path], schemas: Sequence[pa.Schema] | None = None) -> None:

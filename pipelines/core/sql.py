@@ -13,6 +13,7 @@ from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from pipelines.core.identity import TRIM_CHARS, email_key, id_key, scope_text_key
 
+_EMPTY = "''"
 _ASCII_TRIM = "".join(ch for ch in TRIM_CHARS if ch.isascii())
 """The part of `TRIM_CHARS` an ASCII value can hold: TAB, LF, VT, FF, CR and space."""
 
@@ -57,13 +58,15 @@ def column_ref(path: Sequence[tuple[str, bool]]) -> str:
     return sql
 
 
-def _ascii_trimmed(text: str) -> str:
-    """An ASCII value trimmed, NULL when blank. `trim` with a character list is slow (three times a
-    plain read on 20M emails), so it runs only where the first or last character is a control
-    character or space: every other value has nothing to trim (docs/benchmarks.md, "Sweep"). An empty
-    value has no first character (`ord` is -1) and takes the `trim` branch too."""
+def _ascii_trimmed(text: str, blank_null: bool = True) -> str:
+    """An ASCII value trimmed; when nothing is left NULL, or '' with `blank_null=False` (where an outer
+    query turns it into NULL or only compares it with normalised values). `trim` with a character list is slow (three times a plain read on 20M emails), so
+    it runs only where the first or last character is a control character or space: every other value
+    has nothing to trim (docs/benchmarks.md, "Sweep"). An empty value has no first character (`ord` is
+    -1) and takes the `trim` branch too."""
+    trimmed = f"trim({text}, {quote_literal(_ASCII_TRIM)})"
     return (f"CASE WHEN ord({text}[1]) <= 32 OR ord({text}[-1]) <= 32 "
-            f"THEN nullif(trim({text}, {quote_literal(_ASCII_TRIM)}), '') ELSE {text} END")
+            f"THEN {f'nullif({trimmed}, {_EMPTY})' if blank_null else trimmed} ELSE {text} END")
 
 
 def _normalised(expr: str, ascii_form: Callable[[str], str], function: str) -> str:
@@ -83,6 +86,20 @@ def norm_email(expr: str) -> str:
 def norm_id(expr: str) -> str:
     """The comparison form of a user id or device id (`pipelines.core.identity.id_key`): trimmed; NULL when blank."""
     return _normalised(expr, _ascii_trimmed, ID_FN)
+
+
+def email_or_blank(expr: str) -> str:
+    """`norm_email` except that a value blank after trimming is '' instead of NULL (the Python
+    definition's non-ASCII branch still gives NULL): for a query that applies `nullif(x, '')` to the
+    column one level up, or that only compares it with normalised values (never '').
+    DuckDB's `nullif(a, '')` evaluates `a` twice: in the normalising CASE that doubled the cost of every
+    value that needs trimming (about a third of the whole normalisation on the benchmark's emails)."""
+    return _normalised(expr, lambda t: f"lower({_ascii_trimmed(t, blank_null=False)})", EMAIL_FN)
+
+
+def id_or_blank(expr: str) -> str:
+    """`norm_id`, a blank value '' instead of NULL (as `email_or_blank`)."""
+    return _normalised(expr, lambda t: _ascii_trimmed(t, blank_null=False), ID_FN)
 
 
 def scope_text(expr: str) -> str:
@@ -136,15 +153,27 @@ PREFILTER = """
        OR NOT {plain_user_id}
 """.replace("{plain_email}", plain_ascii("i.raw_email")).replace("{plain_user_id}", plain_ascii("i.raw_user_id"))
 
+
+def normalised(source: str) -> str:
+    """The rows of `source` (columns of `identity_scan`) with `email` and `user_id` in their normal
+    form, NULL when blank (`nullif` one level up: see `email_or_blank`)."""
+    return f"""
+        SELECT file, row, nullif(email, '') AS email, nullif(user_id, '') AS user_id,
+               raw_scope, device_id, device_ids
+        FROM (
+            SELECT file, row, {email_or_blank('raw_email')} AS email, {id_or_blank('raw_user_id')} AS user_id,
+                   raw_scope, device_id, device_ids
+            FROM ({source})
+        )"""
+
+
 CREATE_CANDIDATES = """
     CREATE OR REPLACE TEMP TABLE candidates AS
-    SELECT * FROM (
-        SELECT i.file, i.row, {email} AS email, {user_id} AS user_id, {scope} AS scope, i.device_id, i.device_ids
-        FROM prefiltered AS i
-    ) WHERE email IN (SELECT email FROM entries WHERE added > $oldest)
-         OR user_id IN (SELECT user_id FROM entries WHERE added > $oldest)
-""".replace("{scope}", norm_scope("i.raw_scope")).replace("{email}", norm_email("i.raw_email")).replace(
-    "{user_id}", norm_id("i.raw_user_id"))
+    SELECT i.file, i.row, i.email, i.user_id, {scope} AS scope, i.device_id, i.device_ids
+    FROM ({normalised}) AS i
+    WHERE i.email IN (SELECT email FROM entries WHERE added > $oldest)
+       OR i.user_id IN (SELECT user_id FROM entries WHERE added > $oldest)
+""".replace("{scope}", norm_scope("i.raw_scope")).replace("{normalised}", normalised("SELECT * FROM prefiltered"))
 
 DROP_PREFILTERED = "DROP TABLE IF EXISTS prefiltered"
 
@@ -203,14 +232,15 @@ INSERT_DEVICE_HITS = """
 
 def device_rows(scan: str, device_id: bool, device_ids: bool) -> str:
     """(file, row, raw_scope, device) per device of each row, in a single pass over `scan`; devices
-    normalised (`norm_id`), so a blank one is NULL and joins nothing."""
+    normalised (`id_or_blank`), so a blank one joins nothing."""
     if device_id and device_ids:
         device = "unnest(list_concat([device_id], device_ids))"
     elif device_ids:
         device = "unnest(device_ids)"
     else:
         device = "device_id"
-    return (f"SELECT file, row, raw_scope, {norm_id('raw_device')} AS device "
+    # a blank device is '' here (`id_or_blank`): it joins no linked device (those are never blank)
+    return (f"SELECT file, row, raw_scope, {id_or_blank('raw_device')} AS device "
             f"FROM (SELECT file, row, raw_scope, {device} AS raw_device FROM ({scan}))")
 
 

@@ -43,7 +43,10 @@ def _fresh(exc: BaseException) -> BaseException:
     """A copy of a batch-wide error for one caller (one exception object must not be raised in several
     threads at once: each raise rewrites its traceback)."""
     if isinstance(exc, SweepError):
-        return type(exc)(str(exc))
+        try:
+            return type(exc)(str(exc))
+        except TypeError:  # a subclass with another constructor: keep the message
+            return SweepError(str(exc))
     return SweepError("the blacklist database write failed; nothing of this request was stored")
 
 
@@ -99,7 +102,11 @@ class GroupCommit:
                     stop = True
                     break
                 batch.append(item)
-            self._commit(batch)
+            # A write whose caller gave up before it ran (a cancelled future) is not applied; the others
+            # can no longer be cancelled.
+            batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
+            if batch:
+                self._commit(batch)
             if stop:
                 self._store.close()
                 return

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pipelines.core.errors import InputError, NotFound
+from pipelines.core.errors import InputError, NotFound, SweepError
 from pipelines.core.identity import (
     normalize_email,
     validate_scope,
@@ -91,6 +92,18 @@ class Registry(BulkOperations):
     def add(self, email: str | None = None, user_id: str | None = None, scope: str | None = None,
             source: str = "cli") -> tuple[Record, bool]:
         """Add an entry; return (record, created). Adding an identical entry returns the existing one."""
+        return self._single_write(self._add_job(email, user_id, scope, source))
+
+    def add_later(self, email: str | None = None, user_id: str | None = None, scope: str | None = None,
+                  source: str = "cli") -> Future[tuple[Record, bool]]:
+        """`add` for a caller that must not block (the HTTP server's event loop): queued for the next
+        group commit; the future is done once the write is durable. Invalid input raises at once."""
+        if self._group is None:
+            raise SweepError("add_later needs a registry opened with group_commit=True")
+        return self._group.submit(self._add_job(email, user_id, scope, source))
+
+    def _add_job(self, email: str | None, user_id: str | None, scope: str | None,
+                 source: str) -> Callable[[_Tx], tuple[Record, bool]]:
         _check_channel(source)
         ident = make_identity(email, user_id, scope)
 
@@ -98,7 +111,7 @@ class Registry(BulkOperations):
             outcome, records = self._set(tx, ident, True, tx.now, source, "add", force=True)
             return records[0], outcome == "applied"
 
-        return self._single_write(add_one)
+        return add_one
 
     def remove(self, blacklist_id: str, channel: str = "cli") -> Record:
         """Remove (whitelist) an entry by id; NotFound when there is none. Purged data stays purged."""

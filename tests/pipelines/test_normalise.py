@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 import unicodedata
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.core.identity import (
@@ -28,7 +30,15 @@ from pipelines.core.identity import (
     normalize_email,
 )
 from pipelines.core.match import connect
-from pipelines.core.sql import norm_email, norm_id, norm_scope
+from pipelines.core.sql import (
+    email_or_blank,
+    id_or_blank,
+    identity_scan,
+    norm_email,
+    norm_id,
+    norm_scope,
+    normalised,
+)
 
 EDGE_VALUES = [
     "", " ", "\t", "\r\n", " \t\n\r\f\v ", "a@b.de", " a@b.de", "a@b.de ", "\tA@B.DE\n", "\va@b.de\f",
@@ -53,6 +63,31 @@ def sql_forms(values: list[str | None]) -> list[tuple[str | None, str | None, st
 @pytest.mark.parametrize("value", EDGE_VALUES, ids=[repr(v) for v in EDGE_VALUES])
 def test_sql_normalisation_matches_python(value):
     assert sql_forms([value]) == [(email_key(value), id_key(value), data_scope_key(value))]
+
+
+def test_blank_variants_differ_only_in_blank_ascii_values():
+    """`email_or_blank` / `id_or_blank` (the identity scan's cheaper inner forms) give '' where
+    `norm_email` / `norm_id` give NULL for an ASCII value, and the very same value everywhere else."""
+    values = [*EDGE_VALUES, None]
+    with connect() as con:
+        rows = con.execute(f"SELECT v, {email_or_blank('v')}, {id_or_blank('v')} "
+                           "FROM (SELECT unnest($vs) AS v, generate_subscripts($vs, 1) AS i) ORDER BY i",
+                           {"vs": values}).fetchall()
+    for value, email, user_id in rows:
+        blank = "" if value is not None and value.isascii() else None
+        assert email == (email_key(value) if email_key(value) is not None else blank), repr(value)
+        assert user_id == (id_key(value) if id_key(value) is not None else blank), repr(value)
+
+
+def test_the_identity_scan_gives_null_for_blank_identities(tmp_path):
+    values = [*EDGE_VALUES, None]
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"e": values, "u": values}), path)
+    with connect() as con:
+        scan = normalised(identity_scan("t.e", "t.u", None, None, None))  # as pass 1 normalises the rows it keeps
+        rows = con.execute(f"SELECT email, user_id FROM ({scan}) ORDER BY row",
+                           {"files": [str(path)]}).fetchall()
+    assert rows == [(email_key(v), id_key(v)) for v in values]
 
 
 def test_null_stays_null():

@@ -30,8 +30,9 @@ def _adder(registry: Registry, email: str):
     return job
 
 
-def _held_batch(registry: Registry, jobs: list) -> list[Future]:
-    """Submit `jobs` while the writer is held inside a first write, then let it go: one batch."""
+def _held_batch(registry: Registry, jobs: list, cancel: tuple[int, ...] = ()) -> list[Future]:
+    """Submit `jobs` while the writer is held inside a first write, then let it go: one batch. The
+    futures numbered in `cancel` are cancelled before (their caller gave up)."""
     group = GroupCommit(registry)
     entered, release = threading.Event(), threading.Event()
 
@@ -42,11 +43,10 @@ def _held_batch(registry: Registry, jobs: list) -> list[Future]:
     first = group.submit(hold)
     entered.wait()
     futures = [group.submit(job) for job in jobs]
+    assert all(futures[i].cancel() for i in cancel)
     release.set()
     first.result()
-    for future in futures:
-        future.exception()  # wait for each
-    group.close()
+    group.close()  # returns once every queued write is answered
     return futures
 
 
@@ -112,5 +112,27 @@ def test_registry_with_group_commit_answers_like_without(tmp_path):
         with pytest.raises(InputError):
             registry.add(email="not an email", source="api")
         assert [h["Action"] for h in registry.history()] == ["add", "add", "set", "remove"]
+    finally:
+        registry.close_writer()
+
+
+def test_a_write_whose_caller_gave_up_before_it_ran_is_not_applied(tmp_path):
+    db = tmp_path / "blacklist.db"
+    registry = Registry(db)
+    jobs = [_adder(registry, f"{name}@example.com") for name in ("a", "gone", "b")]
+    futures = _held_batch(registry, jobs, cancel=(1,))
+    assert futures[1].cancelled() and futures[0].result() and futures[2].result()
+    assert _emails(db) == {"a@example.com", "b@example.com"}
+
+
+def test_add_later_needs_group_commit_and_checks_input_at_once(tmp_path):
+    with pytest.raises(SweepError, match="group_commit"):
+        Registry(tmp_path / "blacklist.db").add_later(email="a@example.com", source="api")
+    registry = Registry(tmp_path / "blacklist.db", group_commit=True)
+    try:
+        with pytest.raises(InputError):
+            registry.add_later(email="not an email", source="api")
+        record, created = registry.add_later(email="a@example.com", source="api").result()
+        assert created and registry.get(record.blacklist_id) == record
     finally:
         registry.close_writer()
