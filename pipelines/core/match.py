@@ -154,7 +154,7 @@ def may_match(con: duckdb.DuckDBPyConnection, entries: pa.Table, inputs: Sequenc
                 continue
             devices = (sql.device_test(ds.config.device_id is not None, ds.config.device_ids is not None)
                        if ds.config.kind == "events" else "false")
-            found = _scan(con, ds, sql.COUNT_SUSPECTS.format(scan=_scan_sql(ds), devices=devices),
+            found = _scan(con, ds, sql.COUNT_SUSPECTS.format(scan=sql.normalised(_scan_sql(ds)), devices=devices),
                           {"files": _paths(ds)})
             if found[0][0]:
                 return True
