@@ -4,7 +4,9 @@ A deployment runs `nightly_sweep`, which runs `gdpr_sweep` as a subflow; `gdpr-s
 `gdpr_sweep` alone. Either way the artifacts (report summary, one table per dataset, the deadline
 table, a link to the HTML report) go to the root of the run tree, the run a user opens in the UI,
 and every run of the tree is named after the sweep's run id (`gdpr_sweep_nightly-<run_id>`), so the
-UI, the report folder `report_dir/<run_id>/` and `gdpr-sweep report show <run_id>` agree.
+UI, the report folder `report_dir/<run_id>/` and `gdpr-sweep report show <run_id>` agree. The
+ClearUserData and ingest flows name their runs the same way (`clear_user_data-<run_id>`,
+`ingest-<run_id>`): a run id is a time and a kind, never a blacklist id or anything personal.
 """
 
 from __future__ import annotations

@@ -12,6 +12,14 @@ flow's function called directly) each step is the task's own function, called in
 same code, the same arguments, the same retries on I/O steps (the task's `retries`,
 `retry_delay_seconds` and the `flows/retry.py` rule), mapped steps on a thread pool of one thread per
 core like Prefect's `ThreadPoolTaskRunner`. No API is contacted, so no temporary server is started.
+
+`stage(name, fn)` groups such calls: `fn` is a part of the flow body (the match's two passes, the
+purge of every dataset, the verification) that runs as ONE task named `name` when the flow's task
+runner is Prefect's thread pool: its steps then run inside that task as they run without a server
+(threads, the steps' own retries), so the run shows Extract, Match, Purge, Verify as one task each
+instead of one per partition and per pass (each task run costs Prefect's engine tens of
+milliseconds). On any other runner (a Dask cluster) `fn` runs in the flow body and its steps are
+mapped tasks the runner spreads (docs/decisions/0321-one-task-per-stage.md).
 """
 
 from __future__ import annotations
@@ -22,12 +30,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
-from prefect.utilities.annotations import BaseAnnotation
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import BaseAnnotation, quote
 
 from flows.retry import retry_unless_input_error, worth_retrying
 
@@ -37,6 +47,7 @@ R = TypeVar("R")
 _TASKS: dict[tuple[str, Callable[..., Any], bool], Task[Any, Any]] = {}
 _LOCK = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_INSIDE_STAGE: ContextVar[bool] = ContextVar("gdpr_sweep_inside_stage", default=False)
 
 
 def as_task(name: str, fn: Callable[P, R], /, *, retry: bool = False) -> Callable[P, R]:
@@ -53,12 +64,20 @@ def as_task(name: str, fn: Callable[P, R], /, *, retry: bool = False) -> Callabl
 
 
 def in_flow_run() -> bool:
-    return FlowRunContext.get() is not None
+    """Whether `run`, `submit` and `map` make task runs: in a flow run's body, not inside a stage's task."""
+    return FlowRunContext.get() is not None and not _INSIDE_STAGE.get()
+
+
+def spreads() -> bool:
+    """Whether the flow run's task runner may run tasks outside this process (a Dask cluster): then each
+    partition is a task of its own, the unit the runner spreads."""
+    ctx = FlowRunContext.get()
+    return ctx is not None and not isinstance(ctx.task_runner, ThreadPoolTaskRunner)
 
 
 def logger(name: str) -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """The flow run's logger (its lines stored with the run), or the module's logger outside a run."""
-    return get_run_logger() if in_flow_run() else logging.getLogger(name)  # type: ignore[return-value]
+    return get_run_logger() if FlowRunContext.get() is not None else logging.getLogger(name)  # type: ignore[return-value]
 
 
 def _plain(value: Any) -> Any:
@@ -81,6 +100,26 @@ def _call(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             delay = delays[min(attempt, len(delays) - 1)] if isinstance(delays, list) else delays
             time.sleep(float(delay or 0))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _inside_stage(fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+    """A stage's task body: `fn` with its steps run in place (threads, their own retries)."""
+    token = _INSIDE_STAGE.set(True)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _INSIDE_STAGE.reset(token)
+
+
+def stage(name: str, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run `fn(*args, **kwargs)`, a part of the flow body that calls `run`/`submit`/`map`: as one task
+    named `name` in a flow run on the thread pool; in the flow body (its steps mapped tasks) on a
+    runner that spreads them; in place outside a flow run. Its arguments are passed to the task as
+    they are (`quote`): Prefect does not walk them looking for futures."""
+    if not in_flow_run() or spreads():
+        return fn(*args, **kwargs)
+    step: Any = as_task(name, _inside_stage)  # called with quoted arguments, unwrapped before it runs
+    return cast(R, step(quote(fn), quote(args), quote(kwargs)))
 
 
 def run(task: Any, *args: Any, **kwargs: Any) -> Any:

@@ -131,6 +131,11 @@ def remember_links(settings: Settings, hits: list[pa.Table], run_id: str) -> int
     return remember_found(settings, hits, settings.datasets, run_id)
 
 
+def plan_all(settings: Settings, fingerprint: str) -> list[DatasetPlan]:
+    """Each dataset's files this run reads (with their identities, decision 0201)."""
+    return [steps.run(extract, settings, ds, fingerprint) for ds in settings.datasets]
+
+
 def match(settings: Settings, blacklist: Snapshot, plans: list[DatasetPlan], run_id: str,
           holds: HoldState) -> MatchResult:
     """§3 over every partition in two mapped passes: identity hits and the devices they link anywhere
@@ -270,10 +275,11 @@ def gdpr_sweep(config: str = "gdpr-sweep.toml", delete_raw: bool | None = None) 
         fingerprint = match_fingerprint(settings.datasets, settings.link_devices_through_events)
         plans: list[DatasetPlan] = []
         try:
-            plans += [steps.run(extract, settings, ds, fingerprint) for ds in settings.datasets]
-            matches = match(settings, blacklist, plans, run_id, holds)
-            outcomes = purge(settings, plans, matches, run_id, blacklist, fingerprint)
-            verification = verify(settings, blacklist, outcomes, matches, holds)
+            # one task per stage on the thread pool, per-partition tasks on Dask (flows/steps.py `stage`)
+            plans += steps.stage("extract", plan_all, settings, fingerprint)
+            matches = steps.stage("match", match, settings, blacklist, plans, run_id, holds)
+            outcomes = steps.stage("purge", purge, settings, plans, matches, run_id, blacklist, fingerprint)
+            verification = steps.stage("verify", verify, settings, blacklist, outcomes, matches, holds)
             if not verification.ok:
                 raise SweepError(f"verification found {verification.matches} matching rows in the new outputs; "
                                  "nothing was published")

@@ -79,7 +79,7 @@ def find_entry(registry: Registry, blacklist_id: str) -> tuple[Record, int]:
 
 
 def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = False,
-                    step: Step = direct) -> dict[str, Any]:
+                    step: Step = direct, started: datetime | None = None) -> dict[str, Any]:
     """Remove one blacklist entry's profiles, events and linked devices now (Optimizely ClearUserData).
 
     Raises NotFound when there is no such entry, or when no profile carries the entry's email (or,
@@ -89,8 +89,9 @@ def clear_user_data(settings: Settings, blacklist_id: str, check_raw: bool = Fal
     Raw snapshot files are not changed; with `check_raw` the report counts the entry's rows in each
     (a second full read of the raw files), otherwise it lists them as not checked.
     `step` runs each step: `direct` (CLI, HTTP API) or as a Prefect task (`flows/clear_user_data.py`).
+    `started` (default now) names the run: `new_run_id(started, "clear")`, the report folder's name.
     """
-    started = datetime.now(UTC)
+    started = started or datetime.now(UTC)
     run_id = new_run_id(started, "clear")
     with storage.run_lock(settings.work_dir):
         target = step("load_entry", load_entry, retry=True)(settings, blacklist_id)
@@ -168,16 +169,17 @@ def wants_delete_raw(settings: Settings, config: DatasetConfig, flag: bool | Non
 
 
 def ingest_batch(settings: Settings, dataset: str, batch_path: Path, delete_raw: bool | None = None,
-                 step: Step = direct) -> dict[str, Any]:
+                 step: Step = direct, started: datetime | None = None) -> dict[str, Any]:
     """Guard one batch into a dataset: drop its blacklisted rows, append the rest as a new version.
 
     A batch whose bytes were ingested before is reported as a duplicate and adds nothing. With
     `delete_raw` (or the configuration's), the batch file is deleted once its rows are published.
-    `step` runs each step: `direct` (CLI) or as a Prefect task (`flows/ingest.py`).
+    `step` runs each step: `direct` (CLI) or as a Prefect task (`flows/ingest.py`). `started` (default
+    now) names the run: `new_run_id(started, "ingest")`.
     """
     config = settings.dataset(dataset)
     delete = wants_delete_raw(settings, config, delete_raw)
-    started = datetime.now(UTC)
+    started = started or datetime.now(UTC)
     run_id = new_run_id(started, "ingest")
     tmp_dir = settings.work_dir / "tmp" / run_id
     try:

@@ -36,6 +36,13 @@ def step_names(state) -> set[str]:
     return {r.name.rsplit("-", 1)[0] for r in task_runs(state) if r.state and r.state.is_completed()}
 
 
+def run_name(state) -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(state.state_details.flow_run_id).name
+
+
 def dirs(tmp_path):
     """Two folders for two identical lakes: one for the direct call, one for the flow."""
     for name in ("direct", "flow"):
@@ -72,6 +79,9 @@ def test_clear_flow_runs_the_same_steps_as_tasks_and_answers_like_the_direct_cal
     assert reports[0]["totals"] == reports[1]["totals"] and reports[0]["datasets"] == reports[1]["datasets"]
     assert [len(r["raw_copies"]["held"]) for r in reports] == [7, 7]
     assert step_names(state) == CLEAR_STEPS
+    # named after its run id, the report folder's name, as the sweep's runs (no random name, no entry id)
+    assert run_name(state) == f"clear_user_data-{Path(flow_answer['report']).parent.name}"
+    assert Path(flow_answer["report"]).parent.name.endswith("-clear")
 
 
 def test_clear_flow_does_not_retry_an_entry_that_does_not_exist(prefect_harness, tmp_path):
@@ -105,6 +115,8 @@ def test_ingest_flow_runs_the_same_steps_as_tasks_and_answers_like_the_direct_ca
     assert (answer["rows_in"], answer["rows_appended"], answer["rows_dropped"]) == (3, 1, 2)
     assert cleaned(lakes[1]) == cleaned(lakes[0])
     assert step_names(state) == INGEST_STEPS
+    assert run_name(state) == f"ingest-{flow_answer['run_id']}" and flow_answer["run_id"].endswith("-ingest")
+    assert Path(flow_answer["report"]).parent.name == flow_answer["run_id"]
 
 
 def test_the_direct_call_needs_no_prefect():

@@ -14,6 +14,10 @@ from tests.helpers import lake_config  # noqa: E402
 from tests.support.lake import two_datasets, write_lake_config
 
 CONFIG = lake_config("data/sample")
+# The sweep on Prefect's thread pool: one task run per stage, whatever the number of datasets and files
+# (docs/decisions/0321-one-task-per-stage.md); a Dask runner maps per partition (tests/scaleout/test_dask.py).
+STAGES = ["extract", "load_blacklist", "load_holds", "match", "publish", "purge", "residual_scan", "verify",
+          "write_report"]
 
 
 @pytest.fixture
@@ -88,3 +92,34 @@ def test_configured_sweep_uses_the_configured_task_runner(tmp_path, runner, expe
     write_lake_config(tmp_path, *two_datasets("data/sample"), sweep={"task_runner": runner})
     flow = configured_sweep(load_settings(tmp_path / "gdpr-sweep.toml"))
     assert type(flow.task_runner).__name__ == expected and flow.name == "gdpr_sweep"
+
+
+def _task_runs(state) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+            any_=[state.state_details.flow_run_id])))
+
+
+def test_sweep_flow_shows_one_task_per_stage_and_which_one_failed(prefect_harness, demo_settings):
+    """Operators see Extract, Match, Purge, Verify, Publish, Report as one task each; a file that is not
+    Parquet fails the stage that read it, once (bad input is not retried), and nothing after it runs."""
+    from flows.sweep import gdpr_sweep
+
+    state = gdpr_sweep(config=str(demo_settings.config_path), return_state=True)
+    assert state.is_completed()
+    runs = _task_runs(state)
+    assert sorted(r.name.rsplit("-", 1)[0] for r in runs) == STAGES
+    assert all(r.state is not None and r.state.is_completed() and r.run_count == 1 for r in runs)
+
+    source = demo_settings.dataset("events").source
+    assert source is not None
+    (source / "zz-not-parquet.parquet").write_bytes(b"PAR1" + bytes(200) + b"\x10\x00\x00\x00PAR1")
+    failed = gdpr_sweep(config=str(demo_settings.config_path), return_state=True)
+    assert failed.is_failed() and "zz-not-parquet.parquet" in (failed.message or "")
+    by_name = {r.name.rsplit("-", 1)[0]: r for r in _task_runs(failed)}
+    bad = [name for name, r in by_name.items() if r.state is not None and r.state.is_failed()]
+    assert bad == ["extract"] and by_name["extract"].run_count == 1
+    assert set(by_name) == {"load_blacklist", "load_holds", "extract"}

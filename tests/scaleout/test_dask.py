@@ -118,7 +118,10 @@ def test_flow_on_two_dask_workers_equals_local_run(prefect_harness, tmp_path):
         states[name] = flow(config=str(s.config_path), return_state=True)
         reports[name] = json.loads(open(states[name].result()).read())
     # The workers reported their task runs to the flow's API (no temporary API of their own).
-    assert _task_names(states["dask"]) >= {"link_partition", "match_partition", "purge_partition", "verify_partition"}
+    per_partition = {"link_partition", "match_partition", "purge_partition", "verify_partition"}
+    assert _task_names(states["dask"]) >= per_partition and "match" not in _task_names(states["dask"])
+    # On the thread pool each stage is one task (decision 0321): the per-partition steps run inside it.
+    assert {"match", "purge", "verify"} <= _task_names(states["local"]) and not _task_names(states["local"]) & per_partition
 
     local, dask = reports["local"], reports["dask"]
     assert local["totals"]["rows_removed"] > 0 and local["verification"]["ok"] and dask["verification"]["ok"]
