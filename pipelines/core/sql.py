@@ -251,3 +251,28 @@ HELD_BY_ENTRY = """
     SELECT bid, count(DISTINCT (file, row)) FROM held_hits WHERE dataset = $dataset
     GROUP BY bid ORDER BY bid
 """
+
+
+# Verification's first look (`pipelines.core.match.may_match`): one streaming scan per dataset counts the
+# rows whose email or user id is any entry's, or (events) whose device is a linked one, scopes and holds
+# ignored: a superset of the rows `find_matches` would match. `{devices}` is `device_test(...)` or `false`.
+SUSPECT_DEVICES = f"""
+    CREATE OR REPLACE TEMP TABLE suspect_devices AS
+    SELECT DISTINCT device FROM (SELECT {norm_id("device")} AS device FROM maybe_linked) WHERE device IS NOT NULL
+"""
+COUNT_SUSPECTS = """
+    SELECT count(*) FROM ({scan}) AS i
+    WHERE i.email IN (SELECT email FROM entries) OR i.user_id IN (SELECT user_id FROM entries) OR {devices}
+"""
+
+
+def device_test(device_id: bool, device_ids: bool) -> str:
+    """Whether a row of the identity scan (`i`) carries a device of `suspect_devices`, normalised as
+    `device_rows` normalises it; no device column: false."""
+    tests = []
+    if device_id:
+        tests.append(f"{id_or_blank('i.device_id')} IN (SELECT device FROM suspect_devices)")
+    if device_ids:
+        tests.append(f"list_has_any(list_transform(i.device_ids, lambda x: {id_or_blank('x')}), "
+                     "(SELECT coalesce(list(device), []) FROM suspect_devices))")
+    return "(" + " OR ".join(tests) + ")" if tests else "false"
