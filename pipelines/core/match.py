@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -113,8 +114,10 @@ def find_matches(
         if identity_hits is not None or min(ds.verified_list()) >= newest:
             continue  # hits given by pass 1, or every file verified against every entry: nothing to scan
         links = ds.config.kind == "profiles" or link_through_events
-        _scan(con, ds, sql.CREATE_CANDIDATES.format(scan=scans[ds.config.name]),
+        _scan(con, ds, sql.PREFILTER.format(scan=scans[ds.config.name]),
               {"files": _paths(ds), "oldest": min(ds.verified_list())})
+        _scan(con, ds, sql.CREATE_CANDIDATES, {"oldest": min(ds.verified_list())})  # the few rows kept, normalised
+        con.execute(sql.DROP_PREFILTERED)
         con.execute(sql.INSERT_IDENTITY_HITS, {"dataset": ds.config.name, "links": links,
                                                "verified": ds.verified_list()})
     con.execute(sql.CREATE_LINKED)
@@ -134,6 +137,33 @@ def find_matches(
     return MatchResult(datasets=result, linked_devices=linked, identity_hits=hits)
 
 
+def may_match(con: duckdb.DuckDBPyConnection, entries: pa.Table, inputs: Sequence[DatasetInput],
+              linked: pa.Table) -> bool:
+    """Whether `find_matches(con, entries, inputs, extra_linked=linked, ...)` could match any row: one
+    scan per dataset of its identity columns, true when a row's email or user id is an entry's or, in
+    an events dataset with device columns, one of its devices is in `linked`, whatever the scopes and
+    retention holds. False proves `find_matches` matches nothing: with no identity hit no device is
+    linked beyond `linked`, and a device hit needs a linked device. Verification's common case (clean
+    outputs) then costs one scan instead of an identity scan and a device scan."""
+    con.register("entries", entries)
+    con.register("maybe_linked", linked)
+    try:
+        con.execute(sql.SUSPECT_DEVICES)
+        for ds in inputs:
+            if not ds.files:
+                continue
+            devices = (sql.device_test(ds.config.device_id is not None, ds.config.device_ids is not None)
+                       if ds.config.kind == "events" else "false")
+            found = _scan(con, ds, sql.COUNT_SUSPECTS.format(scan=sql.normalised(_scan_sql(ds)), devices=devices),
+                          {"files": _paths(ds)})
+            if found[0][0]:
+                return True
+        return False
+    finally:
+        con.unregister("entries")
+        con.unregister("maybe_linked")
+
+
 def _apply_holds(con: duckdb.DuckDBPyConnection, held: pa.Table) -> None:
     """Move the hits of rows that only held (entry, dataset) pairs match to `held_hits`."""
     con.register("held", held)
@@ -147,12 +177,13 @@ def _apply_holds(con: duckdb.DuckDBPyConnection, held: pa.Table) -> None:
 _DUCKDB_FILE_RE = re.compile(r'Parquet file "([^"]+)"')
 
 
-def _scan(con: duckdb.DuckDBPyConnection, ds: DatasetInput, statement: str, params: dict[str, object]) -> None:
-    """Run a statement that reads the dataset's files; a file DuckDB cannot decode becomes a
+def _scan(con: duckdb.DuckDBPyConnection, ds: DatasetInput, statement: str,
+          params: dict[str, object]) -> list[tuple[Any, ...]]:
+    """Run a statement that reads the dataset's files and return its rows; a file DuckDB cannot decode becomes a
     DataFileError naming the dataset and file. DuckDB's own message is not repeated: it can quote
     the offending value, which may be a person's email (tests/reliability/test_hostile_input.py)."""
     try:
-        con.execute(statement, params)
+        return con.execute(statement, params).fetchall()
     except duckdb.Error as exc:
         text = str(exc)
         found = _DUCKDB_FILE_RE.search(text)

@@ -93,6 +93,7 @@ def rewrite_without_rows(src: Path, dst: Path, drop: np.ndarray) -> WriteResult:
                     keep = np.ones(n, dtype=bool)
                     keep[drop[lo:hi] - offset] = False
                     table = table.filter(pa.array(keep))
+                table = without_unused_dictionary_values(table)
                 if table.num_rows:
                     writer.write_table(table, row_group_size=table.num_rows)
                 rows_in += n
@@ -104,6 +105,49 @@ def rewrite_without_rows(src: Path, dst: Path, drop: np.ndarray) -> WriteResult:
         tmp.unlink(missing_ok=True)
         raise
     return WriteResult(rows_in=rows_in, rows_out=rows_out)
+
+
+def without_unused_dictionary_values(table: pa.Table) -> pa.Table:
+    """`table` with every dictionary-encoded column (top level, or inside structs, lists and maps)
+    holding only the values its rows use. A file whose Arrow schema has a dictionary type (pandas
+    categoricals, Polars categoricals) is read with each row group's whole dictionary page, and
+    `filter` keeps the dictionary as it is: written back, a removed row's email would stay in the
+    file's dictionary page, where no row refers to it and no row-level check sees it. Casting to
+    the plain type and back builds a dictionary of the values left, in the same type."""
+    for i, field in enumerate(table.schema):
+        if _has_dictionary(field.type):
+            column = table.column(i)
+            table = table.set_column(i, field, column.cast(_plain_type(field.type)).cast(field.type))
+    return table
+
+
+def _has_dictionary(t: pa.DataType) -> bool:
+    return pa.types.is_dictionary(t) or any(_has_dictionary(t.field(i).type) for i in range(t.num_fields))
+
+
+def _plain_type(t: pa.DataType) -> pa.DataType:
+    """`t` with each dictionary type replaced by its value type (field names, nullability and
+    metadata kept); DataFileError for a container this cannot rebuild."""
+    if pa.types.is_dictionary(t):
+        return _plain_type(t.value_type)
+    if not _has_dictionary(t):
+        return t
+    if pa.types.is_struct(t):
+        return pa.struct([_plain_field(t.field(i)) for i in range(t.num_fields)])
+    if pa.types.is_large_list(t):
+        return pa.large_list(_plain_field(t.value_field))
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(_plain_field(t.value_field), t.list_size)
+    if pa.types.is_list(t):
+        return pa.list_(_plain_field(t.value_field))
+    if pa.types.is_map(t):
+        return pa.map_(_plain_field(t.key_field), _plain_field(t.item_field), t.keys_sorted)
+    raise DataFileError(f"a dictionary-encoded column inside {t} cannot be rewritten without its removed "
+                        "values; write the dataset without dictionary types inside that column")
+
+
+def _plain_field(f: pa.Field) -> pa.Field:
+    return pa.field(f.name, _plain_type(f.type), f.nullable, f.metadata)
 
 
 def _writer_options(reader: pq.ParquetFile) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import pyarrow as pa
 from pipelines.config.settings import DatasetConfig
 from pipelines.core.errors import ChangedWhileRead, InputError, StorageError, storage_error
 from pipelines.core.identity import NORMALISATION
-from pipelines.core.match import check_files, find_matches
+from pipelines.core.match import check_files, find_matches, may_match
 from pipelines.core.model import (
     DatasetInput,
     DatasetMatches,
@@ -249,12 +249,16 @@ def verify_versions(con: duckdb.DuckDBPyConnection, entries: pa.Table, outcomes:
     the inputs. Files carried over unchanged (links to, or copies of, inputs this run's match scanned
     against every entry and found clean) are not matched again: the same bytes through the same
     matcher cannot differ (`publish_version` checks they are still those bytes); their row counts are
-    still checked. Rows an active retention hold keeps (`held`) are not matches. `table_schema`: the
+    still checked. A first scan (`may_match`) proves most outputs clean in one pass; only when it
+    finds a candidate row is §3 applied in full, for the exact counts. Rows an active retention hold keeps (`held`) are not matches. `table_schema`: the
     outputs are a table format's files (DatasetInput.table_schema)."""
     by_name = {c.name: c for c in configs}
     inputs = [DatasetInput(by_name[o.name], {f.relpath: o.version / f.relpath for f in o.files if f.rewritten},
                            table_schema=table_schema) for o in outcomes]
-    again = find_matches(con, entries, inputs, link_through_events, extra_linked=match.linked_devices, held=held)
+    if may_match(con, entries, inputs, match.linked_devices):  # one scan; the exact match only if it finds any row
+        again = find_matches(con, entries, inputs, link_through_events, extra_linked=match.linked_devices, held=held)
+    else:
+        again = MatchResult({ds.config.name: DatasetMatches() for ds in inputs}, match.linked_devices)
     by_entry: dict[str, int] = {}
     for m in again.datasets.values():
         for bid, n in m.by_entry.items():
