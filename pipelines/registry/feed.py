@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+from pipelines.core.email_rules import _ASCII_LABEL
 from pipelines.core.errors import InputError
-from pipelines.core.identity import (
-    validate_scope,
-)
+from pipelines.core.identity import MAX_EMAIL_LENGTH, MAX_USER_ID_LENGTH, validate_scope
 
-if TYPE_CHECKING:  # numpy, pyarrow and DuckDB load only where a snapshot is built, not per CLI call
-
-    pass
+if TYPE_CHECKING:  # pyarrow loads only where a large list is validated, not per CLI call
+    import pyarrow as pa
 from pipelines.registry.model import (
     _PLAIN_UUID,
     COMMAND_EVENTS,
@@ -99,6 +98,90 @@ def _not_a_string(item: dict) -> str:
     key = next(k for k in ("Email", "UserId", "Scope", "BlacklistId")
                if item.get(k) is not None and type(item[k]) is not str)
     return f"'{key}' must be a string"
+
+
+_FAST_MIN = 10_000
+
+
+def validate_items(items: Sequence[Any]) -> tuple[list[Identity], list[str | None], list[tuple[int, str]]]:
+    """Validate every item of an Optimizely list: (identities, ids, errors). Large lists of ordinary
+    items take a columnar path (`_validated_columns`) with exactly the same result; any item it does
+    not vouch for sends the whole list through the item-by-item loop, which also words the errors."""
+    fast = _validated_columns(items) if len(items) >= _FAST_MIN else None
+    return (*fast, []) if fast is not None else _validate_items(items)
+
+
+def _column(items: Sequence[dict], key: str) -> list[Any] | None:
+    """`item.get(key)` of every item, or None unless each is a string or absent."""
+    values = [item.get(key) for item in items]
+    return values if set(map(type, values)) <= {str, type(None)} else None
+
+
+def _validated_columns(items: Sequence[Any]) -> tuple[list[Identity], list[str | None]] | None:
+    """`_validate_items` by columns, for lists without a single bad item; None where it cannot vouch."""
+    if set(map(type, items)) != {dict}:
+        return None
+    emails, user_ids = _column(items, "Email"), _column(items, "UserId")
+    scopes, ids = _column(items, "Scope"), _column(items, "BlacklistId")
+    if emails is None or user_ids is None or scopes is None or ids is None:
+        return None
+    if any(user_ids[i] is None for i, email in enumerate(emails) if email is None):
+        return None  # an item without email or user id
+    given = [bid for bid in ids if bid is not None]
+    if not all(map(_PLAIN_UUID.fullmatch, given)) or len(set(given)) != len(given):
+        return None
+    try:
+        valid: dict[str | None, str | None] = {s: validate_scope(s) for s in set(scopes) if s is not None}
+        emails = _plain_column(emails, _email, _plain_emails)
+        user_ids = _plain_column(user_ids, _user_id, _plain_user_ids)
+    except InputError:
+        return None
+    valid[None] = None
+    # `tuple.__new__` in C: the named tuple's own `__new__` is a Python function (1 µs an item)
+    rows = zip(emails, user_ids, map(valid.__getitem__, scopes), strict=True)
+    return list(map(tuple.__new__, repeat(Identity), rows)), ids
+
+
+def _plain_column(values: list[str | None], one: Any, plain: Any) -> list[str | None]:
+    """Normalise a column: `plain` (Arrow) where it vouches for a value, `one` (the per-item rule) elsewhere."""
+    import pyarrow as pa
+
+    array = pa.array(values, pa.string())
+    normalised, ok = plain(array)
+    import pyarrow.compute as pc
+
+    out = normalised.to_pylist()
+    for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
+        out[i] = one(values[i])
+    return out
+
+
+# `_email`'s shortcut by columns (RE2 has no look-ahead: the top-level label's letter is a second test).
+_PLAIN_SHAPE = rf"^[!-?A-~]+@(?:{_ASCII_LABEL}\.)+{_ASCII_LABEL}$"
+_LETTER_IN_LAST_LABEL = r"[a-z][a-z0-9-]*$"
+
+
+def _plain_emails(array: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(stripped and lower-cased, True where `is_plain_email` holds for that) per value, for ASCII values."""
+    import pyarrow.compute as pc
+
+    email = pc.ascii_lower(pc.utf8_trim(array, " "))
+    ok = pc.and_(pc.and_(pc.string_is_ascii(array), pc.less_equal(pc.utf8_length(email), MAX_EMAIL_LENGTH)),
+                 pc.and_(pc.invert(pc.match_substring(email, "xn--")), pc.match_substring_regex(email, _PLAIN_SHAPE)))
+    ok = pc.and_(pc.and_(ok, pc.match_substring_regex(email, _LETTER_IN_LAST_LABEL)),
+                 pc.invert(pc.match_substring_regex(email, "@.{254}")))
+    return email, pc.fill_null(ok, True)  # null where the value is: stays None
+
+
+def _plain_user_ids(array: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(stripped, True where `_user_id`'s printable-ASCII shortcut holds) per value."""
+    import pyarrow.compute as pc
+
+    user_id = pc.utf8_trim(array, " ")
+    length = pc.utf8_length(user_id)
+    ok = pc.and_(pc.and_(pc.greater(length, 0), pc.less_equal(length, MAX_USER_ID_LENGTH)),
+                 pc.and_(pc.string_is_ascii(user_id), pc.match_substring_regex(user_id, r"^[ -~]*$")))
+    return user_id, pc.fill_null(ok, True)
 
 
 def _validate_items(items: Sequence[Any]) -> tuple[list[Identity], list[str | None], list[tuple[int, str]]]:

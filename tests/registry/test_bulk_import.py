@@ -67,3 +67,26 @@ def test_bulk_import_records_what_one_by_one_adds_would(tmp_path):
     assert {"entries_identity", "entries_user_id", "history_email", "history_user_id", "history_entry"} <= indexes
     con.close()
     assert reg.status(email="bulk1@example.com")["BlacklistId"] == rows[1][0]
+
+
+AWKWARD_EMAILS = ["A.B@Example.COM ", " a@b.c0m", "a@b.123", "a@1b.x1", "a@b.c-", "a@-b.com", "a@b-.com", "a@b..com",
+                  "ü@bücher.example", "a@xn--bcher-kva.example", "a@XN--bcher-kva.example", "a b@c.com", "a@b.com\n",
+                  "\ta@b.com", "a@b.com\u00a0", "a@" + "b" * 63 + ".com", "a@" + "b" * 64 + ".com",
+                  "a@" + ".".join(["b" * 60] * 4) + ".com", "a" * 240 + "@bb.com", "a" * 250 + "@bb.com", "", " ",
+                  "@b.com", "a@b", "a@@b.com", "a@b.com.", "a@[192.0.2.1]", "a\u200b@b.com", "\"a\"@b.com", "A@B.C"]
+AWKWARD_USER_IDS = ["u1", " u1 ", "", " ", "u\t1", "u\x7f", "ü", "u" * 256, "u" * 257, "\u00a0u"]
+
+
+@pytest.mark.parametrize("item", [{"Email": e} for e in AWKWARD_EMAILS] + [{"UserId": u} for u in AWKWARD_USER_IDS]
+                         + [{"Email": "a@b.com", "Scope": s} for s in ("Shop", "defaultscope", "", "a" * 65)]
+                         + [{"Email": "a@b.com", "BlacklistId": b} for b in ("X", "AAAAAAAA-0000-4000-8000-000000000000")]
+                         + [{"Scope": "shop"}, {"Email": 1}, [], {"Email": "a@b.com", "UserId": None}],
+                         ids=lambda item: repr(item)[:40])
+def test_columnar_validation_is_the_item_loop(item):
+    """The columnar path of a large list gives exactly the item loop's identities, ids and errors."""
+    from pipelines.registry.feed import _FAST_MIN, _validate_items, _validated_columns, validate_items
+
+    items = [{"Email": f"x{i}@example.com", "Scope": "shop" if i % 2 else None} for i in range(_FAST_MIN)]
+    assert _validated_columns(items) is not None  # ordinary lists do take the columnar path
+    items.insert(17, item)
+    assert validate_items(items) == _validate_items(items)
