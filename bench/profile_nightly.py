@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import pstats
 import shutil
 import subprocess
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--inline", action="store_true", help="run mapped steps in the calling thread, so the "
                         "profile sees them (cProfile follows one thread)")
+    parser.add_argument("--plain", action="store_true", help="no cProfile (its overhead inflates Python code "
+                        "several times): wall and CPU seconds only, e.g. under `py-spy record`")
     parser.add_argument("--dump", type=Path, help="also write the last round's profile here (pstats)")
     args = parser.parse_args()
     scale = bench.Scale(args.work, args.scale)
@@ -93,10 +96,26 @@ def main() -> None:
         Registry(scale.root / "blacklist.db").import_optimizely({"items": new})
         prof = cProfile.Profile()
         t, c = time.perf_counter(), time.process_time()
-        prof.enable()
+        before = {k: bench._inodes(scale.root / "clean" / k) for k in ("profiles", "events")}
+        if not args.plain:
+            prof.enable()
         gdpr_sweep.fn(str(scale.root / "gdpr-sweep.toml"))
         prof.disable()
-        print(f"nightly: {time.perf_counter() - t:.2f} s wall, {time.process_time() - c:.2f} CPU-s", flush=True)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        after = {k: bench._inodes(scale.root / "clean" / k) for k in before}
+        rewritten = {k: sorted(n for n, ino in after[k].items() if ino != before[k].get(n)) for k in before}
+        (scale.root / "rewritten.json").write_text(json.dumps(rewritten))
+        floor = {}
+        for variant in ("scan_identity", "copy_affected"):
+            t1, c1 = time.perf_counter(), time.process_time()
+            bench.VARIANTS[variant](scale)
+            floor[variant] = (time.perf_counter() - t1, time.process_time() - c1)
+        fw, fc = sum(w for w, _ in floor.values()), sum(c for _, c in floor.values())
+        print(f"nightly: {wall:.2f} s wall, {cpu:.2f} CPU-s; floor (identity scan + copy of the "
+              f"{sum(map(len, rewritten.values()))} rewritten files): {fw:.2f} s wall, {fc:.2f} CPU-s; "
+              f"ratio {wall / fw:.2f} wall, {cpu / fc:.2f} CPU", flush=True)
+    if args.plain:
+        return
     if args.dump:
         prof.dump_stats(args.dump)
     out = io.StringIO()

@@ -198,7 +198,9 @@ def linked_pairs(linked: Any) -> list[tuple[str, str]]:
 def scheduled_block(settings: Settings, entries: Sequence[Entry], devices: Sequence[tuple[str, str]],
                     now: datetime, now_text: str) -> dict[str, Any]:
     """The nightly sweep's scan: run it when `[scan] schedule` says it is due; the report block either way."""
-    run, reason = residual_report.due(settings.scan, residual_report.last_scan_at(settings.report_dir), now)
+    weekly = settings.scan.schedule not in ("off", "every_run")  # only then does the last scan's time matter
+    last = residual_report.last_scan_at(settings.report_dir) if weekly else None  # it reads reports back to it
+    run, reason = residual_report.due(settings.scan, last, now)
     if not run:
         return residual_block(None, settings, None, reason)
     return residual_block(run_scan(settings, entries, devices), settings, now_text, reason)

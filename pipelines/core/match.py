@@ -114,8 +114,10 @@ def find_matches(
         if identity_hits is not None or min(ds.verified_list()) >= newest:
             continue  # hits given by pass 1, or every file verified against every entry: nothing to scan
         links = ds.config.kind == "profiles" or link_through_events
-        _scan(con, ds, sql.CREATE_CANDIDATES.format(scan=scans[ds.config.name]),
+        _scan(con, ds, sql.PREFILTER.format(scan=scans[ds.config.name]),
               {"files": _paths(ds), "oldest": min(ds.verified_list())})
+        _scan(con, ds, sql.CREATE_CANDIDATES, {"oldest": min(ds.verified_list())})  # the few rows kept, normalised
+        con.execute(sql.DROP_PREFILTERED)
         con.execute(sql.INSERT_IDENTITY_HITS, {"dataset": ds.config.name, "links": links,
                                                "verified": ds.verified_list()})
     con.execute(sql.CREATE_LINKED)
@@ -152,7 +154,7 @@ def may_match(con: duckdb.DuckDBPyConnection, entries: pa.Table, inputs: Sequenc
                 continue
             devices = (sql.device_test(ds.config.device_id is not None, ds.config.device_ids is not None)
                        if ds.config.kind == "events" else "false")
-            found = _scan(con, ds, sql.COUNT_SUSPECTS.format(scan=_scan_sql(ds), devices=devices),
+            found = _scan(con, ds, sql.COUNT_SUSPECTS.format(scan=sql.normalised(_scan_sql(ds)), devices=devices),
                           {"files": _paths(ds)})
             if found[0][0]:
                 return True

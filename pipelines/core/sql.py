@@ -115,34 +115,67 @@ def norm_scope(expr: str) -> str:
 
 def identity_scan(email: str | None, user_id: str | None, scope: str | None,
                   device_id: str | None, device_ids: str | None) -> str:
-    """One row per data row: which file and row, and its identities. The email and user id are
-    normalised here (the candidate filter needs them; blank ones made NULL one level up, see
-    `email_or_blank`); the scope and device ids are left raw (`raw_scope`, ...) and normalised only
-    for the few rows that survive a filter."""
+    """One row per data row: which file and row, and its identities, as text and not yet normalised
+    (`raw_email`, `raw_user_id`, `raw_scope`, ...): they are normalised only for the rows that survive
+    a filter (`PREFILTER`, `CREATE_CANDIDATES`)."""
+    return f"""
+        SELECT t.file_index AS file, t.file_row_number AS row,
+               {f'CAST({email} AS VARCHAR)' if email else 'NULL::VARCHAR'} AS raw_email,
+               {f'CAST({user_id} AS VARCHAR)' if user_id else 'NULL::VARCHAR'} AS raw_user_id,
+               {f'CAST({scope} AS VARCHAR)' if scope else 'NULL::VARCHAR'} AS raw_scope,
+               {f'CAST({device_id} AS VARCHAR)' if device_id else 'NULL::VARCHAR'} AS device_id,
+               {f'CAST({device_ids} AS VARCHAR[])' if device_ids else 'NULL::VARCHAR[]'} AS device_ids
+        FROM read_parquet($files, union_by_name = true) AS t"""
+
+
+def plain_ascii(text: str) -> str:
+    """TRUE for a value whose normal form is the value itself, lower-cased for an email: ASCII, and
+    neither first nor last character a control character or space (nothing to trim, NFKC changes no
+    ASCII). FALSE for every other value, the empty one included (`ord` of no character is -1); NULL
+    for NULL."""
+    return f"(strlen({text}) = length({text}) AND ord({text}[1]) > 32 AND ord({text}[-1]) > 32)"
+
+
+# Rules 1 and 2, first pass, in two steps. One streaming scan keeps the rows that can match: a plain
+# value (`plain_ascii`) whose lower-cased email or user id is an entry's (its normal form is exactly
+# that), and every value that is not plain (rare: non-ASCII, or a space or control character at an
+# end). Normalising each value in the scan costs about twice the read itself; testing and
+# lower-casing costs a fraction. Then the exact filter runs on the normalised values of those rows
+# only (`CREATE_CANDIDATES`): every row whose normal form matches is among them, so the candidates are
+# exactly the rows whose normalised email or user id is an entry's. `$oldest` is the oldest blacklist
+# version among the files: only entries added after it can match.
+PREFILTER = """
+    CREATE OR REPLACE TEMP TABLE prefiltered AS
+    SELECT i.* FROM ({scan}) AS i
+    WHERE lower(i.raw_email) IN (SELECT email FROM entries WHERE added > $oldest)
+       OR NOT {plain_email}
+       OR i.raw_user_id IN (SELECT user_id FROM entries WHERE added > $oldest)
+       OR NOT {plain_user_id}
+""".replace("{plain_email}", plain_ascii("i.raw_email")).replace("{plain_user_id}", plain_ascii("i.raw_user_id"))
+
+
+def normalised(source: str) -> str:
+    """The rows of `source` (columns of `identity_scan`) with `email` and `user_id` in their normal
+    form, NULL when blank (`nullif` one level up: see `email_or_blank`)."""
     return f"""
         SELECT file, row, nullif(email, '') AS email, nullif(user_id, '') AS user_id,
                raw_scope, device_id, device_ids
         FROM (
-            SELECT t.file_index AS file, t.file_row_number AS row,
-                   {email_or_blank(email) if email else 'NULL::VARCHAR'} AS email,
-                   {id_or_blank(user_id) if user_id else 'NULL::VARCHAR'} AS user_id,
-                   {f'CAST({scope} AS VARCHAR)' if scope else 'NULL::VARCHAR'} AS raw_scope,
-                   {f'CAST({device_id} AS VARCHAR)' if device_id else 'NULL::VARCHAR'} AS device_id,
-                   {f'CAST({device_ids} AS VARCHAR[])' if device_ids else 'NULL::VARCHAR[]'} AS device_ids
-            FROM read_parquet($files, union_by_name = true) AS t
+            SELECT file, row, {email_or_blank('raw_email')} AS email, {id_or_blank('raw_user_id')} AS user_id,
+                   raw_scope, device_id, device_ids
+            FROM ({source})
         )"""
 
 
-# Rules 1 and 2, first pass: one streaming scan keeps only the rows whose email or user id is any
-# entry's (semi-joins against the small entries table; the data itself is never held in memory).
-# `$oldest` is the oldest blacklist version among the files: only entries added after it can match.
 CREATE_CANDIDATES = """
     CREATE OR REPLACE TEMP TABLE candidates AS
     SELECT i.file, i.row, i.email, i.user_id, {scope} AS scope, i.device_id, i.device_ids
-    FROM ({scan}) AS i
+    FROM ({normalised}) AS i
     WHERE i.email IN (SELECT email FROM entries WHERE added > $oldest)
        OR i.user_id IN (SELECT user_id FROM entries WHERE added > $oldest)
-""".replace("{scope}", norm_scope("i.raw_scope"))
+""".replace("{scope}", norm_scope("i.raw_scope")).replace("{normalised}", normalised("SELECT * FROM prefiltered"))
+
+DROP_PREFILTERED = "DROP TABLE IF EXISTS prefiltered"
 
 # Rules 1 and 2, exactly, on the few candidates: email or user id matches an entry within the
 # entry's scope. `$verified[file + 1]` is the blacklist version the file was verified against: only
