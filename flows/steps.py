@@ -24,13 +24,13 @@ mapped tasks the runner spreads (docs/decisions/0321-one-task-per-stage.md).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import Task, get_run_logger, task
@@ -47,7 +47,7 @@ R = TypeVar("R")
 _TASKS: dict[tuple[str, Callable[..., Any], bool], Task[Any, Any]] = {}
 _LOCK = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
-_INSIDE_STAGE: ContextVar[bool] = ContextVar("gdpr_sweep_inside_stage", default=False)
+_INSIDE_STAGE: contextvars.ContextVar[bool] = contextvars.ContextVar("gdpr_sweep_inside_stage", default=False)
 
 
 def as_task(name: str, fn: Callable[P, R], /, *, retry: bool = False) -> Callable[P, R]:
@@ -97,8 +97,11 @@ def _call(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         except Exception as exc:
             if attempt == retries or not worth_retrying(exc):
                 raise
-            delay = delays[min(attempt, len(delays) - 1)] if isinstance(delays, list) else delays
-            time.sleep(float(delay or 0))
+            delay = float((delays[min(attempt, len(delays) - 1)] if isinstance(delays, list) else delays) or 0)
+            # the stage's task run (or the CLI's log) shows the retry a task run of its own would have shown
+            logger(__name__).warning("step %s failed (%s); retry %d of %d in %g s", task.name, type(exc).__name__,
+                                     attempt + 1, retries, delay)
+            time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -145,11 +148,17 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+def _start(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future[Any]:
+    """`_call` on the pool, in a copy of the caller's context: inside a stage the step sees the stage's
+    task run (its logger, Prefect's settings), as a task run of its own would."""
+    return _executor().submit(contextvars.copy_context().run, _call, task, args, kwargs)
+
+
 def submit(task: Any, *args: Any, **kwargs: Any) -> Any:
     """Start one step; `.result()` waits for it (and raises its error)."""
     if in_flow_run():
         return task.submit(*args, **kwargs)
-    return _Done([_executor().submit(_call, task, args, kwargs)], many=False)
+    return _Done([_start(task, args, kwargs)], many=False)
 
 
 def map(task: Any, **kwargs: Any) -> Any:  # noqa: A001 - Prefect's name for it
@@ -162,4 +171,4 @@ def map(task: Any, **kwargs: Any) -> Any:  # noqa: A001 - Prefect's name for it
         raise ValueError(f"mapped arguments of {task.name} differ in length: {sorted(lengths)}")
     n = lengths.pop() if lengths else 0
     calls = [{k: (v.value if isinstance(v, BaseAnnotation) else v[i]) for k, v in kwargs.items()} for i in range(n)]
-    return _Done([_executor().submit(_call, task, (), c) for c in calls], many=True)
+    return _Done([_start(task, (), c) for c in calls], many=True)
