@@ -81,6 +81,7 @@ def main() -> None:
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-registry-"))
     work.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
+    rss_before_import = rss_import = float("nan")
     cpu: dict[str, float] = {}
 
     def timed(name: str, fn):  # wall and CPU seconds: on a busy machine CPU time is what an idle one would take
@@ -96,7 +97,9 @@ def main() -> None:
             src = work / "list.json"
             timed("generate", lambda: write_list(src, args.entries))
             doc = timed("parse", lambda: json.loads(src.read_text(encoding="utf-8")))
+            rss_before_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the parsed list's share
             counts = timed("import", lambda: registry.import_optimizely(doc))
+            rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             doc = None  # free it before the snapshot
             assert counts["added"] == args.entries, counts
         timed("close", registry.close)  # a sweep runs in another process: start from a cold connection
@@ -119,7 +122,8 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     load = os.getloadavg()[0]
     print(json.dumps({"wall": {k: round(v, 3) for k, v in times.items()},
-                      "cpu": {k: round(v, 3) for k, v in cpu.items()}}))
+                      "cpu": {k: round(v, 3) for k, v in cpu.items()},
+                      "peak_rss_mb": {"before_import": round(rss_before_import), "after_import": round(rss_import)}}))
     if args.fill:
         times["parse"] = cpu["parse"] = times["import"] = cpu["import"] = float("nan")
     print("| entries | parse s | import s | close s | snapshot s | entries_table s | next s | add | status | DB size "

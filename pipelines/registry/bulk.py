@@ -7,7 +7,8 @@ import gc
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,19 @@ _ENTRY_ROWS = (
     "json_extract(r.value, '$[3]') FROM json_each(?4) AS r")
 
 
+def _prepared_ahead(jobs: Sequence[tuple[str, Callable[[int], list[Any]], int]]) -> Iterator[tuple[str, list[Any]]]:
+    """(statement, parameters) of each job in turn, the next job's parameters built in a helper
+    thread while the caller runs the current statement: SQLite releases the GIL while it inserts, so
+    hashing and packing one chunk overlaps with inserting the previous one (two cores)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="registry-bulk") as pool:
+        ahead = pool.submit(jobs[0][1], jobs[0][2]) if jobs else None
+        for k, (sql, _, _) in enumerate(jobs):
+            assert ahead is not None
+            params = ahead.result()
+            ahead = pool.submit(jobs[k + 1][1], jobs[k + 1][2]) if k + 1 < len(jobs) else None
+            yield sql, params
+
+
 def _packed(values: list[str | None]) -> bytes:
     return "".join([_NO_HASH if v is None else v for v in values]).encode()
 
@@ -121,20 +135,25 @@ def _bulk_insert(tx: _Tx, idents: list[Identity], ids: list[str | None], channel
     for name, _ in indexes:
         con.execute(f'DROP INDEX "{name}"')
     con.execute("PRAGMA cache_size = -262144")  # 256 MiB while bulk loading
-    for lo in range(0, n, _ROWS):
+
+    def history_rows(lo: int) -> list[Any]:
         hi = min(lo + _ROWS, n)
-        con.execute(_HISTORY_ROWS, [base + 1 + lo, now, "".join(bids[lo:hi]).encode(),
-                                    _packed(tx.hash.many(emails[lo:hi])), _NO_HASH,
-                                    _packed(tx.hash.many(user_ids[lo:hi])), channel,
-                                    json.dumps(scopes[lo:hi], ensure_ascii=False)])
+        return [base + 1 + lo, now, "".join(bids[lo:hi]).encode(), _packed(tx.hash.many(emails[lo:hi])), _NO_HASH,
+                _packed(tx.hash.many(user_ids[lo:hi])), channel, json.dumps(scopes[lo:hi], ensure_ascii=False)]
+
     # Primary-key order: appends, not page splits. Generated ids come sorted; with given ids, sort the
     # positions by id (sorting the row tuples costs four times as much).
     order: Sequence[int] = range(n) if generated == n else sorted(range(n), key=bids.__getitem__)
-    for lo in range(0, n, _ROWS):
+
+    def entry_rows(lo: int) -> list[Any]:
         part = order[lo:lo + _ROWS]
         rows = [(emails[i], user_ids[i], scopes[i], base + 1 + i) for i in part]
-        con.execute(_ENTRY_ROWS, ["".join([bids[i] for i in part]).encode(), now, channel,
-                                  json.dumps(rows, ensure_ascii=False)])
+        return ["".join([bids[i] for i in part]).encode(), now, channel, json.dumps(rows, ensure_ascii=False)]
+
+    starts = range(0, n, _ROWS)
+    jobs = [(_HISTORY_ROWS, history_rows, lo) for lo in starts] + [(_ENTRY_ROWS, entry_rows, lo) for lo in starts]
+    for sql, params in _prepared_ahead(jobs):
+        con.execute(sql, params)
     con.execute("PRAGMA threads = 2")  # the index sorts may use a helper thread
     try:
         for _, statement in indexes:
