@@ -114,10 +114,8 @@ def find_matches(
         if identity_hits is not None or min(ds.verified_list()) >= newest:
             continue  # hits given by pass 1, or every file verified against every entry: nothing to scan
         links = ds.config.kind == "profiles" or link_through_events
-        _scan(con, ds, sql.PREFILTER.format(scan=scans[ds.config.name]),
+        _scan(con, ds, sql.create_candidates(scans[ds.config.name]),
               {"files": _paths(ds), "oldest": min(ds.verified_list())})
-        _scan(con, ds, sql.CREATE_CANDIDATES, {"oldest": min(ds.verified_list())})  # the few rows kept, normalised
-        con.execute(sql.DROP_PREFILTERED)
         con.execute(sql.INSERT_IDENTITY_HITS, {"dataset": ds.config.name, "links": links,
                                                "verified": ds.verified_list()})
     con.execute(sql.CREATE_LINKED)
