@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, Phase, event, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, event, given, seed, settings
 from hypothesis import strategies as st
 
 from pipelines.config.settings import Settings
@@ -228,6 +229,22 @@ def play(lake: Lake, replay: Replay, data) -> None:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data(), link_through_events=st.booleans(), delete_raw=st.booleans())
 def test_nightly_sweeps_equal_the_replay_of_the_nights(data, link_through_events, delete_raw):
+    nights_against_replay(data, link_through_events, delete_raw)
+
+
+@pytest.mark.xfail(strict=True, reason="known bug found on 2026-12-08 (already at af79064): on night 4 the lake "
+                   "keeps a late event of a linked device that the replay removes; see docs/known-issues.md")
+@seed(281790586470122425295756346317670545085)
+@settings(max_examples=8, deadline=None, database=None, phases=[Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data(), link_through_events=st.booleans(), delete_raw=st.booleans())
+def test_known_bug_late_event_of_a_linked_device_kept(data, link_through_events, delete_raw):
+    """The counterexample the property above found in a fresh-clone run, pinned by its seed (the
+    generation phase only: it fails in seconds). Strict: once fixed, this fails until the mark goes."""
+    nights_against_replay(data, link_through_events, delete_raw)
+
+
+def nights_against_replay(data, link_through_events, delete_raw):
     root = Path(tempfile.mkdtemp(prefix="gdpr-links-replay-"))
     lake = Lake(root, link_through_events, delete_raw)
     try:
